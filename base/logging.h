@@ -1,0 +1,34 @@
+// One spdlog logger per component ("storage", "sync", "peer", "rpc", ...), all sharing
+// one sink and one format: human-readable by default, one JSON object per line on request.
+// Never pass personal data to a logger: log pids and counts.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/strings/string_view.h"
+#include "spdlog/logger.h"
+
+namespace wlsync::base {
+
+enum class LogFormat { kText, kJson };
+
+// Sets the format and level ("trace".."off") for every component logger, existing and
+// future. Call once at start-up; later calls replace the settings.
+void ConfigureLogging(LogFormat format, std::string_view level);
+
+// The logger of `component`, created on first use. Thread safe.
+std::shared_ptr<spdlog::logger> Logger(std::string_view component);
+
+}  // namespace wlsync::base
+
+// Debian's Abseil has its own string_view type (absl::Status::message() returns it); this
+// lets log lines format it like std::string_view.
+template <>
+struct fmt::formatter<absl::string_view> : fmt::formatter<std::string_view> {
+  template <typename FormatContext>
+  auto format(absl::string_view s, FormatContext& ctx) const {
+    return fmt::formatter<std::string_view>::format(std::string_view(s.data(), s.size()), ctx);
+  }
+};

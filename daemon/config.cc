@@ -1,0 +1,252 @@
+#include "daemon/config.h"
+
+#include <filesystem>
+#include <set>
+
+#include "base/strings.h"
+#include "model/pid.h"
+#include "sync/signer.h"
+#include "toml++/toml.h"
+
+namespace wlsync::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+
+absl::Status Bad(const std::string& origin, std::string_view key, std::string_view why) {
+  return absl::InvalidArgumentError(base::StrCat(origin, ": ", key, ": ", why));
+}
+
+// Refuses keys not in `known`, so that a typo never silently falls back to a default.
+absl::Status CheckKeys(const toml::table& table, std::string_view prefix,
+                       const std::set<std::string_view>& known, const std::string& origin) {
+  for (const auto& [key, value] : table) {
+    if (!known.contains(key.str())) {
+      return Bad(origin, base::StrCat(prefix, key.str()), "unknown key");
+    }
+  }
+  return absl::OkStatus();
+}
+
+class Reader {
+ public:
+  Reader(const toml::table& table, std::string prefix, const std::string& origin,
+         const std::string& base_dir)
+      : table_(table), prefix_(std::move(prefix)), origin_(origin), base_dir_(base_dir) {}
+
+  absl::Status String(std::string_view key, std::string* out, bool required) {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) {
+      return required ? Bad(origin_, Name(key), "missing") : absl::OkStatus();
+    }
+    if (!node->is_string()) return Bad(origin_, Name(key), "must be a string");
+    *out = node->value<std::string>().value();
+    if (out->empty() && required) return Bad(origin_, Name(key), "must not be empty");
+    return absl::OkStatus();
+  }
+
+  absl::Status Path(std::string_view key, std::string* out, bool required) {
+    if (absl::Status s = String(key, out, required); !s.ok()) return s;
+    if (!out->empty() && fs::path(*out).is_relative()) {
+      *out = (fs::path(base_dir_) / *out).lexically_normal().string();
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Int(std::string_view key, int64_t* out, int64_t min, int64_t max) {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return absl::OkStatus();
+    if (!node->is_integer()) return Bad(origin_, Name(key), "must be an integer");
+    int64_t v = node->value<int64_t>().value();
+    if (v < min || v > max) {
+      return Bad(origin_, Name(key), base::StrCat("must be between ", min, " and ", max));
+    }
+    *out = v;
+    return absl::OkStatus();
+  }
+
+  absl::Status Bool(std::string_view key, bool* out) {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return absl::OkStatus();
+    if (!node->is_boolean()) return Bad(origin_, Name(key), "must be true or false");
+    *out = node->value<bool>().value();
+    return absl::OkStatus();
+  }
+
+  absl::Status PublicKey(std::string_view key, std::string* out) {
+    std::string hex;
+    if (absl::Status s = String(key, &hex, /*required=*/true); !s.ok()) return s;
+    absl::StatusOr<std::string> raw = sync::ParsePublicKeyHex(hex, base::StrCat(origin_, ": ", Name(key)));
+    if (!raw.ok()) return raw.status();
+    *out = *raw;
+    return absl::OkStatus();
+  }
+
+  std::string Name(std::string_view key) const { return base::StrCat(prefix_, key); }
+
+ private:
+  const toml::table& table_;
+  std::string prefix_;
+  const std::string& origin_;
+  const std::string& base_dir_;
+};
+
+const toml::table* Section(const toml::table& root, std::string_view name) {
+  const toml::node* node = root.get(name);
+  return node == nullptr ? nullptr : node->as_table();
+}
+
+#define WLSYNC_RETURN_IF_ERROR(expr)          \
+  do {                                        \
+    if (absl::Status _s = (expr); !_s.ok()) { \
+      return _s;                              \
+    }                                         \
+  } while (0)
+
+absl::Status ReadNode(const toml::table& root, const std::string& origin,
+                      const std::string& base, Config* c) {
+  const toml::table* node = Section(root, "node");
+  if (node == nullptr) return Bad(origin, "node", "missing section [node]");
+  WLSYNC_RETURN_IF_ERROR(CheckKeys(*node, "node.",
+                                   {"name", "data_dir", "signing_key", "federation_key", "grids"},
+                                   origin));
+  Reader r(*node, "node.", origin, base);
+  WLSYNC_RETURN_IF_ERROR(r.String("name", &c->name, /*required=*/true));
+  if (!IsValidNodeName(c->name)) {
+    return Bad(origin, "node.name", "must be 1-32 of a-z 0-9 _ - starting with a letter");
+  }
+  WLSYNC_RETURN_IF_ERROR(r.Path("data_dir", &c->data_dir, /*required=*/true));
+  WLSYNC_RETURN_IF_ERROR(r.Path("signing_key", &c->signing_key, /*required=*/true));
+  WLSYNC_RETURN_IF_ERROR(r.Path("federation_key", &c->federation_key, /*required=*/true));
+  WLSYNC_RETURN_IF_ERROR(r.Path("grids", &c->grids, /*required=*/true));
+  return absl::OkStatus();
+}
+
+absl::Status ReadTuning(const toml::table& root, const std::string& origin,
+                        const std::string& base, Config* c) {
+  if (const toml::table* api = Section(root, "api")) {
+    WLSYNC_RETURN_IF_ERROR(CheckKeys(*api, "api.", {"listen", "insecure"}, origin));
+    Reader r(*api, "api.", origin, base);
+    WLSYNC_RETURN_IF_ERROR(r.String("listen", &c->listen, /*required=*/false));
+    WLSYNC_RETURN_IF_ERROR(r.Bool("insecure", &c->insecure));
+    if (c->listen.find(':') == std::string::npos) {
+      return Bad(origin, "api.listen", "must be HOST:PORT");
+    }
+  }
+  if (const toml::table* sync = Section(root, "sync")) {
+    WLSYNC_RETURN_IF_ERROR(CheckKeys(*sync, "sync.",
+                                     {"max_clock_skew_ms", "group_commit_window_us",
+                                      "max_message_bytes", "reconnect_min_ms",
+                                      "reconnect_max_ms"},
+                                     origin));
+    Reader r(*sync, "sync.", origin, base);
+    WLSYNC_RETURN_IF_ERROR(r.Int("max_clock_skew_ms", &c->max_clock_skew_ms, 0, 86400000));
+    WLSYNC_RETURN_IF_ERROR(r.Int("group_commit_window_us", &c->group_commit_window_us, 0, 100000));
+    WLSYNC_RETURN_IF_ERROR(r.Int("max_message_bytes", &c->max_message_bytes, 65536, 1 << 30));
+    WLSYNC_RETURN_IF_ERROR(r.Int("reconnect_min_ms", &c->reconnect_min_ms, 1, 600000));
+    WLSYNC_RETURN_IF_ERROR(r.Int("reconnect_max_ms", &c->reconnect_max_ms, 1, 3600000));
+  }
+  if (const toml::table* log = Section(root, "log")) {
+    WLSYNC_RETURN_IF_ERROR(CheckKeys(*log, "log.", {"format", "level"}, origin));
+    Reader r(*log, "log.", origin, base);
+    WLSYNC_RETURN_IF_ERROR(r.String("format", &c->log_format, /*required=*/false));
+    WLSYNC_RETURN_IF_ERROR(r.String("level", &c->log_level, /*required=*/false));
+    if (c->log_format != "text" && c->log_format != "json") {
+      return Bad(origin, "log.format", "must be \"text\" or \"json\"");
+    }
+    static const std::set<std::string_view> kLevels = {"trace", "debug", "info", "warn",
+                                                       "error", "critical", "off"};
+    if (!kLevels.contains(c->log_level)) {
+      return Bad(origin, "log.level", "must be one of trace debug info warn error critical off");
+    }
+  }
+  if (const toml::table* own = Section(root, "ownership")) {
+    for (const auto& [key, value] : *own) {
+      if (!value.is_string()) return Bad(origin, base::StrCat("ownership.", key.str()), "must be a string");
+      absl::Status s = c->ownership.Set(key.str(), value.value<std::string>().value());
+      if (!s.ok()) return absl::InvalidArgumentError(base::StrCat(origin, ": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadPeers(const toml::table& root, const std::string& origin,
+                       const std::string& base, Config* c) {
+  std::set<std::string> names = {c->name};
+  for (std::string_view section : {"peers", "trusted"}) {
+    const toml::node* node = root.get(section);
+    if (node == nullptr) continue;
+    const toml::array* list = node->as_array();
+    if (list == nullptr) return Bad(origin, section, "must be an array of tables [[...]]");
+    for (size_t i = 0; i < list->size(); ++i) {
+      const toml::table* t = (*list)[i].as_table();
+      std::string prefix = base::StrCat(section, "[", i, "].");
+      if (t == nullptr) return Bad(origin, prefix, "must be a table");
+      bool is_peer = section == std::string_view("peers");
+      std::set<std::string_view> known = {"name", "public_key"};
+      if (is_peer) known.insert("address");
+      WLSYNC_RETURN_IF_ERROR(CheckKeys(*t, prefix, known, origin));
+      Reader r(*t, prefix, origin, base);
+      std::string name, key, address;
+      WLSYNC_RETURN_IF_ERROR(r.String("name", &name, /*required=*/true));
+      if (!IsValidNodeName(name)) return Bad(origin, r.Name("name"), "not a valid node name");
+      if (!names.insert(name).second) return Bad(origin, r.Name("name"), "listed twice");
+      WLSYNC_RETURN_IF_ERROR(r.PublicKey("public_key", &key));
+      if (is_peer) {
+        WLSYNC_RETURN_IF_ERROR(r.String("address", &address, /*required=*/true));
+        if (address.find(':') == std::string::npos) {
+          return Bad(origin, r.Name("address"), "must be HOST:PORT");
+        }
+        c->peers.push_back({name, address, key});
+      } else {
+        c->trusted.push_back({name, key});
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool IsValidNodeName(std::string_view name) {
+  if (name.empty() || name.size() > 32 || name[0] < 'a' || name[0] > 'z') return false;
+  for (char ch : name) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& origin,
+                                   const std::string& base_dir) {
+  // toml++ reports syntax errors by exception; they stop here and become a Status.
+  toml::table root;
+  try {
+    root = toml::parse(text, origin);
+  } catch (const toml::parse_error& err) {
+    return absl::InvalidArgumentError(base::StrCat(origin, ":", err.source().begin.line, ":",
+                                                   err.source().begin.column, ": ",
+                                                   err.description()));
+  }
+  WLSYNC_RETURN_IF_ERROR(CheckKeys(root, "",
+                                   {"node", "api", "sync", "log", "ownership", "peers", "trusted"},
+                                   origin));
+  Config c;
+  c.path = origin;
+  WLSYNC_RETURN_IF_ERROR(ReadNode(root, origin, base_dir, &c));
+  WLSYNC_RETURN_IF_ERROR(ReadTuning(root, origin, base_dir, &c));
+  WLSYNC_RETURN_IF_ERROR(ReadPeers(root, origin, base_dir, &c));
+  if (c.reconnect_min_ms > c.reconnect_max_ms) {
+    return Bad(origin, "sync.reconnect_min_ms", "must not exceed sync.reconnect_max_ms");
+  }
+  return c;
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path) {
+  absl::StatusOr<std::string> text = model::ReadSmallFile(path);
+  if (!text.ok()) return text.status();
+  std::string base = fs::absolute(path).parent_path().string();
+  return ParseConfig(*text, path, base);
+}
+
+}  // namespace wlsync::daemon

@@ -1,0 +1,62 @@
+// The node's configuration, loaded from TOML (see deploy/config/example.toml and
+// docs/operations.md). Loading validates everything: a bad file stops start-up with a
+// message naming the key.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/policy.h"
+
+namespace wlsync::daemon {
+
+struct PeerConfig {
+  std::string name;
+  std::string address;     // host:port
+  std::string public_key;  // 32 raw bytes
+};
+
+// A jurisdiction whose deltas this node verifies without pulling from it directly.
+struct TrustedConfig {
+  std::string name;
+  std::string public_key;  // 32 raw bytes
+};
+
+struct Config {
+  std::string path;  // the file it was read from; relative paths resolve beside it
+
+  std::string name;
+  std::string data_dir;
+  std::string signing_key;
+  std::string federation_key;
+  std::string grids;
+
+  std::string listen = "127.0.0.1:7400";
+  bool insecure = true;
+
+  int64_t max_clock_skew_ms = 10000;
+  int64_t group_commit_window_us = 2000;
+  int64_t max_message_bytes = 4 << 20;
+  int64_t reconnect_min_ms = 100;
+  int64_t reconnect_max_ms = 10000;
+
+  std::string log_format = "text";
+  std::string log_level = "info";
+
+  model::OwnershipPolicy ownership;
+  std::vector<PeerConfig> peers;
+  std::vector<TrustedConfig> trusted;
+};
+
+// Reads and validates a config file.
+absl::StatusOr<Config> LoadConfig(const std::string& path);
+// The same from text, with relative paths resolved against `base_dir`.
+absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& origin,
+                                   const std::string& base_dir);
+
+// A node name: 1-32 of [a-z0-9_-], starting with a letter.
+bool IsValidNodeName(std::string_view name);
+
+}  // namespace wlsync::daemon

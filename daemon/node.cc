@@ -1,0 +1,168 @@
+#include "daemon/node.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/codegen/service_type.h>
+
+#include <mutex>
+
+#include "base/strings.h"
+#include "base/logging.h"
+#include "daemon/registry_service.h"
+#include "model/grids.h"
+#include "model/hlc.h"
+#include "model/pid.h"
+#include "model/writes.h"
+#include "storage/store.h"
+#include "sync/peer_service.h"
+#include "sync/puller.h"
+#include "sync/signer.h"
+#include "sync/writer.h"
+
+namespace wlsync::daemon {
+
+struct Node::Impl {
+  Config config;
+  model::SystemWallClock wall;
+  std::optional<model::FederationKey> federation_key;
+  std::optional<sync::SigningKey> signing_key;
+  model::Grids grids;
+  sync::TrustStore trust;
+  std::unique_ptr<storage::Store> store;
+  std::unique_ptr<model::HybridClock> clock;
+  std::unique_ptr<model::WritePlanner> planner;
+  std::unique_ptr<sync::Writer> writer;
+  std::vector<std::unique_ptr<sync::Puller>> pullers;
+  std::unique_ptr<grpc::Service> registry_service;
+  std::unique_ptr<grpc::Service> peer_service;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  std::once_flag shutdown_once;
+
+  absl::Status LoadKeys();
+  absl::Status BuildServer();
+};
+
+absl::Status Node::Impl::LoadKeys() {
+  absl::StatusOr<model::FederationKey> fed = model::FederationKey::LoadFile(config.federation_key);
+  if (!fed.ok()) return absl::Status(fed.status().code(), base::StrCat("node.federation_key: ", fed.status().message()));
+  federation_key.emplace(*fed);
+
+  absl::StatusOr<sync::SigningKey> sk = sync::SigningKey::LoadFile(config.signing_key);
+  if (!sk.ok()) return absl::Status(sk.status().code(), base::StrCat("node.signing_key: ", sk.status().message()));
+  signing_key.emplace(*sk);
+
+  absl::StatusOr<model::Grids> g = model::Grids::LoadFile(config.grids);
+  if (!g.ok()) return absl::Status(g.status().code(), base::StrCat("node.grids: ", g.status().message()));
+  grids = std::move(*g);
+
+  if (absl::Status s = trust.Add(config.name, signing_key->public_key()); !s.ok()) return s;
+  for (const PeerConfig& p : config.peers) {
+    if (absl::Status s = trust.Add(p.name, p.public_key); !s.ok()) return s;
+  }
+  for (const TrustedConfig& t : config.trusted) {
+    if (absl::Status s = trust.Add(t.name, t.public_key); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Node::Impl::BuildServer() {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  RegistryDeps deps{*store, *writer, *planner, *clock, [this] {
+                      std::vector<v1::PeerStatus> out;
+                      for (const auto& p : pullers) out.push_back(p->Status());
+                      return out;
+                    }};
+  registry_service = NewRegistryService(std::move(deps));
+  peer_service = sync::NewPeerService(*store, *clock, trust);
+
+  grpc::ServerBuilder builder;
+  // LIMITATION: the client and peer APIs listen without TLS for now (loopback
+  // development); TLS, mutual TLS and tokens are the work of the access-control issue.
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
+  builder.RegisterService(registry_service.get());
+  builder.RegisterService(peer_service.get());
+  server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return absl::UnavailableError(
+        base::StrCat("api.listen: cannot listen on ", config.listen, " (in use or invalid)"));
+  }
+  return absl::OkStatus();
+}
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Node::~Node() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = std::move(config);
+  if (absl::Status s = impl->LoadKeys(); !s.ok()) return s;
+
+  absl::StatusOr<std::unique_ptr<storage::Store>> store =
+      storage::Store::Open(impl->config.data_dir, storage::StoreOptions{});
+  if (!store.ok()) return store.status();
+  impl->store = std::move(*store);
+
+  impl->clock = std::make_unique<model::HybridClock>(impl->wall, impl->store->hlc_high_water());
+  impl->planner = std::make_unique<model::WritePlanner>(
+      impl->config.name, *impl->federation_key, impl->grids, impl->config.ownership);
+  sync::WriterOptions wo;
+  wo.group_window = std::chrono::microseconds(impl->config.group_commit_window_us);
+  wo.max_clock_skew_ms = impl->config.max_clock_skew_ms;
+  impl->writer = std::make_unique<sync::Writer>(*impl->store, *impl->clock, *impl->planner,
+                                                *impl->signing_key, impl->trust, wo);
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+absl::Status Node::Start() {
+  Impl& n = *impl_;
+  auto log = base::Logger("node");
+  if (absl::Status s = n.writer->Start(); !s.ok()) return s;
+  if (absl::Status s = n.BuildServer(); !s.ok()) return s;
+
+  for (const PeerConfig& p : n.config.peers) {
+    sync::PullerOptions po{n.config.name, p.name, p.address, n.config.reconnect_min_ms,
+                           n.config.reconnect_max_ms, n.config.max_message_bytes};
+    n.pullers.push_back(std::make_unique<sync::Puller>(po, *n.store, *n.writer));
+    n.pullers.back()->Start();
+  }
+  storage::Counts c = n.store->counts();
+  log->info("node={} epoch={} new_data_dir={} listen={} port={} peers={} records={} "
+            "ownership=\"{}\"",
+            n.config.name, model::HexEncode(n.store->epoch()), n.store->created_new(),
+            n.config.listen, n.port, n.config.peers.size(), c.records,
+            n.config.ownership.Describe());
+  if (n.config.insecure) {
+    log->warn("node={} api is plain TCP (api.insecure = true): use only on loopback",
+              n.config.name);
+  }
+  return absl::OkStatus();
+}
+
+void Node::Shutdown() {
+  std::call_once(impl_->shutdown_once, [this] {
+    Impl& n = *impl_;
+    auto log = base::Logger("node");
+    log->info("node={} shutting down", n.config.name);
+    for (auto& p : n.pullers) p->Stop();
+    if (n.store) n.store->WakeAll();  // ends live-tail waits in Pull handlers
+    if (n.server) {
+      n.server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    }
+    if (n.writer) n.writer->Stop();  // finishes every queued write
+    if (n.server) n.server->Wait();
+    n.server.reset();
+    n.store.reset();  // closes RocksDB
+    log->info("node={} stopped", n.config.name);
+  });
+}
+
+int Node::port() const { return impl_->port; }
+
+}  // namespace wlsync::daemon

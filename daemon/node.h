@@ -1,0 +1,34 @@
+// A running jurisdiction node: owns the store, clock, keys, writer, pullers and the gRPC
+// server. Start here to see how the pieces of wlsyncd fit together.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "daemon/config.h"
+
+namespace wlsync::daemon {
+
+// Lifecycle: Open (loads keys, grids and the data dir), Start (serves and pulls),
+// Shutdown (stops accepting, finishes in-flight writes, closes RocksDB). Shutdown may be
+// called from any thread once; the destructor calls it if needed.
+class Node {
+ public:
+  static absl::StatusOr<std::unique_ptr<Node>> Open(Config config);
+  ~Node();
+
+  absl::Status Start();
+  void Shutdown();
+
+  // The port actually bound (useful with port 0).
+  int port() const;
+
+ private:
+  struct Impl;
+  explicit Node(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wlsync::daemon

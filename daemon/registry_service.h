@@ -1,0 +1,36 @@
+// The Registry gRPC service: registration, edits, deregistration, reads, bulk import and
+// export, and node status. Validation happens here on the RPC threads; every write then
+// goes through the node's single Writer. gRPC headers stay in the .cc file.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "model/hlc.h"
+#include "model/writes.h"
+#include "storage/store.h"
+#include "sync/writer.h"
+#include "wlsync/v1/registry.pb.h"
+
+namespace grpc {
+class Service;
+}
+
+namespace wlsync::daemon {
+
+struct RegistryDeps {
+  storage::Store& store;
+  sync::Writer& writer;
+  const model::WritePlanner& planner;
+  const model::HybridClock& clock;
+  // Per-peer status, filled in by the node.
+  std::function<std::vector<v1::PeerStatus>()> peers;
+  // Rows accepted in one ImportRequest at most.
+  size_t max_rows_per_request = 10000;
+};
+
+// All references in `deps` must outlive the service. Thread safe.
+std::unique_ptr<grpc::Service> NewRegistryService(RegistryDeps deps);
+
+}  // namespace wlsync::daemon

@@ -1,0 +1,110 @@
+#include "model/merge.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <algorithm>
+
+#include "model/fields.h"
+
+namespace wlsync::model {
+namespace {
+
+int CompareStamps(const v1::Stamp& a, const v1::Stamp& b) {
+  if (a.hlc() != b.hlc()) return a.hlc() < b.hlc() ? -1 : 1;
+  return a.node().compare(b.node());
+}
+
+int CompareWriters(const v1::DeltaRef& a, const v1::DeltaRef& b) {
+  if (int c = a.origin().compare(b.origin()); c != 0) return c;
+  if (int c = a.epoch().compare(b.epoch()); c != 0) return c;
+  if (a.seq() != b.seq()) return a.seq() < b.seq() ? -1 : 1;
+  return 0;
+}
+
+void EnsureGroups(v1::Record* record) {
+  while (record->groups_size() < kGroupCount) record->add_groups();
+}
+
+}  // namespace
+
+v1::Record EmptyRecord(std::string_view pid) {
+  v1::Record record;
+  record.set_pid(std::string(pid));
+  EnsureGroups(&record);
+  return record;
+}
+
+bool Supersedes(const v1::GroupState& incoming, const v1::GroupState& current) {
+  if (int c = CompareStamps(incoming.stamp(), current.stamp()); c != 0) return c > 0;
+  // Same stamp: only a buggy or hostile writer reuses one; still pick deterministically.
+  if (int c = SerializeDeterministic(incoming.value()).compare(
+          SerializeDeterministic(current.value()));
+      c != 0) {
+    return c > 0;
+  }
+  return CompareWriters(incoming.writer(), current.writer()) > 0;
+}
+
+bool MergeEvent(const v1::Event& event, const v1::DeltaRef& writer, v1::Record* record) {
+  int group = event.group();
+  if (group < 1 || group > kGroupCount) return false;
+  EnsureGroups(record);
+
+  v1::GroupState incoming;
+  *incoming.mutable_stamp() = event.stamp();
+  *incoming.mutable_value() = ProjectGroup(event.value(), event.group());
+  *incoming.mutable_writer() = writer;
+
+  v1::GroupState* current = record->mutable_groups(group - 1);
+  if (!Supersedes(incoming, *current)) return false;
+  *current = std::move(incoming);
+  return true;
+}
+
+const v1::GroupState& GroupOf(const v1::Record& record, v1::Group group) {
+  int index = static_cast<int>(group) - 1;
+  if (index < 0 || index >= record.groups_size()) return v1::GroupState::default_instance();
+  return record.groups(index);
+}
+
+bool HasGroup(const v1::Record& record, v1::Group group) {
+  return GroupOf(record, group).stamp().hlc() != 0;
+}
+
+bool IsRegistered(const v1::Record& record) {
+  return GroupOf(record, v1::STATUS).value().status() == kRegistered;
+}
+
+bool Exists(const v1::Record& record) { return HasGroup(record, v1::STATUS); }
+
+v1::PersonFields Flatten(const v1::Record& record) {
+  v1::PersonFields out;
+  for (int g = 1; g <= kGroupCount; ++g) {
+    auto group = static_cast<v1::Group>(g);
+    const v1::PersonFields& value = GroupOf(record, group).value();
+    for (std::string_view field : FieldsOfGroup(group)) {
+      *MutableField(&out, field) = *GetField(value, field);
+    }
+  }
+  return out;
+}
+
+uint64_t UpdatedHlc(const v1::Record& record) {
+  uint64_t max = 0;
+  for (const v1::GroupState& g : record.groups()) max = std::max(max, g.stamp().hlc());
+  return max;
+}
+
+std::string SerializeDeterministic(const google::protobuf::Message& message) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+}  // namespace wlsync::model

@@ -1,0 +1,417 @@
+#include "storage/store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/options_util.h>
+#include <rocksdb/write_batch.h>
+#include <sodium.h>
+
+#include <chrono>
+
+#include "base/strings.h"
+#include "model/merge.h"
+#include "spdlog/spdlog.h"
+#include "storage/keys.h"
+#include "base/logging.h"
+
+namespace wlsync::storage {
+namespace {
+
+enum CfIndex { kDefault = 0, kRecords, kLog, kCursors, kMeta, kQuarantine, kCfCount };
+
+absl::Status ToStatus(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = base::StrCat("storage: ", what, ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsNoSpace()) return absl::ResourceExhaustedError(msg);
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
+  return absl::UnavailableError(msg);
+}
+
+rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o,
+                                       const std::shared_ptr<rocksdb::Cache>& cache,
+                                       bool point_lookups) {
+  rocksdb::ColumnFamilyOptions cf;
+  cf.write_buffer_size = o.write_buffer_bytes;
+  cf.max_write_buffer_number = 3;
+  cf.compression = rocksdb::kLZ4Compression;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  if (point_lookups) {
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.whole_key_filtering = true;
+  }
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return cf;
+}
+
+std::string_view View(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
+class RocksRecordCursor final : public RecordCursor {
+ public:
+  RocksRecordCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf) : db_(db) {
+    snapshot_ = db_->GetSnapshot();
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot_;
+    ro.fill_cache = false;
+    it_.reset(db_->NewIterator(ro, cf));
+    it_->SeekToFirst();
+  }
+  ~RocksRecordCursor() override {
+    it_.reset();
+    db_->ReleaseSnapshot(snapshot_);
+  }
+  bool Valid() const override { return it_->Valid(); }
+  void Next() override { it_->Next(); }
+  std::string_view pid() const override { return View(it_->key()); }
+  absl::StatusOr<v1::Record> record() const override {
+    v1::Record r;
+    if (!r.ParseFromArray(it_->value().data(), static_cast<int>(it_->value().size()))) {
+      return absl::DataLossError(base::StrCat("storage: record pid=", pid(), " does not parse"));
+    }
+    return r;
+  }
+  absl::Status status() const override { return ToStatus(it_->status(), "scan records"); }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+}  // namespace
+
+struct Store::Impl {
+  std::string dir;
+  StoreOptions options;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs;
+
+  ~Impl() {
+    for (auto* cf : cfs) {
+      if (cf != nullptr) db->DestroyColumnFamilyHandle(cf);
+    }
+    if (db) db->Close();
+  }
+
+  rocksdb::ColumnFamilyHandle* cf(CfIndex i) const { return cfs[i]; }
+
+  absl::StatusOr<std::optional<std::string>> Get(CfIndex i, std::string_view key) const {
+    std::string value;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf(i), key, &value);
+    if (s.IsNotFound()) return std::nullopt;
+    if (!s.ok()) return ToStatus(s, "read");
+    return value;
+  }
+};
+
+void Counts::Add(const Counts& d) {
+  records += d.records;
+  registered_white += d.registered_white;
+  registered_grey += d.registered_grey;
+  deregistered += d.deregistered;
+}
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Store::~Store() { WakeAll(); }
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
+                                                   const StoreOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->dir = dir;
+  impl->options = options;
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.db_write_buffer_size = options.write_buffer_bytes * 4;
+  db_options.keep_log_file_num = 5;
+  db_options.info_log_level = rocksdb::WARN_LEVEL;
+
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
+      {rocksdb::kDefaultColumnFamilyName, CfOptions(options, cache, false)},
+      {std::string(keys::kRecordsCf), CfOptions(options, cache, true)},
+      {std::string(keys::kLogCf), CfOptions(options, cache, false)},
+      {std::string(keys::kCursorsCf), CfOptions(options, cache, true)},
+      {std::string(keys::kMetaCf), CfOptions(options, cache, true)},
+      {std::string(keys::kQuarantineCf), CfOptions(options, cache, false)},
+  };
+
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, dir, descriptors, &impl->cfs, &raw);
+  if (!s.ok()) {
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+      return absl::FailedPreconditionError(base::StrCat(
+          "storage: data dir ", dir, " is in use by another running node (", s.ToString(), ")"));
+    }
+    return ToStatus(s, base::StrCat("open data dir ", dir));
+  }
+  impl->db.reset(raw);
+
+  auto store = std::unique_ptr<Store>(new Store(std::move(impl)));
+  if (absl::Status st = store->LoadMeta(); !st.ok()) return st;
+  return store;
+}
+
+absl::Status Store::LoadMeta() {
+  absl::StatusOr<std::optional<std::string>> format = impl_->Get(kMeta, keys::kMetaFormat);
+  if (!format.ok()) return format.status();
+  if (format->has_value() && **format != keys::kFormatVersion) {
+    return absl::FailedPreconditionError(base::StrCat(
+        "storage: data dir ", impl_->dir, " has format ", **format, ", this build reads ",
+        keys::kFormatVersion));
+  }
+
+  absl::StatusOr<std::optional<std::string>> epoch = impl_->Get(kMeta, keys::kMetaEpoch);
+  if (!epoch.ok()) return epoch.status();
+  if (!epoch->has_value()) return InitializeMeta();
+  if ((*epoch)->size() != 16) {
+    return absl::DataLossError(base::StrCat("storage: data dir ", impl_->dir, ": bad epoch"));
+  }
+  epoch_ = **epoch;
+
+  auto hlc = impl_->Get(kMeta, keys::kMetaHlc);
+  auto counts = impl_->Get(kMeta, keys::kMetaCounts);
+  auto quarantined = impl_->Get(kMeta, keys::kMetaQuarantined);
+  if (!hlc.ok() || !counts.ok() || !quarantined.ok()) {
+    return absl::DataLossError(base::StrCat("storage: data dir ", impl_->dir, ": meta unreadable"));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (hlc->has_value() && (*hlc)->size() == 8) hlc_high_water_ = keys::GetFixed64(**hlc);
+  if (counts->has_value()) counts_ = keys::DecodeCounts(**counts);
+  if (quarantined->has_value() && (*quarantined)->size() == 8) {
+    quarantined_ = keys::GetFixed64(**quarantined);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::InitializeMeta() {
+  // A data dir without an epoch must be empty: anything else is a damaged dir.
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kRecords)));
+  it->SeekToFirst();
+  if (it->Valid()) {
+    return absl::DataLossError(
+        base::StrCat("storage: data dir ", impl_->dir, " holds records but no epoch"));
+  }
+
+  epoch_.resize(16);
+  randombytes_buf(epoch_.data(), epoch_.size());
+  created_new_ = true;
+  rocksdb::WriteBatch batch;
+  batch.Put(impl_->cf(kMeta), keys::kMetaFormat, keys::kFormatVersion);
+  batch.Put(impl_->cf(kMeta), keys::kMetaEpoch, epoch_);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return ToStatus(impl_->db->Write(wo, &batch), "initialize meta");
+}
+
+uint64_t Store::hlc_high_water() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return hlc_high_water_;
+}
+
+Counts Store::counts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return counts_;
+}
+
+uint64_t Store::quarantined() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return quarantined_;
+}
+
+absl::StatusOr<std::optional<v1::Record>> Store::GetRecord(std::string_view pid) const {
+  auto raw = impl_->Get(kRecords, pid);
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) return std::nullopt;
+  v1::Record record;
+  if (!record.ParseFromString(**raw)) {
+    return absl::DataLossError(base::StrCat("storage: record pid=", pid, " does not parse"));
+  }
+  return record;
+}
+
+std::unique_ptr<RecordCursor> Store::ScanRecords() const {
+  return std::make_unique<RocksRecordCursor>(impl_->db.get(), impl_->cf(kRecords));
+}
+
+absl::StatusOr<std::vector<std::pair<StreamId, StreamState>>> Store::Streams() const {
+  std::vector<std::pair<StreamId, StreamState>> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kCursors)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::optional<StreamId> id = keys::ParseStreamKey(View(it->key()));
+    std::optional<StreamState> state = keys::DecodeStreamState(View(it->value()));
+    if (!id || !state) return absl::DataLossError("storage: malformed cursor entry");
+    out.emplace_back(std::move(*id), std::move(*state));
+  }
+  if (!it->status().ok()) return ToStatus(it->status(), "scan cursors");
+  return out;
+}
+
+absl::StatusOr<std::optional<StreamState>> Store::GetStream(const StreamId& id) const {
+  auto raw = impl_->Get(kCursors, keys::StreamKey(id));
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) return std::nullopt;
+  std::optional<StreamState> state = keys::DecodeStreamState(**raw);
+  if (!state) return absl::DataLossError("storage: malformed cursor entry");
+  return state;
+}
+
+absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> Store::ReadLog(
+    const StreamId& id, uint64_t after, size_t max) const {
+  std::vector<std::pair<uint64_t, std::string>> out;
+  std::string prefix = keys::StreamKey(id);
+  std::string upper = keys::LogKey(id, UINT64_MAX);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(kLog)));
+  for (it->Seek(keys::LogKey(id, after + 1)); it->Valid() && out.size() < max; it->Next()) {
+    std::string_view key = View(it->key());
+    if (key.size() != prefix.size() + 8 || key.substr(0, prefix.size()) != prefix) break;
+    out.emplace_back(keys::GetFixed64(key.substr(prefix.size())), it->value().ToString());
+  }
+  if (!it->status().ok()) return ToStatus(it->status(), "read log");
+  return out;
+}
+
+absl::StatusOr<std::vector<QuarantineEntry>> Store::ReadQuarantine(size_t max) const {
+  std::vector<QuarantineEntry> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kQuarantine)));
+  for (it->SeekToFirst(); it->Valid() && out.size() < max; it->Next()) {
+    std::optional<QuarantineEntry> q = keys::DecodeQuarantine(View(it->key()), View(it->value()));
+    if (!q) return absl::DataLossError("storage: malformed quarantine entry");
+    out.push_back(std::move(*q));
+  }
+  if (!it->status().ok()) return ToStatus(it->status(), "scan quarantine");
+  return out;
+}
+
+absl::Status Store::Commit(const CommitBatch& batch) {
+  if (absl::Status err = write_error(); !err.ok()) return err;
+
+  rocksdb::WriteBatch wb;
+  Counts counts;
+  uint64_t quarantined;
+  uint64_t high_water;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    counts = counts_;
+    quarantined = quarantined_ + batch.quarantine.size();
+    high_water = std::max(hlc_high_water_, batch.hlc_high_water);
+  }
+  counts.Add(batch.counts_delta);
+
+  if (!batch.signed_delta.empty()) {
+    wb.Put(impl_->cf(kLog), keys::LogKey(batch.stream, batch.seq), batch.signed_delta);
+    StreamState state{batch.seq, batch.body_hash, batch.max_hlc, batch.created_unix_ms,
+                      batch.stream_events_before + batch.event_count};
+    wb.Put(impl_->cf(kCursors), keys::StreamKey(batch.stream), keys::EncodeStreamState(state));
+  }
+  for (const v1::Record& r : batch.records) {
+    wb.Put(impl_->cf(kRecords), r.pid(), model::SerializeDeterministic(r));
+  }
+  for (const QuarantineEntry& q : batch.quarantine) {
+    wb.Put(impl_->cf(kQuarantine), keys::QuarantineKey(q.stream, q.seq, q.index),
+           keys::EncodeQuarantine(q));
+  }
+  std::string hlc_value;
+  keys::PutFixed64(&hlc_value, high_water);
+  std::string quarantined_value;
+  keys::PutFixed64(&quarantined_value, quarantined);
+  wb.Put(impl_->cf(kMeta), keys::kMetaHlc, hlc_value);
+  wb.Put(impl_->cf(kMeta), keys::kMetaCounts, keys::EncodeCounts(counts));
+  wb.Put(impl_->cf(kMeta), keys::kMetaQuarantined, quarantined_value);
+
+  rocksdb::WriteOptions wo;
+  wo.sync = impl_->options.sync && batch.sync;
+  rocksdb::Status s = impl_->db->Write(wo, &wb);
+  if (!s.ok()) return Poison(ToStatus(s, "commit"));
+
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    counts_ = counts;
+    quarantined_ = quarantined;
+    hlc_high_water_ = high_water;
+    ++generation_;
+  }
+  commit_cv_.notify_all();
+  return absl::OkStatus();
+}
+
+absl::Status Store::SaveHighWater(uint64_t hlc) {
+  if (absl::Status err = write_error(); !err.ok()) return err;
+  std::string value;
+  keys::PutFixed64(&value, hlc);
+  rocksdb::WriteOptions wo;
+  wo.sync = impl_->options.sync;
+  rocksdb::Status s = impl_->db->Put(wo, impl_->cf(kMeta), keys::kMetaHlc, value);
+  if (!s.ok()) return Poison(ToStatus(s, "save clock"));
+  std::lock_guard<std::mutex> lock(mu_);
+  hlc_high_water_ = std::max(hlc_high_water_, hlc);
+  return absl::OkStatus();
+}
+
+absl::Status Store::Poison(absl::Status status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (write_error_.ok()) {
+    write_error_ = absl::Status(status.code(),
+                                base::StrCat(status.message(),
+                                             "; the node refuses writes until restarted"));
+    base::Logger("storage")->error("write failed, refusing further writes: {}", status.message());
+  }
+  return write_error_;
+}
+
+absl::Status Store::write_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return write_error_;
+}
+
+uint64_t Store::generation() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return generation_;
+}
+
+uint64_t Store::WaitForCommit(uint64_t seen, int timeout_ms) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  commit_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                      [&] { return generation_ != seen || shutting_down_; });
+  return generation_;
+}
+
+void Store::WakeAll() const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shutting_down_ = true;
+  }
+  commit_cv_.notify_all();
+}
+
+bool Store::closing() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return shutting_down_;
+}
+
+uint64_t Store::ApproximateSizeBytes() const {
+  uint64_t total = 0;
+  for (int i = kRecords; i < kCfCount; ++i) {
+    uint64_t v = 0;
+    if (impl_->db->GetIntProperty(impl_->cf(static_cast<CfIndex>(i)),
+                                  rocksdb::DB::Properties::kTotalSstFilesSize, &v)) {
+      total += v;
+    }
+  }
+  return total;
+}
+
+}  // namespace wlsync::storage

@@ -1,0 +1,174 @@
+// The node's durable state in RocksDB: merged person records, the verbatim log of every
+// signed delta, per-stream cursors and node metadata. Start with Store::Commit, the one
+// atomic write every change goes through. Key layouts are documented in docs/storage.md.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "wlsync/v1/records.pb.h"
+
+namespace wlsync::storage {
+
+// One replication stream: the deltas of one origin node within one of its epochs.
+struct StreamId {
+  std::string origin;
+  std::string epoch;  // 16 raw bytes
+
+  bool operator==(const StreamId&) const = default;
+  auto operator<=>(const StreamId&) const = default;
+};
+
+// How far a stream has been applied here.
+struct StreamState {
+  uint64_t seq = 0;           // highest applied seq, 0 for none
+  std::string last_hash;      // SHA-256 of that delta's body
+  uint64_t max_hlc = 0;       // highest HLC seen in the stream
+  int64_t last_unix_ms = 0;   // creation time of the last applied delta
+  uint64_t events = 0;        // events applied from the stream so far
+};
+
+struct Counts {
+  int64_t records = 0;
+  int64_t registered_white = 0;
+  int64_t registered_grey = 0;
+  int64_t deregistered = 0;
+
+  void Add(const Counts& d);
+};
+
+// An event refused by policy, kept with its reason instead of being dropped.
+struct QuarantineEntry {
+  StreamId stream;
+  uint64_t seq = 0;
+  int index = 0;  // position of the event in the delta
+  std::string pid;
+  std::string reason;
+  int64_t unix_ms = 0;
+};
+
+// Everything one applied delta changes, written as one RocksDB WriteBatch.
+struct CommitBatch {
+  StreamId stream;
+  uint64_t seq = 0;
+  std::string body_hash;
+  std::string signed_delta;  // serialized SignedDelta, stored verbatim in the log
+  uint64_t max_hlc = 0;
+  int64_t created_unix_ms = 0;
+  std::vector<v1::Record> records;  // merged records to store
+  Counts counts_delta;
+  std::vector<QuarantineEntry> quarantine;
+  uint64_t hlc_high_water = 0;  // node clock to persist
+  uint64_t event_count = 0;     // events in the delta
+  uint64_t stream_events_before = 0;  // the stream's event total before this delta
+  // Sync the WAL before returning. Local writes need it before acknowledgement; a remote
+  // delta lost with an unsynced tail is simply pulled again, as its cursor goes with it.
+  bool sync = true;
+};
+
+struct StoreOptions {
+  // When false, no commit syncs the WAL, whatever the batch asks (benchmarks only).
+  bool sync = true;
+  // Memory budget hints.
+  size_t block_cache_bytes = 32 << 20;
+  size_t write_buffer_bytes = 32 << 20;
+};
+
+class RecordCursor;
+
+// Owns the RocksDB instance. Thread safe: reads from any thread; Commit may be called
+// from any thread but the node calls it from its single writer thread. After any write
+// failure the store is poisoned: every later Commit returns the first error (reads go on).
+class Store {
+ public:
+  // Opens or creates the data dir. A new dir gets a random 16-byte epoch. Fails with a
+  // clear message when another process holds the dir.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& dir,
+                                                     const StoreOptions& options);
+  ~Store();
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::string& epoch() const { return epoch_; }
+  bool created_new() const { return created_new_; }
+  uint64_t hlc_high_water() const;
+  Counts counts() const;
+
+  // nullopt when the pid is unknown.
+  absl::StatusOr<std::optional<v1::Record>> GetRecord(std::string_view pid) const;
+  // Records in pid order; the cursor sees a consistent snapshot.
+  std::unique_ptr<RecordCursor> ScanRecords() const;
+
+  // All streams this node holds, with their state.
+  absl::StatusOr<std::vector<std::pair<StreamId, StreamState>>> Streams() const;
+  absl::StatusOr<std::optional<StreamState>> GetStream(const StreamId& id) const;
+  // Serialized SignedDeltas of a stream with seq > after, in order, at most `max`.
+  absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> ReadLog(const StreamId& id,
+                                                                        uint64_t after,
+                                                                        size_t max) const;
+  uint64_t quarantined() const;
+  absl::StatusOr<std::vector<QuarantineEntry>> ReadQuarantine(size_t max) const;
+
+  // Writes the whole batch atomically, or nothing. Wakes WaitForCommit callers.
+  absl::Status Commit(const CommitBatch& batch);
+  // Persists only the HLC high-water mark.
+  absl::Status SaveHighWater(uint64_t hlc);
+  // The sticky write error, OK while healthy.
+  absl::Status write_error() const;
+
+  // Commit generation: increases on every Commit. WaitForCommit blocks until the
+  // generation passes `seen` or the timeout elapses; returns the current generation.
+  uint64_t generation() const;
+  uint64_t WaitForCommit(uint64_t seen, int timeout_ms) const;
+  // Wakes every waiter and makes later waits return at once (used at shutdown).
+  void WakeAll() const;
+  // True once WakeAll was called: long waits should end.
+  bool closing() const;
+
+  // On-disk size in bytes (SST + WAL), for status and metrics.
+  uint64_t ApproximateSizeBytes() const;
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  absl::Status Poison(absl::Status status);
+  absl::Status LoadMeta();
+  absl::Status InitializeMeta();
+
+  std::unique_ptr<Impl> impl_;
+  std::string epoch_;
+  bool created_new_ = false;
+
+  mutable std::mutex mu_;
+  mutable std::condition_variable commit_cv_;
+  uint64_t generation_ = 0;         // guarded by mu_
+  absl::Status write_error_;        // guarded by mu_
+  Counts counts_;                   // guarded by mu_
+  uint64_t hlc_high_water_ = 0;     // guarded by mu_
+  uint64_t quarantined_ = 0;        // guarded by mu_
+  mutable bool shutting_down_ = false;  // guarded by mu_
+};
+
+// Iterates records in pid order over a snapshot. Not thread safe; owned by the caller.
+class RecordCursor {
+ public:
+  virtual ~RecordCursor() = default;
+  virtual bool Valid() const = 0;
+  virtual void Next() = 0;
+  // Parses the current record.
+  virtual absl::StatusOr<v1::Record> record() const = 0;
+  virtual std::string_view pid() const = 0;
+  // Any iteration error (OK at a clean end).
+  virtual absl::Status status() const = 0;
+};
+
+}  // namespace wlsync::storage

@@ -1,0 +1,220 @@
+#include "sync/puller.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <random>
+
+#include "base/strings.h"
+#include "base/logging.h"
+#include "model/hlc.h"
+#include "model/pid.h"
+#include "wlsync/v1/peer.grpc.pb.h"
+
+namespace wlsync::sync {
+namespace {
+
+int64_t NowMs() { return model::SystemWallClock().NowMs(); }
+
+}  // namespace
+
+// A delta held back by the clock guard, with the stream it blocks.
+struct Puller::Held {
+  storage::StreamId stream;
+  std::string signed_delta;
+};
+
+Puller::Puller(PullerOptions options, const storage::Store& store, Writer& writer)
+    : options_(std::move(options)), store_(store), writer_(writer) {}
+
+Puller::~Puller() { Stop(); }
+
+void Puller::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void Puller::Stop() {
+  stopping_.store(true);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (context_ != nullptr) context_->TryCancel();
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+v1::PeerStatus Puller::Status() const {
+  v1::PeerStatus s;
+  s.set_name(options_.peer);
+  s.set_address(options_.address);
+  std::lock_guard<std::mutex> lock(mu_);
+  s.set_connected(connected_);
+  s.set_last_error(last_error_);
+  s.set_lag_events(lag_events_);
+  s.set_lag_seconds(lag_seconds_);
+  for (const std::string& o : held_origins_) s.add_held_back_origins(o);
+  return s;
+}
+
+void Puller::SetError(std::string error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  last_error_ = std::move(error);
+}
+
+void Puller::Run() {
+  auto log = base::Logger("peer");
+  std::mt19937_64 rng(std::random_device{}());
+  int64_t backoff = options_.reconnect_min_ms;
+  while (!stopping_.load()) {
+    int64_t started = NowMs();
+    PullOnce();
+    if (stopping_.load()) break;
+    // A connection that lived a while resets the backoff; quick failures grow it.
+    if (NowMs() - started > options_.reconnect_max_ms) backoff = options_.reconnect_min_ms;
+    int64_t jitter = static_cast<int64_t>(rng() % static_cast<uint64_t>(backoff / 2 + 1));
+    int64_t wait = backoff / 2 + jitter;
+    log->debug("peer={} reconnect in {} ms", options_.peer, wait);
+    std::unique_lock<std::mutex> lock(mu_);
+    stop_cv_.wait_for(lock, std::chrono::milliseconds(wait), [&] { return stopping_.load(); });
+    backoff = std::min(backoff * 2, options_.reconnect_max_ms);
+  }
+}
+
+void Puller::PullOnce() {
+  auto log = base::Logger("peer");
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(options_.reconnect_min_ms));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options_.reconnect_max_ms));
+  // LIMITATION: peer links are plain TCP for now; mutual TLS with pinned peer certificates
+  // is the work of the TLS issue. Deltas are still signed, so a relay cannot forge them.
+  auto channel = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(),
+                                           args);
+  auto stub = v1::Peer::NewStub(channel);
+
+  v1::PullRequest request;
+  request.set_node(options_.self);
+  absl::StatusOr<std::vector<std::pair<storage::StreamId, storage::StreamState>>> streams =
+      store_.Streams();
+  if (!streams.ok()) {
+    SetError(std::string(streams.status().message()));
+    return;
+  }
+  for (const auto& [id, state] : *streams) {
+    v1::Cursor* c = request.add_cursors();
+    c->set_origin(id.origin);
+    c->set_epoch(id.epoch);
+    c->set_seq(state.seq);
+  }
+
+  grpc::ClientContext context;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_.load()) return;
+    context_ = &context;
+  }
+  std::unique_ptr<grpc::ClientReader<v1::PullResponse>> reader = stub->Pull(&context, request);
+
+  std::vector<Held> held;
+  v1::PullResponse response;
+  bool restart = false;
+  while (!restart && reader->Read(&response)) {
+    last_contact_ms_.store(NowMs());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!connected_) log->info("peer={} connected address={}", options_.peer, options_.address);
+      connected_ = true;
+    }
+    if (response.has_heartbeat()) {
+      UpdateLag(response.heartbeat());
+      restart = RetryHeld(&held);
+    } else {
+      restart = !Handle(std::move(*response.mutable_signed_delta()), &held);
+    }
+  }
+  if (restart) context.TryCancel();
+  grpc::Status status = reader->Finish();
+
+  std::lock_guard<std::mutex> lock(mu_);
+  context_ = nullptr;
+  if (connected_) log->warn("peer={} disconnected: {}", options_.peer, status.error_message());
+  connected_ = false;
+  if (!status.ok() && !restart && !stopping_.load()) {
+    last_error_ = base::StrCat("pull: ", status.error_message());
+  }
+}
+
+bool Puller::Handle(std::string signed_delta, std::vector<Held>* held) {
+  auto log = base::Logger("peer");
+  RemoteResult r = writer_.ApplyRemote(signed_delta);
+  // Deltas behind a held-back one of the same stream wait for it.
+  if (r.outcome == RemoteOutcome::kGap &&
+      std::any_of(held->begin(), held->end(), [&](const Held& h) { return h.stream == r.stream; })) {
+    return true;
+  }
+  switch (r.outcome) {
+    case RemoteOutcome::kApplied:
+    case RemoteOutcome::kDuplicate:
+      return true;
+    case RemoteOutcome::kGap:
+      log->info("peer={} origin={} {}; pulling again from the cursor", options_.peer,
+                r.stream.origin, r.status.message());
+      return false;
+    case RemoteOutcome::kHeldBack: {
+      log->warn("peer={} origin={} seq={} held back: {}", options_.peer, r.stream.origin, r.seq,
+                r.status.message());
+      held->push_back({r.stream, std::move(signed_delta)});
+      std::lock_guard<std::mutex> lock(mu_);
+      held_origins_.push_back(r.stream.origin);
+      last_error_ = base::StrCat("origin ", r.stream.origin, ": ", r.status.message());
+      return true;
+    }
+    case RemoteOutcome::kFork:
+    case RemoteOutcome::kRejected:
+      log->error("peer={} origin={} seq={} {}: {}", options_.peer, r.stream.origin, r.seq,
+                 RemoteOutcomeName(r.outcome), r.status.message());
+      SetError(base::StrCat(RemoteOutcomeName(r.outcome), ": ", r.status.message()));
+      return true;
+  }
+  return true;
+}
+
+bool Puller::RetryHeld(std::vector<Held>* held) {
+  if (held->empty()) return false;
+  bool released = false;
+  for (auto it = held->begin(); it != held->end();) {
+    RemoteResult r = writer_.ApplyRemote(it->signed_delta);
+    if (r.outcome == RemoteOutcome::kHeldBack) {
+      ++it;
+      continue;
+    }
+    base::Logger("peer")->info("peer={} origin={} seq={} released by the clock guard: {}",
+                               options_.peer, it->stream.origin, r.seq,
+                               RemoteOutcomeName(r.outcome));
+    it = held->erase(it);
+    released = true;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  held_origins_.clear();
+  for (const Held& h : *held) held_origins_.push_back(h.stream.origin);
+  // Once released, pull again so that the stream's later deltas follow from the cursor.
+  return released;
+}
+
+void Puller::UpdateLag(const v1::Heartbeat& heartbeat) {
+  uint64_t events = 0;
+  double seconds = 0;
+  for (const v1::StreamInfo& info : heartbeat.streams()) {
+    absl::StatusOr<std::optional<storage::StreamState>> local =
+        store_.GetStream({info.origin(), info.epoch()});
+    if (!local.ok()) continue;
+    storage::StreamState mine = local->value_or(storage::StreamState{});
+    if (info.events() > mine.events) events += info.events() - mine.events;
+    if (info.seq() > mine.seq) {
+      seconds = std::max(seconds, (info.last_unix_ms() - mine.last_unix_ms) / 1000.0);
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  lag_events_ = events;
+  lag_seconds_ = seconds;
+}
+
+}  // namespace wlsync::sync

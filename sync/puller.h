@@ -1,0 +1,86 @@
+// Pulls signed deltas from one peer and hands them to the writer. One thread per peer;
+// reconnects with exponential backoff and jitter and always resumes from the cursors
+// persisted in the store, so a restart or a cut connection loses nothing.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/store.h"
+#include "sync/writer.h"
+#include "wlsync/v1/registry.pb.h"
+
+namespace grpc {
+class ClientContext;
+class ChannelCredentials;
+}
+
+namespace wlsync::v1 {
+class Heartbeat;
+}
+
+namespace wlsync::sync {
+
+struct PullerOptions {
+  std::string self;      // this node's name, sent to the peer
+  std::string peer;      // the peer's name
+  std::string address;   // host:port
+  int64_t reconnect_min_ms = 100;
+  int64_t reconnect_max_ms = 10000;
+  int64_t max_message_bytes = 4 << 20;
+};
+
+// Lifecycle: construct, Start, Stop (or destroy). `store` and `writer` must outlive it.
+// Status() may be called from any thread.
+class Puller {
+ public:
+  Puller(PullerOptions options, const storage::Store& store, Writer& writer);
+  ~Puller();
+
+  Puller(const Puller&) = delete;
+  Puller& operator=(const Puller&) = delete;
+
+  void Start();
+  void Stop();
+
+  // Connection state, last error, lag and held-back origins, for Status.
+  v1::PeerStatus Status() const;
+  // Milliseconds since the Unix epoch when the peer last answered; 0 for never.
+  int64_t last_contact_ms() const { return last_contact_ms_.load(); }
+
+ private:
+  struct Held;
+
+  void Run();
+  // One connection: returns when it ends; the error, if any, is recorded.
+  void PullOnce();
+  // Handles one delta; returns false when the connection should be restarted.
+  bool Handle(std::string signed_delta, std::vector<Held>* held);
+  bool RetryHeld(std::vector<Held>* held);
+  void UpdateLag(const v1::Heartbeat& heartbeat);
+  void SetError(std::string error);
+
+  const PullerOptions options_;
+  const storage::Store& store_;
+  Writer& writer_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> last_contact_ms_{0};
+  std::thread thread_;
+
+  mutable std::mutex mu_;
+  grpc::ClientContext* context_ = nullptr;  // guarded by mu_; the live call, if any
+  bool connected_ = false;                  // guarded by mu_
+  std::string last_error_;                  // guarded by mu_
+  uint64_t lag_events_ = 0;                 // guarded by mu_
+  double lag_seconds_ = 0;                  // guarded by mu_
+  std::vector<std::string> held_origins_;   // guarded by mu_
+  std::condition_variable stop_cv_;
+};
+
+}  // namespace wlsync::sync

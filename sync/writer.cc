@@ -1,0 +1,149 @@
+#include "sync/writer.h"
+
+#include <variant>
+
+#include "absl/container/flat_hash_map.h"
+#include "base/strings.h"
+#include "base/logging.h"
+#include "model/fields.h"
+#include "model/merge.h"
+#include "model/pid.h"
+#include "model/validate.h"
+#include "sync/writer_internal.h"
+
+namespace wlsync::sync {
+namespace {
+
+std::string StreamName(const storage::StreamId& id) {
+  return base::StrCat(id.origin, "/", model::HexEncode(id.epoch));
+}
+
+}  // namespace
+
+std::string_view RemoteOutcomeName(RemoteOutcome outcome) {
+  switch (outcome) {
+    case RemoteOutcome::kApplied: return "applied";
+    case RemoteOutcome::kDuplicate: return "duplicate";
+    case RemoteOutcome::kGap: return "gap";
+    case RemoteOutcome::kFork: return "fork";
+    case RemoteOutcome::kHeldBack: return "held_back";
+    case RemoteOutcome::kRejected: return "rejected";
+  }
+  return "unknown";
+}
+
+Writer::Writer(storage::Store& store, model::HybridClock& clock,
+               const model::WritePlanner& planner, const SigningKey& key,
+               const TrustStore& trust, WriterOptions options)
+    : store_(store),
+      clock_(clock),
+      planner_(planner),
+      key_(key),
+      trust_(trust),
+      options_(options),
+      own_stream_{planner.node(), store.epoch()} {}
+
+Writer::~Writer() { Stop(); }
+
+absl::Status Writer::Start() {
+  absl::StatusOr<std::optional<storage::StreamState>> state = store_.GetStream(own_stream_);
+  if (!state.ok()) return state.status();
+  if (state->has_value()) own_state_ = **state;
+  own_seq_.store(own_state_.seq, std::memory_order_release);
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+void Writer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::future<std::vector<LocalResult>> Writer::SubmitLocal(std::vector<LocalWrite> writes) {
+  auto job = std::make_shared<Job>();
+  job->work = Job::Local{std::move(writes), {}};
+  auto& local = std::get<Job::Local>(job->work);
+  std::future<std::vector<LocalResult>> future = local.done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(job);
+      cv_.notify_all();
+      return future;
+    }
+  }
+  std::vector<LocalResult> refused(local.writes.size());
+  for (LocalResult& r : refused) r.status = absl::UnavailableError("node is shutting down");
+  local.done.set_value(std::move(refused));
+  return future;
+}
+
+RemoteResult Writer::ApplyRemote(std::string signed_delta) {
+  auto job = std::make_shared<Job>();
+  job->work = Job::Remote{std::move(signed_delta), {}};
+  std::future<RemoteResult> future = std::get<Job::Remote>(job->work).done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      RemoteResult r;
+      r.status = absl::UnavailableError("node is shutting down");
+      return r;
+    }
+    queue_.push_back(job);
+  }
+  cv_.notify_all();
+  return future.get();
+}
+
+std::vector<std::string> Writer::forked_streams() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  for (const storage::StreamId& id : forked_) out.push_back(StreamName(id));
+  return out;
+}
+
+void Writer::Run() {
+  for (;;) {
+    std::vector<std::shared_ptr<Job>> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+
+      if (std::holds_alternative<Job::Remote>(queue_.front()->work)) {
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      } else {
+        // Group commit: gather local requests until the delta is full or the window ends.
+        auto deadline = std::chrono::steady_clock::now() + options_.group_window;
+        size_t events = 0;
+        for (;;) {
+          while (!queue_.empty() && std::holds_alternative<Job::Local>(queue_.front()->work) &&
+                 (batch.empty() ||
+                  events + queue_.front()->EstimatedEvents() <= options_.max_delta_events)) {
+            events += queue_.front()->EstimatedEvents();
+            batch.push_back(queue_.front());
+            queue_.pop_front();
+          }
+          bool full = !queue_.empty() || events >= options_.max_delta_events;
+          if (full || stopping_ ||
+              !cv_.wait_until(lock, deadline, [&] { return !queue_.empty() || stopping_; })) {
+            break;
+          }
+        }
+      }
+    }
+
+    if (auto* remote = std::get_if<Job::Remote>(&batch.front()->work)) {
+      remote->done.set_value(ProcessRemote(remote->signed_delta));
+    } else {
+      ProcessLocal(batch);
+    }
+  }
+}
+
+}  // namespace wlsync::sync

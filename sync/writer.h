@@ -1,0 +1,163 @@
+// The node's one write path. Local requests and remote signed deltas are queued to a single
+// writer thread, which owns every read-modify-write of the store: local requests that
+// arrive together share one signed delta and one WAL sync (group commit); a remote delta is
+// verified, checked against its stream's cursor and the ownership policy, and applied in
+// one atomic commit with its log entry, cursor and the node's clock.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/hlc.h"
+#include "model/writes.h"
+#include "storage/store.h"
+#include "sync/signer.h"
+#include "wlsync/v1/delta.pb.h"
+
+namespace wlsync::sync {
+
+namespace internal {
+struct Overlay;
+}
+
+// One local request, already validated by WritePlanner::Prepare*.
+struct LocalWrite {
+  enum class Kind { kUpsert, kRegister, kUpdate, kDeregister };
+  Kind kind = Kind::kUpsert;
+  std::string pid;
+  v1::PersonFields fields;              // kUpsert, kRegister
+  std::vector<model::FieldEdit> edits;  // kUpdate
+};
+
+struct LocalResult {
+  absl::Status status;
+  model::WriteOutcome outcome = model::WriteOutcome::kUnchanged;
+  std::string pid;
+  uint64_t hlc = 0;  // stamp of the write; 0 when nothing was written
+};
+
+enum class RemoteOutcome {
+  kApplied,    // verified and committed (some events may be quarantined)
+  kDuplicate,  // already held with the same body: a no-op
+  kGap,        // seq beyond cursor + 1: pull again from the cursor
+  kFork,       // same seq, different body: the stream is refused until an operator acts
+  kHeldBack,   // HLC too far ahead of the local clock: retry later
+  kRejected,   // bad signature, unknown origin, malformed, or a store error
+};
+
+std::string_view RemoteOutcomeName(RemoteOutcome outcome);
+
+struct RemoteResult {
+  RemoteOutcome outcome = RemoteOutcome::kRejected;
+  absl::Status status;  // why, for kRejected / kFork / kHeldBack / kGap
+  storage::StreamId stream;
+  uint64_t seq = 0;
+  size_t events = 0;
+  size_t quarantined = 0;
+};
+
+struct WriterOptions {
+  // How long the first local request waits for others to share its delta.
+  std::chrono::microseconds group_window{2000};
+  // Local requests are added to one delta until it holds this many events.
+  size_t max_delta_events = 4096;
+  // Deltas whose HLC is further ahead of the local clock are held back.
+  int64_t max_clock_skew_ms = 10000;
+};
+
+// Counters for status and metrics. Monotonic; read without locks.
+struct WriterStats {
+  std::atomic<uint64_t> local_deltas{0};
+  std::atomic<uint64_t> local_events{0};
+  std::atomic<uint64_t> remote_deltas{0};
+  std::atomic<uint64_t> remote_events{0};
+  std::atomic<uint64_t> duplicates{0};
+  std::atomic<uint64_t> gaps{0};
+  std::atomic<uint64_t> forks{0};
+  std::atomic<uint64_t> held_back{0};
+  std::atomic<uint64_t> rejected{0};
+  std::atomic<uint64_t> quarantined{0};
+};
+
+// Lifecycle: construct, Start, use from any thread, Stop (or destroy). Stop finishes every
+// queued request before it returns. Holds references to the store, clock, planner, key and
+// trust store, which must outlive it. Thread safe.
+class Writer {
+ public:
+  Writer(storage::Store& store, model::HybridClock& clock, const model::WritePlanner& planner,
+         const SigningKey& key, const TrustStore& trust, WriterOptions options);
+  ~Writer();
+
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  absl::Status Start();
+  void Stop();
+
+  // Queues local writes; the future is ready once they are durable (or refused). One
+  // result per write, in order. After Stop, every write fails with UNAVAILABLE.
+  std::future<std::vector<LocalResult>> SubmitLocal(std::vector<LocalWrite> writes);
+  std::vector<LocalResult> WriteLocal(std::vector<LocalWrite> writes) {
+    return SubmitLocal(std::move(writes)).get();
+  }
+
+  // Verifies and applies one serialized SignedDelta. Blocks until done.
+  RemoteResult ApplyRemote(std::string signed_delta);
+
+  const WriterStats& stats() const { return stats_; }
+  // Streams refused after a fork, as "origin/epoch-hex".
+  std::vector<std::string> forked_streams() const;
+  const storage::StreamId& own_stream() const { return own_stream_; }
+  uint64_t own_seq() const { return own_seq_.load(std::memory_order_acquire); }
+
+ private:
+  struct Job;
+
+  void Run();
+  void ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs);
+  LocalResult PlanOne(const LocalWrite& write, const v1::DeltaRef& ref,
+                      internal::Overlay* overlay, v1::DeltaBody* body);
+  absl::Status CommitLocal(v1::DeltaBody* body, internal::Overlay* overlay);
+
+  RemoteResult ProcessRemote(const std::string& signed_delta);
+  RemoteResult CheckSequence(const v1::DeltaBody& body, const std::string& body_bytes,
+                             const storage::StreamId& stream,
+                             const storage::StreamState& state);
+  RemoteResult MarkForked(const storage::StreamId& stream, uint64_t seq);
+  RemoteResult CommitRemote(const v1::DeltaBody& body, const std::string& body_bytes,
+                            const std::string& signed_delta, const storage::StreamId& stream,
+                            const storage::StreamState& state, RemoteResult result);
+  absl::Status ValidateEvent(const v1::DeltaBody& body, const v1::Event& event) const;
+
+  storage::Store& store_;
+  model::HybridClock& clock_;
+  const model::WritePlanner& planner_;
+  const SigningKey& key_;
+  const TrustStore& trust_;
+  const WriterOptions options_;
+  storage::StreamId own_stream_;
+
+  // Own stream state; written only by the writer thread.
+  storage::StreamState own_state_;
+  std::atomic<uint64_t> own_seq_{0};
+  WriterStats stats_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Job>> queue_;  // guarded by mu_
+  bool stopping_ = false;                   // guarded by mu_
+  std::set<storage::StreamId> forked_;      // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace wlsync::sync

@@ -1,0 +1,316 @@
+// The two commit paths of Writer: a group of local requests becomes one signed delta; a
+// remote delta is verified, sequenced and merged. Both end in one Store::Commit.
+#include "base/strings.h"
+#include "base/logging.h"
+#include "model/fields.h"
+#include "model/merge.h"
+#include "model/pid.h"
+#include "model/validate.h"
+#include "sync/writer.h"
+#include "sync/writer_internal.h"
+
+namespace wlsync::sync {
+namespace {
+
+constexpr size_t kEpochSize = 16;
+
+LocalResult Refused(absl::Status status, std::string pid) {
+  LocalResult r;
+  r.status = std::move(status);
+  r.pid = std::move(pid);
+  return r;
+}
+
+RemoteResult Result(RemoteOutcome outcome, absl::Status status) {
+  RemoteResult r;
+  r.outcome = outcome;
+  r.status = std::move(status);
+  return r;
+}
+
+}  // namespace
+
+void Writer::ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs) {
+  internal::Overlay overlay{store_, {}};
+  v1::DeltaBody body;
+  v1::DeltaRef ref;
+  ref.set_origin(own_stream_.origin);
+  ref.set_epoch(own_stream_.epoch);
+  ref.set_seq(own_state_.seq + 1);
+
+  std::vector<std::vector<LocalResult>> results(jobs.size());
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    for (LocalWrite& w : std::get<Job::Local>(jobs[j]->work).writes) {
+      results[j].push_back(PlanOne(w, ref, &overlay, &body));
+    }
+  }
+
+  absl::Status commit = absl::OkStatus();
+  if (body.events_size() > 0) commit = CommitLocal(&body, &overlay);
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    if (!commit.ok()) {
+      for (LocalResult& r : results[j]) {
+        if (r.status.ok() && r.hlc != 0) r = Refused(commit, r.pid);
+      }
+    }
+    std::get<Job::Local>(jobs[j]->work).done.set_value(std::move(results[j]));
+  }
+}
+
+LocalResult Writer::PlanOne(const LocalWrite& w, const v1::DeltaRef& ref,
+                            internal::Overlay* overlay, v1::DeltaBody* body) {
+  absl::StatusOr<v1::Record*> record = overlay->Get(w.pid);
+  if (!record.ok()) return Refused(record.status(), w.pid);
+
+  absl::StatusOr<model::PlannedWrite> plan;
+  switch (w.kind) {
+    case LocalWrite::Kind::kUpsert:
+    case LocalWrite::Kind::kRegister:
+      plan = planner_.PlanUpsert(w.fields, **record,
+                                 /*must_be_new=*/w.kind == LocalWrite::Kind::kRegister);
+      break;
+    case LocalWrite::Kind::kUpdate:
+      plan = planner_.PlanUpdate(**record, w.edits);
+      break;
+    case LocalWrite::Kind::kDeregister:
+      plan = planner_.PlanDeregister(**record);
+      break;
+  }
+  if (!plan.ok()) return Refused(plan.status(), w.pid);
+
+  LocalResult result;
+  result.pid = w.pid;
+  result.outcome = plan->outcome;
+  for (auto& [group, value] : plan->groups) {
+    v1::Event* event = body->add_events();
+    event->set_pid(w.pid);
+    event->set_group(group);
+    event->mutable_stamp()->set_hlc(clock_.Tick());
+    event->mutable_stamp()->set_node(own_stream_.origin);
+    *event->mutable_value() = std::move(value);
+    model::MergeEvent(*event, ref, *record);
+    result.hlc = event->stamp().hlc();
+  }
+  return result;
+}
+
+absl::Status Writer::CommitLocal(v1::DeltaBody* body, internal::Overlay* overlay) {
+  uint64_t max_hlc = 0;
+  for (const v1::Event& e : body->events()) max_hlc = std::max(max_hlc, e.stamp().hlc());
+  body->set_origin(own_stream_.origin);
+  body->set_origin_epoch(own_stream_.epoch);
+  body->set_seq(own_state_.seq + 1);
+  body->set_prev_hash(own_state_.last_hash);
+  body->set_max_hlc(max_hlc);
+  body->set_created_unix_ms(static_cast<int64_t>(model::HlcMillis(clock_.WallNow())));
+
+  std::string body_bytes = model::SerializeDeterministic(*body);
+  v1::SignedDelta envelope;
+  envelope.set_key_id(key_.key_id());
+  envelope.set_signature(key_.Sign(body_bytes));
+  envelope.set_body(body_bytes);
+
+  storage::CommitBatch batch;
+  batch.stream = own_stream_;
+  batch.seq = body->seq();
+  batch.body_hash = Sha256(body_bytes);
+  batch.signed_delta = envelope.SerializeAsString();
+  batch.max_hlc = max_hlc;
+  batch.created_unix_ms = body->created_unix_ms();
+  batch.hlc_high_water = clock_.Current();
+  batch.event_count = body->events_size();
+  batch.stream_events_before = own_state_.events;
+  batch.sync = true;
+  overlay->Fill(&batch);
+
+  if (absl::Status s = store_.Commit(batch); !s.ok()) return s;
+  own_state_ = {batch.seq, batch.body_hash, max_hlc, batch.created_unix_ms,
+                own_state_.events + batch.event_count};
+  own_seq_.store(batch.seq, std::memory_order_release);
+  stats_.local_deltas.fetch_add(1, std::memory_order_relaxed);
+  stats_.local_events.fetch_add(batch.event_count, std::memory_order_relaxed);
+  base::Logger("sync")->debug("origin={} seq={} events={} committed", own_stream_.origin,
+                              batch.seq, batch.event_count);
+  return absl::OkStatus();
+}
+
+absl::Status Writer::ValidateEvent(const v1::DeltaBody& body, const v1::Event& event) const {
+  if (!model::IsValidPid(event.pid())) return absl::InvalidArgumentError("event: malformed pid");
+  if (event.group() < 1 || event.group() > model::kGroupCount) {
+    return absl::InvalidArgumentError("event: unknown group");
+  }
+  if (event.stamp().hlc() == 0 || event.stamp().hlc() > body.max_hlc()) {
+    return absl::InvalidArgumentError("event: stamp outside the delta's HLC range");
+  }
+  if (event.stamp().node() != body.origin()) {
+    return absl::InvalidArgumentError("event: stamp node differs from the delta's origin");
+  }
+  for (std::string_view field : model::FieldsOfGroup(event.group())) {
+    if (!model::IsValidUtf8(*model::GetField(event.value(), field))) {
+      return absl::InvalidArgumentError(base::StrCat(field, ": not valid UTF-8"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
+  v1::SignedDelta envelope;
+  v1::DeltaBody body;
+  if (!envelope.ParseFromString(signed_delta) || !body.ParseFromString(envelope.body())) {
+    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+    return Result(RemoteOutcome::kRejected, absl::InvalidArgumentError("delta: does not parse"));
+  }
+  if (body.origin().empty() || body.origin_epoch().size() != kEpochSize || body.seq() == 0) {
+    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+    return Result(RemoteOutcome::kRejected,
+                  absl::InvalidArgumentError("delta: missing origin, epoch or seq"));
+  }
+  if (absl::Status s = trust_.Verify(body.origin(), envelope.key_id(), envelope.body(),
+                                     envelope.signature());
+      !s.ok()) {
+    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+    return Result(RemoteOutcome::kRejected, s);
+  }
+
+  storage::StreamId stream{body.origin(), body.origin_epoch()};
+  absl::StatusOr<std::optional<storage::StreamState>> stored = store_.GetStream(stream);
+  if (!stored.ok()) return Result(RemoteOutcome::kRejected, stored.status());
+  storage::StreamState state = stored->value_or(storage::StreamState{});
+
+  RemoteResult seq_check = CheckSequence(body, envelope.body(), stream, state);
+  seq_check.stream = stream;
+  seq_check.seq = body.seq();
+  seq_check.events = body.events_size();
+  if (seq_check.outcome != RemoteOutcome::kApplied) return seq_check;
+
+  int64_t ahead_ms = static_cast<int64_t>(model::HlcMillis(body.max_hlc())) -
+                     static_cast<int64_t>(model::HlcMillis(clock_.WallNow()));
+  if (ahead_ms > options_.max_clock_skew_ms) {
+    stats_.held_back.fetch_add(1, std::memory_order_relaxed);
+    seq_check.outcome = RemoteOutcome::kHeldBack;
+    seq_check.status = absl::UnavailableError(base::StrCat(
+        "clock guard: delta is ", ahead_ms, " ms ahead of the local clock (max ",
+        options_.max_clock_skew_ms, " ms)"));
+    return seq_check;
+  }
+  return CommitRemote(body, envelope.body(), signed_delta, stream, state, seq_check);
+}
+
+RemoteResult Writer::CheckSequence(const v1::DeltaBody& body, const std::string& body_bytes,
+                                   const storage::StreamId& stream,
+                                   const storage::StreamState& state) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (forked_.contains(stream)) {
+      return Result(RemoteOutcome::kFork,
+                    absl::FailedPreconditionError("stream refused after a fork"));
+    }
+  }
+  std::string hash = Sha256(body_bytes);
+  if (stream == own_stream_ && body.seq() > state.seq) {
+    return Result(RemoteOutcome::kRejected,
+                  absl::FailedPreconditionError(
+                      "delta of this node's own epoch beyond its log: was the data dir "
+                      "restored from an old copy?"));
+  }
+  if (body.seq() <= state.seq) {
+    absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> held =
+        store_.ReadLog(stream, body.seq() - 1, 1);
+    if (!held.ok()) return Result(RemoteOutcome::kRejected, held.status());
+    v1::SignedDelta stored;
+    if (!held->empty() && held->front().first == body.seq() &&
+        stored.ParseFromString(held->front().second) && Sha256(stored.body()) != hash) {
+      return MarkForked(stream, body.seq());
+    }
+    stats_.duplicates.fetch_add(1, std::memory_order_relaxed);
+    return Result(RemoteOutcome::kDuplicate, absl::OkStatus());
+  }
+  if (body.seq() > state.seq + 1) {
+    stats_.gaps.fetch_add(1, std::memory_order_relaxed);
+    return Result(RemoteOutcome::kGap,
+                  absl::OutOfRangeError(base::StrCat("gap: expected seq ", state.seq + 1,
+                                                     ", got ", body.seq())));
+  }
+  if (body.prev_hash() != state.last_hash) return MarkForked(stream, body.seq());
+  return Result(RemoteOutcome::kApplied, absl::OkStatus());
+}
+
+RemoteResult Writer::MarkForked(const storage::StreamId& stream, uint64_t seq) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    forked_.insert(stream);
+  }
+  stats_.forks.fetch_add(1, std::memory_order_relaxed);
+  base::Logger("sync")->error(
+      "origin={} epoch={} seq={} fork: a different delta already holds this place; the "
+      "stream is refused until an operator acts",
+      stream.origin, model::HexEncode(stream.epoch), seq);
+  return Result(RemoteOutcome::kFork,
+                absl::DataLossError(base::StrCat("fork at seq ", seq, " of ", stream.origin)));
+}
+
+RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& body_bytes,
+                                  const std::string& signed_delta,
+                                  const storage::StreamId& stream,
+                                  const storage::StreamState& state, RemoteResult result) {
+  internal::Overlay overlay{store_, {}};
+  v1::DeltaRef ref;
+  ref.set_origin(stream.origin);
+  ref.set_epoch(stream.epoch);
+  ref.set_seq(body.seq());
+
+  // A registration carries the person's home; remember it for people new here.
+  absl::flat_hash_map<std::string, std::string> home_hints;
+  for (const v1::Event& e : body.events()) {
+    if (e.group() == v1::HOME) home_hints[e.pid()] = e.value().home();
+  }
+
+  storage::CommitBatch batch;
+  int64_t now_ms = static_cast<int64_t>(model::HlcMillis(clock_.WallNow()));
+  for (int i = 0; i < body.events_size(); ++i) {
+    const v1::Event& e = body.events(i);
+    absl::Status verdict = ValidateEvent(body, e);
+    absl::StatusOr<v1::Record*> record;
+    if (verdict.ok()) {
+      record = overlay.Get(e.pid());
+      if (!record.ok()) return Result(RemoteOutcome::kRejected, record.status());
+      verdict = planner_.CheckRemote(e, **record, home_hints[e.pid()]);
+    }
+    if (!verdict.ok()) {
+      batch.quarantine.push_back({stream, body.seq(), i,
+                                  model::IsValidPid(e.pid()) ? e.pid() : "",
+                                  std::string(verdict.message()), now_ms});
+      continue;
+    }
+    model::MergeEvent(e, ref, *record);
+  }
+
+  clock_.Observe(body.max_hlc());
+  batch.stream = stream;
+  batch.seq = body.seq();
+  batch.body_hash = Sha256(body_bytes);
+  batch.signed_delta = signed_delta;
+  batch.max_hlc = body.max_hlc();
+  batch.created_unix_ms = body.created_unix_ms();
+  batch.hlc_high_water = clock_.Current();
+  batch.event_count = body.events_size();
+  batch.stream_events_before = state.events;
+  batch.sync = false;
+  overlay.Fill(&batch);
+
+  if (absl::Status s = store_.Commit(batch); !s.ok()) {
+    return Result(RemoteOutcome::kRejected, s);
+  }
+  result.quarantined = batch.quarantine.size();
+  stats_.remote_deltas.fetch_add(1, std::memory_order_relaxed);
+  stats_.remote_events.fetch_add(batch.event_count, std::memory_order_relaxed);
+  if (!batch.quarantine.empty()) {
+    stats_.quarantined.fetch_add(batch.quarantine.size(), std::memory_order_relaxed);
+    base::Logger("sync")->warn("origin={} seq={} quarantined={} first_reason=\"{}\"",
+                               stream.origin, body.seq(), batch.quarantine.size(),
+                               batch.quarantine.front().reason);
+  }
+  return result;
+}
+
+}  // namespace wlsync::sync

@@ -1,0 +1,57 @@
+// Internal to the writer: the records one commit touches, and how they change the counts.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include <future>
+#include <variant>
+#include <vector>
+
+#include "model/fields.h"
+#include "storage/store.h"
+#include "sync/writer.h"
+
+namespace wlsync::sync::internal {
+
+// How a record contributes to the node's counts (all zero for nullptr or no status).
+storage::Counts Classify(const v1::Record* record);
+
+// Records read from the store during one commit, with their state before (for counts and
+// to skip unchanged records) and the merged state to write. Not thread safe.
+struct Overlay {
+  storage::Store& store;
+  absl::flat_hash_map<std::string, std::pair<std::optional<v1::Record>, v1::Record>> records;
+
+  // The working copy of a record, read from the store on first use.
+  absl::StatusOr<v1::Record*> Get(const std::string& pid);
+  // Adds the changed records and the count changes to `batch`.
+  void Fill(storage::CommitBatch* batch) const;
+};
+
+}  // namespace wlsync::sync::internal
+
+namespace wlsync::sync {
+
+// One queued unit of work for the writer thread.
+struct Writer::Job {
+  struct Local {
+    std::vector<LocalWrite> writes;
+    std::promise<std::vector<LocalResult>> done;
+  };
+  struct Remote {
+    std::string signed_delta;
+    std::promise<RemoteResult> done;
+  };
+  std::variant<Local, Remote> work;
+
+  size_t EstimatedEvents() const {
+    const Local* local = std::get_if<Local>(&work);
+    return local == nullptr ? 0 : local->writes.size() * model::kGroupCount;
+  }
+};
+
+}  // namespace wlsync::sync

@@ -1,0 +1,65 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <set>
+
+#include "model/pid.h"
+
+namespace wlsync::model {
+namespace {
+
+TEST_CASE("Pid: base32 of 16 bytes is 26 lowercase characters", "[model]") {
+  uint8_t zeros[16] = {};
+  REQUIRE(Base32Lower(zeros, 16) == std::string(26, 'a'));
+  // RFC 4648 test vector "foobar" -> MZXW6YTBOI (upper case, padded).
+  const char* foobar = "foobar";
+  REQUIRE(Base32Lower(reinterpret_cast<const uint8_t*>(foobar), 6) == "mzxw6ytboi");
+}
+
+TEST_CASE("Pid: the same key and identity number give the same pid", "[model]") {
+  FederationKey key = FederationKey::Generate();
+  std::string a = key.Pid("44070420030404510X");
+  REQUIRE(a == key.Pid("44070420030404510X"));
+  REQUIRE(IsValidPid(a));
+  REQUIRE(a != key.Pid("440704200304045104"));
+  REQUIRE(FederationKey::Generate().Pid("44070420030404510X") != a);
+}
+
+TEST_CASE("Pid: a key written to a file reads back the same", "[model]") {
+  auto dir = std::filesystem::temp_directory_path() / ("wlsync-pid-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::string path = (dir / "federation.key").string();
+  FederationKey key = FederationKey::Generate();
+  REQUIRE(key.WriteFile(path).ok());
+  absl::StatusOr<FederationKey> loaded = FederationKey::LoadFile(path);
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded->Pid("440704199312307009") == key.Pid("440704199312307009"));
+  auto perms = std::filesystem::status(path).permissions();
+  REQUIRE((perms & std::filesystem::perms::group_read) == std::filesystem::perms::none);
+
+  SECTION("a damaged key file is refused with a message naming the file") {
+    REQUIRE(WriteFileAtomic(path, "not hex\n", 0600).ok());
+    absl::StatusOr<FederationKey> bad = FederationKey::LoadFile(path);
+    REQUIRE_FALSE(bad.ok());
+    REQUIRE(bad.status().message().find(path) != std::string_view::npos);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("Pid: IsValidPid refuses wrong length, alphabet and tail bits", "[model]") {
+  REQUIRE(IsValidPid(std::string(26, 'a')));
+  REQUIRE_FALSE(IsValidPid(std::string(25, 'a')));
+  REQUIRE_FALSE(IsValidPid(std::string(25, 'a') + "1"));
+  REQUIRE_FALSE(IsValidPid(std::string(25, 'a') + "b"));  // low bits must be zero
+  REQUIRE_FALSE(IsValidPid(std::string(26, 'A')));
+}
+
+TEST_CASE("Pid: hex round-trips and refuses bad digits", "[model]") {
+  REQUIRE(HexEncode("\x01\xab") == "01ab");
+  REQUIRE(*HexDecode("01AB") == "\x01\xab");
+  REQUIRE_FALSE(HexDecode("0").ok());
+  REQUIRE_FALSE(HexDecode("zz").ok());
+}
+
+}  // namespace
+}  // namespace wlsync::model
