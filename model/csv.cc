@@ -104,12 +104,18 @@ class BomSkipSource : public ByteSource {
   explicit BomSkipSource(std::unique_ptr<ByteSource> inner) : inner_(std::move(inner)) {}
 
   absl::StatusOr<std::string_view> Read() override {
+    if (!deferred_.ok()) return deferred_;
     if (!first_) return inner_->Read();
     first_ = false;
 
     while (head_.size() < kBom.size()) {
       absl::StatusOr<std::string_view> chunk = inner_->Read();
-      if (!chunk.ok()) return chunk.status();
+      if (!chunk.ok()) {
+        // Hand out the bytes already read (too few to be a BOM) before the error.
+        if (head_.empty()) return chunk.status();
+        deferred_ = chunk.status();
+        return std::string_view(head_);
+      }
       if (chunk->empty()) break;
       head_.append(*chunk);
     }
@@ -124,6 +130,7 @@ class BomSkipSource : public ByteSource {
   const std::unique_ptr<ByteSource> inner_;
   bool first_ = true;
   std::string head_;
+  absl::Status deferred_;  // An error to report on the next Read.
 };
 
 // Converts GB18030 to UTF-8 with glibc iconv. A multibyte sequence cut by a chunk boundary

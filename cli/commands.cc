@@ -1,0 +1,99 @@
+// The CLI's single-request commands: get, set, deregister, status and export.
+#include <google/protobuf/util/json_util.h>
+
+#include <cstdio>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+
+namespace wlsync::cli {
+namespace {
+
+const char* OutcomeName(v1::Outcome o) {
+  switch (o) {
+    case v1::CREATED: return "created";
+    case v1::UPDATED: return "updated";
+    case v1::UNCHANGED: return "unchanged";
+    default: return "rejected";
+  }
+}
+
+int PrintWrite(const v1::WriteResponse& r) {
+  std::printf("{\"pid\":%s,\"outcome\":\"%s\",\"hlc\":%llu}\n", JsonString(r.pid()).c_str(),
+              OutcomeName(r.outcome()), static_cast<unsigned long long>(r.hlc()));
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunGet(const std::string& node, const std::string& who) {
+  v1::GetRequest request;
+  *request.mutable_person() = PersonRefOf(who);
+  v1::Person person;
+  grpc::ClientContext context;
+  grpc::Status status = Connect(node)->Get(&context, request, &person);
+  if (!status.ok()) return ReportRpcError("get", status);
+  std::printf("%s\n", PersonJson(person, /*tombstone_only=*/false).c_str());
+  return kExitOk;
+}
+
+int RunSet(const std::string& node, const std::string& who, const std::string& field,
+           const std::string& value) {
+  v1::UpdateRequest request;
+  *request.mutable_person() = PersonRefOf(who);
+  v1::FieldChange* change = request.add_changes();
+  change->set_field(field);
+  change->set_value(value);
+  v1::WriteResponse response;
+  grpc::ClientContext context;
+  grpc::Status status = Connect(node)->Update(&context, request, &response);
+  if (!status.ok()) return ReportRpcError("set", status);
+  return PrintWrite(response);
+}
+
+int RunDeregister(const std::string& node, const std::string& who) {
+  v1::DeregisterRequest request;
+  *request.mutable_person() = PersonRefOf(who);
+  v1::WriteResponse response;
+  grpc::ClientContext context;
+  grpc::Status status = Connect(node)->Deregister(&context, request, &response);
+  if (!status.ok()) return ReportRpcError("deregister", status);
+  return PrintWrite(response);
+}
+
+int RunStatus(const std::string& node) {
+  v1::StatusResponse response;
+  grpc::ClientContext context;
+  grpc::Status status = Connect(node)->Status(&context, v1::StatusRequest(), &response);
+  if (!status.ok()) return ReportRpcError("status", status);
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  options.add_whitespace = true;
+  if (!google::protobuf::util::MessageToJsonString(response, &json, options).ok()) {
+    std::fprintf(stderr, "wlsync: status: cannot format the reply\n");
+    return kExitFailure;
+  }
+  std::printf("%s", json.c_str());
+  return kExitOk;
+}
+
+int RunExport(const std::string& node, const std::string& format) {
+  grpc::ClientContext context;
+  auto reader = Connect(node)->Export(&context, v1::ExportRequest());
+  bool csv = format == "csv";
+  if (csv) std::printf("%s\n", PersonCsvHeader().c_str());
+  v1::Person person;
+  while (reader->Read(&person)) {
+    std::string line = csv ? PersonCsvRow(person) : PersonJson(person, /*tombstone_only=*/true);
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return ReportRpcError("export", status);
+  return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
+}
+
+}  // namespace wlsync::cli

@@ -1,0 +1,39 @@
+// The operator CLI's commands. main.cc parses arguments with CLI11 and calls one of these;
+// each returns the process exit code. Heavy gRPC headers stay in the .cc files.
+#pragma once
+
+#include <string>
+
+namespace wlsync::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitPartial = 3;  // some rows refused
+
+struct InitArgs {
+  std::string dir;
+  std::string name;
+  std::string listen;
+  std::string grids;           // empty: the sample grids shipped with wlsync
+  std::string federation_key;  // empty: make a new one
+};
+int RunInit(const InitArgs& args);
+
+struct ImportArgs {
+  std::string node;
+  std::string file;
+  std::string encoding = "utf-8";
+  bool changes = false;  // `apply`: rows in the changes format
+  int batch_rows = 256;
+};
+int RunImport(const ImportArgs& args);
+
+int RunGet(const std::string& node, const std::string& who);
+int RunSet(const std::string& node, const std::string& who, const std::string& field,
+           const std::string& value);
+int RunDeregister(const std::string& node, const std::string& who);
+int RunStatus(const std::string& node);
+int RunExport(const std::string& node, const std::string& format);
+
+}  // namespace wlsync::cli

@@ -1,0 +1,163 @@
+// `wlsync import` and `wlsync apply`: stream CSV rows to the node and report each refusal
+// as "line N: reason" on stderr, then one summary line on stdout.
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
+#include "base/strings.h"
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "model/csv.h"
+#include "model/fields.h"
+#include "model/validate.h"
+
+namespace wlsync::cli {
+namespace {
+
+const std::vector<std::string_view> kChangeColumns = {"op", "id_doc", "field", "value"};
+
+// Column positions of the expected names in a header row; the error names what is missing.
+absl::StatusOr<std::vector<int>> MapHeader(const model::CsvRow& header,
+                                           const std::vector<std::string_view>& expected,
+                                           const std::string& file) {
+  std::vector<int> index(expected.size(), -1);
+  for (size_t c = 0; c < header.cells.size(); ++c) {
+    for (size_t e = 0; e < expected.size(); ++e) {
+      if (header.cells[c] == expected[e]) index[e] = static_cast<int>(c);
+    }
+  }
+  for (size_t e = 0; e < expected.size(); ++e) {
+    if (index[e] < 0) {
+      return absl::InvalidArgumentError(
+          base::StrCat(file, ": line ", header.line, ": header lacks column ", expected[e]));
+    }
+  }
+  return index;
+}
+
+// Builds the ImportRow for one CSV row, or returns why the row is refused.
+absl::StatusOr<v1::ImportRow> ToRow(const model::CsvRow& row, const std::vector<int>& index,
+                                    size_t header_cells, bool changes) {
+  if (row.cells.size() != header_cells) {
+    return absl::InvalidArgumentError(base::StrCat("expected ", header_cells, " cells, found ",
+                                                   row.cells.size()));
+  }
+  v1::ImportRow out;
+  out.set_line(row.line);
+  if (changes) {
+    v1::ChangeRow* c = out.mutable_change();
+    c->set_op(row.cells[index[0]]);
+    c->set_id_doc(row.cells[index[1]]);
+    c->set_field(row.cells[index[2]]);
+    c->set_value(row.cells[index[3]]);
+    return out;
+  }
+  const std::vector<std::string_view>& columns = model::DataColumns();
+  v1::PersonFields* f = out.mutable_upsert();
+  for (size_t e = 0; e < columns.size(); ++e) {
+    *model::MutableField(f, columns[e]) = row.cells[index[e]];
+  }
+  return out;
+}
+
+struct Tally {
+  std::atomic<uint64_t> local_rejected{0};
+  std::atomic<bool> read_failed{false};
+  std::string read_error;  // written by the sender before it finishes
+};
+
+// Reads the file and sends rows in batches. Runs on its own thread.
+void SendRows(model::CsvReader& reader, const ImportArgs& args, const std::vector<int>& index,
+              size_t header_cells,
+              grpc::ClientReaderWriter<v1::ImportRequest, v1::ImportResponse>& stream,
+              Tally& tally) {
+  v1::ImportRequest request;
+  model::CsvRow row;
+  for (;;) {
+    absl::StatusOr<bool> more = reader.Next(&row);
+    if (!more.ok()) {
+      tally.read_error = std::string(more.status().message());
+      tally.read_failed = true;
+      break;
+    }
+    if (!*more) break;
+    absl::StatusOr<v1::ImportRow> r = ToRow(row, index, header_cells, args.changes);
+    if (!r.ok()) {
+      std::fprintf(stderr, "line %lld: %s\n", static_cast<long long>(row.line),
+                   std::string(r.status().message()).c_str());
+      ++tally.local_rejected;
+      continue;
+    }
+    *request.add_rows() = std::move(*r);
+    if (request.rows_size() >= args.batch_rows) {
+      if (!stream.Write(request)) return;
+      request.Clear();
+    }
+  }
+  if (request.rows_size() > 0) stream.Write(request);
+  stream.WritesDone();
+}
+
+}  // namespace
+
+int RunImport(const ImportArgs& args) {
+  absl::StatusOr<model::Encoding> encoding = model::ParseEncoding(args.encoding);
+  if (!encoding.ok()) {
+    std::fprintf(stderr, "wlsync: --encoding: %s\n", std::string(encoding.status().message()).c_str());
+    return kExitUsage;
+  }
+  absl::StatusOr<std::unique_ptr<model::CsvReader>> reader =
+      model::CsvReader::Open(args.file, *encoding);
+  if (!reader.ok()) {
+    std::fprintf(stderr, "wlsync: %s\n", std::string(reader.status().message()).c_str());
+    return kExitFailure;
+  }
+  model::CsvRow header;
+  absl::StatusOr<bool> has_header = (*reader)->Next(&header);
+  if (!has_header.ok() || !*has_header) {
+    std::fprintf(stderr, "wlsync: %s: no header row\n", args.file.c_str());
+    return kExitFailure;
+  }
+  absl::StatusOr<std::vector<int>> index =
+      MapHeader(header, args.changes ? kChangeColumns : model::DataColumns(), args.file);
+  if (!index.ok()) {
+    std::fprintf(stderr, "wlsync: %s\n", std::string(index.status().message()).c_str());
+    return kExitFailure;
+  }
+
+  auto stub = Connect(args.node);
+  grpc::ClientContext context;
+  auto stream = stub->Import(&context);
+  Tally tally;
+  std::thread sender([&] { SendRows(**reader, args, *index, header.cells.size(), *stream, tally); });
+
+  v1::ImportResponse response;
+  v1::ImportSummary summary;
+  while (stream->Read(&response)) {
+    for (const v1::RowResult& r : response.results()) {
+      if (r.outcome() == v1::REJECTED) {
+        std::fprintf(stderr, "line %lld: %s\n", static_cast<long long>(r.line()),
+                     r.reason().c_str());
+      }
+    }
+    if (response.has_summary()) summary = response.summary();
+  }
+  sender.join();
+  grpc::Status status = stream->Finish();
+  if (!status.ok()) return ReportRpcError("import", status);
+
+  uint64_t rejected = summary.rejected() + tally.local_rejected;
+  std::printf("imported=%llu updated=%llu unchanged=%llu rejected=%llu\n",
+              static_cast<unsigned long long>(summary.imported()),
+              static_cast<unsigned long long>(summary.updated()),
+              static_cast<unsigned long long>(summary.unchanged()),
+              static_cast<unsigned long long>(rejected));
+  if (tally.read_failed) {
+    std::fprintf(stderr, "wlsync: %s: stopped reading: %s\n", args.file.c_str(),
+                 tally.read_error.c_str());
+    return kExitFailure;
+  }
+  return rejected > 0 ? kExitPartial : kExitOk;
+}
+
+}  // namespace wlsync::cli

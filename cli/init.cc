@@ -1,0 +1,100 @@
+// `wlsync init`: makes a node directory ready for `wlsyncd --config DIR/config.toml`.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "base/strings.h"
+#include "cli/commands.h"
+#include "model/grids.h"
+#include "model/pid.h"
+#include "sync/signer.h"
+
+namespace wlsync::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "wlsync: init: %s\n", message.c_str());
+  return kExitFailure;
+}
+
+// The sample grids shipped with wlsync, for a node made without --grids.
+std::string DefaultGrids() {
+  for (const char* candidate : {WLSYNC_SOURCE_DIR "/deploy/sample/grids.csv",
+                                "/usr/share/wlsync/grids.csv"}) {
+    if (fs::exists(candidate)) return candidate;
+  }
+  return "";
+}
+
+std::string ConfigText(const InitArgs& args) {
+  return base::StrCat(
+      "# wlsync node configuration, written by `wlsync init`. See docs/operations.md.\n"
+      "# Relative paths are resolved against this file's folder.\n\n"
+      "[node]\n"
+      "name = \"", args.name, "\"\n"
+      "data_dir = \"data\"\n"
+      "signing_key = \"keys/", args.name, ".key\"\n"
+      "federation_key = \"keys/federation.key\"\n"
+      "grids = \"grids.csv\"\n\n"
+      "[api]\n"
+      "listen = \"", args.listen, "\"\n"
+      "insecure = true\n\n"
+      "[sync]\n"
+      "max_clock_skew_ms = 10000\n\n"
+      "[log]\n"
+      "format = \"text\"\n"
+      "level = \"info\"\n\n"
+      "# Add one block per peer jurisdiction:\n"
+      "# [[peers]]\n"
+      "# name = \"guzhen\"\n"
+      "# address = \"127.0.0.1:7402\"\n"
+      "# public_key = \"<contents of the peer's keys/NAME.key.pub>\"\n");
+}
+
+}  // namespace
+
+int RunInit(const InitArgs& args) {
+  fs::path dir(args.dir);
+  if (fs::exists(dir / "config.toml")) {
+    return Fail(base::StrCat((dir / "config.toml").string(), " exists; refusing to overwrite"));
+  }
+  std::error_code ec;
+  fs::create_directories(dir / "keys", ec);
+  if (!ec) fs::create_directories(dir / "data", ec);
+  if (ec) return Fail(base::StrCat("cannot create ", dir.string(), ": ", ec.message()));
+  fs::permissions(dir / "keys", fs::perms::owner_all, ec);
+
+  std::string grids = args.grids.empty() ? DefaultGrids() : args.grids;
+  if (grids.empty()) return Fail("no grids file found: give --grids FILE");
+  absl::StatusOr<model::Grids> loaded = model::Grids::LoadFile(grids);
+  if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
+  fs::copy_file(grids, dir / "grids.csv", fs::copy_options::overwrite_existing, ec);
+  if (ec) return Fail(base::StrCat("cannot copy ", grids, ": ", ec.message()));
+
+  std::string fed_path = (dir / "keys" / "federation.key").string();
+  if (args.federation_key.empty()) {
+    if (absl::Status s = model::FederationKey::Generate().WriteFile(fed_path); !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+  } else {
+    absl::StatusOr<model::FederationKey> key = model::FederationKey::LoadFile(args.federation_key);
+    if (!key.ok()) return Fail(std::string(key.status().message()));
+    if (absl::Status s = key->WriteFile(fed_path); !s.ok()) return Fail(std::string(s.message()));
+  }
+
+  sync::SigningKey key = sync::SigningKey::Generate();
+  std::string key_path = (dir / "keys" / (args.name + ".key")).string();
+  if (absl::Status s = key.WriteFiles(key_path); !s.ok()) return Fail(std::string(s.message()));
+  if (absl::Status s = model::WriteFileAtomic((dir / "config.toml").string(), ConfigText(args), 0644);
+      !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  std::printf("initialized node %s in %s\npublic key: %s\nkey id: %s\nstart it with: wlsyncd --config %s\n",
+              args.name.c_str(), dir.string().c_str(), model::HexEncode(key.public_key()).c_str(),
+              key.key_id().c_str(), (dir / "config.toml").string().c_str());
+  return kExitOk;
+}
+
+}  // namespace wlsync::cli

@@ -1,0 +1,99 @@
+// wlsync: the operator CLI. `wlsync [--node HOST:PORT] COMMAND ...`; see `wlsync --help`.
+#include <cstdio>
+#include <cstdlib>
+
+#include "CLI/CLI.hpp"
+#include "cli/commands.h"
+#include "daemon/config.h"
+
+namespace {
+
+using wlsync::cli::kExitUsage;
+
+std::string NodeOrEnv(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* env = std::getenv("WLSYNC_NODE");
+  return env == nullptr ? "" : env;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"wlsync: operator tool for a wlsync node"};
+  app.require_subcommand(1);
+  std::string node_flag;
+  app.add_option("--node", node_flag, "node address HOST:PORT (default: $WLSYNC_NODE)");
+
+  wlsync::cli::InitArgs init;
+  CLI::App* init_cmd = app.add_subcommand("init", "make a node directory: config, keys, data dir");
+  init_cmd->add_option("dir", init.dir, "directory to create")->required();
+  init_cmd->add_option("--name", init.name, "node (jurisdiction) name, e.g. waihai")->required();
+  init_cmd->add_option("--listen", init.listen, "HOST:PORT to serve on")->required();
+  init_cmd->add_option("--grids", init.grids, "grids CSV (default: the shipped sample grids)");
+  init_cmd->add_option("--federation-key", init.federation_key,
+                       "existing federation key file to share (default: make a new one)");
+
+  wlsync::cli::ImportArgs import;
+  CLI::App* import_cmd = app.add_subcommand("import", "import commuters CSV rows (upsert)");
+  import_cmd->add_option("file", import.file, "commuters CSV file")->required();
+  import_cmd->add_option("--encoding", import.encoding, "utf-8 (default) or gb18030")
+      ->check(CLI::IsMember({"utf-8", "utf8", "gb18030"}, CLI::ignore_case));
+  import_cmd->add_option("--batch-rows", import.batch_rows, "rows per request")
+      ->check(CLI::Range(1, 10000));
+
+  wlsync::cli::ImportArgs apply;
+  apply.changes = true;
+  CLI::App* apply_cmd = app.add_subcommand("apply", "apply a changes CSV (op,id_doc,field,value)");
+  apply_cmd->add_option("file", apply.file, "changes CSV file")->required();
+  apply_cmd->add_option("--encoding", apply.encoding, "utf-8 (default) or gb18030")
+      ->check(CLI::IsMember({"utf-8", "utf8", "gb18030"}, CLI::ignore_case));
+
+  std::string who, field, value, format = "jsonl";
+  CLI::App* get_cmd = app.add_subcommand("get", "print one person as JSON");
+  get_cmd->add_option("person", who, "identity number or pid")->required();
+  CLI::App* set_cmd = app.add_subcommand("set", "change one field of a person");
+  set_cmd->add_option("person", who, "identity number or pid")->required();
+  set_cmd->add_option("field", field, "column name, e.g. phone")->required();
+  set_cmd->add_option("value", value, "new value")->required();
+  CLI::App* dereg_cmd = app.add_subcommand("deregister", "record that a person has left");
+  dereg_cmd->add_option("person", who, "identity number or pid")->required();
+  CLI::App* status_cmd = app.add_subcommand("status", "print the node's status as JSON");
+  CLI::App* export_cmd = app.add_subcommand("export", "print every record in pid order");
+  export_cmd->add_option("--format", format, "jsonl (default) or csv")
+      ->check(CLI::IsMember({"jsonl", "csv"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : kExitUsage;
+  }
+
+  if (init_cmd->parsed()) {
+    if (!wlsync::daemon::IsValidNodeName(init.name)) {
+      std::fprintf(stderr, "wlsync: init: --name must be 1-32 of a-z 0-9 _ - starting with a letter\n");
+      return kExitUsage;
+    }
+    return wlsync::cli::RunInit(init);
+  }
+
+  std::string node = NodeOrEnv(node_flag);
+  if (node.empty()) {
+    std::fprintf(stderr, "wlsync: no node: give --node HOST:PORT or set WLSYNC_NODE\n");
+    return kExitUsage;
+  }
+  if (import_cmd->parsed()) {
+    import.node = node;
+    return wlsync::cli::RunImport(import);
+  }
+  if (apply_cmd->parsed()) {
+    apply.node = node;
+    return wlsync::cli::RunImport(apply);
+  }
+  if (get_cmd->parsed()) return wlsync::cli::RunGet(node, who);
+  if (set_cmd->parsed()) return wlsync::cli::RunSet(node, who, field, value);
+  if (dereg_cmd->parsed()) return wlsync::cli::RunDeregister(node, who);
+  if (status_cmd->parsed()) return wlsync::cli::RunStatus(node);
+  if (export_cmd->parsed()) return wlsync::cli::RunExport(node, format);
+  return kExitUsage;
+}

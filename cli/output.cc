@@ -1,0 +1,79 @@
+#include "cli/output.h"
+
+#include <cstdio>
+
+#include "model/fields.h"
+#include "model/validate.h"
+
+namespace wlsync::cli {
+
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string PersonJson(const v1::Person& person, bool tombstone_only) {
+  const v1::PersonFields& f = person.fields();
+  std::string out = "{\"pid\":" + JsonString(person.pid()) + ",\"status\":" + JsonString(f.status());
+  bool deregistered = f.status() == model::kDeregistered;
+  for (std::string_view column : model::DataColumns()) {
+    if (tombstone_only && deregistered && column != "home") continue;
+    out += ",";
+    out += JsonString(column);
+    out += ":";
+    out += JsonString(*model::GetField(f, column));
+  }
+  out += "}";
+  return out;
+}
+
+std::string CsvCell(std::string_view s) {
+  bool quote = s.find_first_of(",\"\r\n") != std::string_view::npos ||
+               (!s.empty() && (s.front() == ' ' || s.back() == ' '));
+  if (!quote) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string PersonCsvHeader() {
+  std::string out = "pid,status";
+  for (std::string_view column : model::DataColumns()) {
+    out += ",";
+    out += column;
+  }
+  return out;
+}
+
+std::string PersonCsvRow(const v1::Person& person) {
+  std::string out = person.pid() + "," + CsvCell(person.fields().status());
+  for (std::string_view column : model::DataColumns()) {
+    out += ",";
+    out += CsvCell(*model::GetField(person.fields(), column));
+  }
+  return out;
+}
+
+}  // namespace wlsync::cli

@@ -1,0 +1,25 @@
+// How the operator CLI prints records: JSON objects by CSV column name, CSV rows, and the
+// export rule that a deregistered person shows only pid, status and home.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "wlsync/v1/registry.pb.h"
+
+namespace wlsync::cli {
+
+// `s` as a JSON string literal, quotes included.
+std::string JsonString(std::string_view s);
+
+// {"pid":...,"status":...,<13 data columns>}; deregistered: pid, status and home only.
+std::string PersonJson(const v1::Person& person, bool tombstone_only);
+
+// Header and rows of `export --format csv`: pid,status,<13 data columns>.
+std::string PersonCsvHeader();
+std::string PersonCsvRow(const v1::Person& person);
+
+// One CSV cell with RFC 4180 quoting where needed.
+std::string CsvCell(std::string_view s);
+
+}  // namespace wlsync::cli
