@@ -1,0 +1,246 @@
+#include "tests/support/cluster.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace wlsync::testing {
+namespace fs = std::filesystem;
+
+TempDir::TempDir(const std::string& tag) {
+  std::random_device rd;
+  path_ = (fs::temp_directory_path() /
+           ("wlsync-" + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(rd())))
+              .string();
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+namespace {
+
+std::vector<char*> CStrings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (std::string& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+std::vector<std::string> Environment(const std::map<std::string, std::string>& extra) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry(*e);
+    std::string key = entry.substr(0, entry.find('='));
+    if (!extra.contains(key)) env.push_back(entry);
+  }
+  for (const auto& [k, v] : extra) env.push_back(k + "=" + v);
+  return env;
+}
+
+pid_t Spawn(std::vector<std::string> argv, const std::map<std::string, std::string>& env,
+            const std::string& out_path, const std::string& err_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> envs = Environment(env);
+  std::vector<char*> cargv = CStrings(argv);
+  std::vector<char*> cenv = CStrings(envs);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, cargv[0], &actions, nullptr, cargv.data(), cenv.data());
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
+int WaitExit(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+CommandResult Run(const std::vector<std::string>& argv,
+                  const std::map<std::string, std::string>& env) {
+  TempDir tmp("run");
+  CommandResult r;
+  pid_t pid = Spawn(argv, env, tmp / "out", tmp / "err");
+  if (pid < 0) {
+    r.err = "spawn failed: " + argv[0];
+    return r;
+  }
+  r.exit_code = WaitExit(pid);
+  r.out = ReadFile(tmp / "out");
+  r.err = ReadFile(tmp / "err");
+  return r;
+}
+
+CommandResult Cli(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {std::string(WLSYNC_BIN_DIR) + "/wlsync"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Run(argv, {{"WLSYNC_NODE", ""}});
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+             std::chrono::milliseconds every) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(every);
+  }
+  return done();
+}
+
+Node::Node(std::string name, std::string dir, int port)
+    : name_(std::move(name)), dir_(std::move(dir)), port_(port) {}
+
+Node::~Node() {
+  if (pid_ > 0) Kill();
+}
+
+std::string Node::public_key_hex() const {
+  std::string key = ReadFile(dir_ + "/keys/" + name_ + ".key.pub");
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+  return key;
+}
+
+void Node::AppendConfig(const std::string& toml) {
+  std::ofstream out(config(), std::ios::app);
+  out << "\n" << toml << "\n";
+}
+
+void Node::AddPeer(const Node& peer) {
+  AppendConfig("[[peers]]\nname = \"" + peer.name() + "\"\naddress = \"" + peer.address() +
+               "\"\npublic_key = \"" + peer.public_key_hex() + "\"\n");
+}
+
+void Node::Trust(const Node& other) {
+  AppendConfig("[[trusted]]\nname = \"" + other.name() + "\"\npublic_key = \"" +
+               other.public_key_hex() + "\"\n");
+}
+
+bool Node::Start() {
+  std::vector<std::string> argv = {std::string(WLSYNC_BIN_DIR) + "/wlsyncd", "--config", config()};
+  pid_ = Spawn(argv, {}, dir_ + "/wlsyncd.out", dir_ + "/wlsyncd.log");
+  if (pid_ < 0) return false;
+  return WaitFor([&] {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return true;  // exited: give up
+    }
+    return Records() >= 0;
+  }, std::chrono::seconds(20)) && pid_ > 0;
+}
+
+int Node::Stop() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int code = WaitExit(pid_);
+  pid_ = -1;
+  return code;
+}
+
+void Node::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  WaitExit(pid_);
+  pid_ = -1;
+}
+
+CommandResult Node::Cli(const std::vector<std::string>& args) const {
+  std::vector<std::string> full = {"--node", address()};
+  full.insert(full.end(), args.begin(), args.end());
+  return testing::Cli(full);
+}
+
+long Node::Records() const {
+  CommandResult r = Cli({"status"});
+  if (r.exit_code != 0) return -1;
+  size_t at = r.out.find("\"records\": \"");
+  if (at == std::string::npos) return -1;
+  return std::strtol(r.out.c_str() + at + 12, nullptr, 10);
+}
+
+std::string Node::Export() const { return Cli({"export"}).out; }
+
+std::vector<std::unique_ptr<Node>> MakeNodes(const std::string& root,
+                                             const std::vector<std::string>& names) {
+  std::vector<std::unique_ptr<Node>> nodes;
+  std::string federation_key;
+  for (const std::string& name : names) {
+    int port = FreePort();
+    std::string dir = root + "/" + name;
+    std::vector<std::string> args = {"init", dir, "--name", name, "--listen",
+                                     "127.0.0.1:" + std::to_string(port), "--grids",
+                                     SampleFile("grids.csv")};
+    if (!federation_key.empty()) {
+      args.push_back("--federation-key");
+      args.push_back(federation_key);
+    }
+    CommandResult r = testing::Cli(args);
+    if (r.exit_code != 0) return {};
+    if (federation_key.empty()) federation_key = dir + "/keys/federation.key";
+    nodes.push_back(std::make_unique<Node>(name, dir, port));
+  }
+  return nodes;
+}
+
+void FullMesh(const std::vector<std::unique_ptr<Node>>& nodes) {
+  for (const auto& a : nodes) {
+    for (const auto& b : nodes) {
+      if (a != b) a->AddPeer(*b);
+    }
+  }
+}
+
+std::string SampleFile(const std::string& name) {
+  return std::string(WLSYNC_SOURCE_DIR) + "/deploy/sample/" + name;
+}
+
+}  // namespace wlsync::testing
