@@ -1,0 +1,260 @@
+// wlsync-bench-rawdb: the baseline for the import and replication benchmarks. Writes the
+// rows of a commuters CSV straight into RocksDB the way a node stores them, without the
+// node: no RPC, no validation, no read-before-write, no signature.
+//
+//   wlsync-bench-rawdb --csv FILE --db DIR [--batch-rows 256] [--sync 1]
+//
+// Per row it builds the same v1::Record a fresh registration produces (nine field groups,
+// each with its stamp and writer ref, merged with model::MergeEvent) keyed by a real
+// 26-character pid. Per batch it writes, in one WriteBatch: every record, one log entry
+// holding a SignedDelta of the batch's nine events per row (as the node logs each delta
+// verbatim), the stream cursor and the three meta keys. Column-family options copy those
+// of storage/store.cc (LZ4, 32 MiB write buffers, bloom filter on records).
+//
+// Prints one line of key=value figures; see bench/import_bench.sh and docs/benchmarks.md.
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "model/csv.h"
+#include "model/fields.h"
+#include "model/merge.h"
+#include "model/pid.h"
+#include "model/validate.h"
+#include "wlsync/v1/delta.pb.h"
+
+namespace wlsync::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Args {
+  std::string csv;
+  std::string db;
+  int batch_rows = 256;
+  bool sync = true;
+};
+
+struct Totals {
+  uint64_t rows = 0;
+  uint64_t events = 0;
+  uint64_t batches = 0;
+  uint64_t record_bytes = 0;
+  uint64_t log_bytes = 0;
+  double write_seconds = 0;  // inside DB::Write only
+};
+
+// The column-family options of storage/store.cc, repeated here so the baseline does not
+// depend on the product's storage library.
+rocksdb::ColumnFamilyOptions CfOptions(const std::shared_ptr<rocksdb::Cache>& cache,
+                                       bool point_lookups) {
+  rocksdb::ColumnFamilyOptions cf;
+  cf.write_buffer_size = 32 << 20;
+  cf.max_write_buffer_number = 3;
+  cf.compression = rocksdb::kLZ4Compression;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  if (point_lookups) {
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.whole_key_filtering = true;
+  }
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return cf;
+}
+
+struct Db {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs;  // default, records, log, cursors, meta
+
+  ~Db() {
+    for (auto* cf : cfs) db->DestroyColumnFamilyHandle(cf);
+    if (db) db->Close();
+  }
+};
+
+bool OpenDb(const std::string& dir, Db* out) {
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.max_background_jobs = 2;
+  options.db_write_buffer_size = size_t{128} << 20;
+  options.keep_log_file_num = 5;
+  options.info_log_level = rocksdb::WARN_LEVEL;
+  auto cache = rocksdb::NewLRUCache(32 << 20);
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, CfOptions(cache, false)},
+      {"records", CfOptions(cache, true)},
+      {"log", CfOptions(cache, false)},
+      {"cursors", CfOptions(cache, true)},
+      {"meta", CfOptions(cache, true)},
+  };
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, cfs, &out->cfs, &raw);
+  if (!s.ok()) {
+    std::fprintf(stderr, "wlsync-bench-rawdb: open %s: %s\n", dir.c_str(), s.ToString().c_str());
+    return false;
+  }
+  out->db.reset(raw);
+  return true;
+}
+
+std::string Fixed64(uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v & 0xff);
+  return out;
+}
+
+// Builds the events and merged record of one new registration, as Writer::PlanOne does.
+v1::Record AddPerson(const v1::PersonFields& fields, const std::string& pid, uint64_t* hlc,
+                     const v1::DeltaRef& ref, v1::DeltaBody* body) {
+  v1::Record record = model::EmptyRecord(pid);
+  for (int g = 1; g <= model::kGroupCount; ++g) {
+    auto group = static_cast<v1::Group>(g);
+    v1::Event* event = body->add_events();
+    event->set_pid(pid);
+    event->set_group(group);
+    event->mutable_stamp()->set_hlc(++*hlc);
+    event->mutable_stamp()->set_node(ref.origin());
+    if (group == v1::STATUS) {
+      event->mutable_value()->set_status(std::string(model::kRegistered));
+    } else {
+      *event->mutable_value() = model::ProjectGroup(fields, group);
+    }
+    model::MergeEvent(*event, ref, &record);
+  }
+  return record;
+}
+
+// One WriteBatch: the records, the log entry, the cursor and the meta keys.
+bool Flush(Db& db, const Args& args, const std::vector<v1::Record>& records,
+           v1::DeltaBody* body, Totals* totals) {
+  if (records.empty()) return true;
+  rocksdb::WriteBatch wb;
+  std::string stream_key = body->origin() + std::string(1, '\0') + body->origin_epoch();
+
+  v1::SignedDelta envelope;
+  envelope.set_key_id("0123456789abcdef");
+  envelope.set_signature(std::string(64, 's'));
+  envelope.set_body(model::SerializeDeterministic(*body));
+  std::string log_value = envelope.SerializeAsString();
+  wb.Put(db.cfs[2], stream_key + Fixed64(body->seq()), log_value);
+  wb.Put(db.cfs[3], stream_key, std::string(80, 'c'));
+  for (const v1::Record& r : records) {
+    std::string value = model::SerializeDeterministic(r);
+    totals->record_bytes += value.size();
+    wb.Put(db.cfs[1], r.pid(), value);
+  }
+  wb.Put(db.cfs[4], "hlc", Fixed64(body->max_hlc()));
+  wb.Put(db.cfs[4], "counts", std::string(32, 'n'));
+  wb.Put(db.cfs[4], "quarantined", Fixed64(0));
+
+  rocksdb::WriteOptions wo;
+  wo.sync = args.sync;
+  Clock::time_point start = Clock::now();
+  rocksdb::Status s = db.db->Write(wo, &wb);
+  totals->write_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+  if (!s.ok()) {
+    std::fprintf(stderr, "wlsync-bench-rawdb: write: %s\n", s.ToString().c_str());
+    return false;
+  }
+  totals->rows += records.size();
+  totals->events += body->events_size();
+  totals->log_bytes += log_value.size();
+  ++totals->batches;
+  return true;
+}
+
+int Run(const Args& args) {
+  std::filesystem::remove_all(args.db);
+  Db db;
+  if (!OpenDb(args.db, &db)) return 1;
+  auto reader = model::CsvReader::Open(args.csv, model::Encoding::kUtf8);
+  if (!reader.ok()) {
+    std::fprintf(stderr, "wlsync-bench-rawdb: %s\n", std::string(reader.status().message()).c_str());
+    return 1;
+  }
+  model::CsvRow row;
+  if (auto header = (*reader)->Next(&row); !header.ok() || !*header ||
+                                           row.cells.size() != model::DataColumns().size()) {
+    std::fprintf(stderr, "wlsync-bench-rawdb: %s: bad header\n", args.csv.c_str());
+    return 1;
+  }
+
+  model::FederationKey key = model::FederationKey::Generate();
+  v1::DeltaRef ref;
+  ref.set_origin("rawdb");
+  ref.set_epoch(std::string(16, 'e'));
+  // A current HLC (milliseconds << 16), so stamps have the size of the node's.
+  uint64_t hlc = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count())
+                 << 16;
+  Totals totals;
+  std::vector<v1::Record> records;
+  v1::DeltaBody body;
+  Clock::time_point start = Clock::now();
+
+  for (;;) {
+    absl::StatusOr<bool> more = (*reader)->Next(&row);
+    if (!more.ok() || !*more) break;
+    if (row.cells.size() != model::DataColumns().size()) continue;
+    v1::PersonFields fields;
+    for (size_t c = 0; c < row.cells.size(); ++c) {
+      *model::MutableField(&fields, model::DataColumns()[c]) = std::move(row.cells[c]);
+    }
+    fields.set_id_doc(model::NormalizeIdDoc(fields.id_doc()));
+    if (body.events_size() == 0) {
+      ref.set_seq(totals.batches + 1);
+      body.set_origin(ref.origin());
+      body.set_origin_epoch(ref.epoch());
+      body.set_seq(ref.seq());
+      body.set_prev_hash(std::string(32, 'h'));
+      body.set_created_unix_ms(static_cast<int64_t>(hlc >> 16));
+    }
+    records.push_back(AddPerson(fields, key.Pid(fields.id_doc()), &hlc, ref, &body));
+    body.set_max_hlc(hlc);
+    if (records.size() >= static_cast<size_t>(args.batch_rows)) {
+      if (!Flush(db, args, records, &body, &totals)) return 1;
+      records.clear();
+      body.Clear();
+    }
+  }
+  if (!Flush(db, args, records, &body, &totals)) return 1;
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+
+  std::printf(
+      "rows=%llu events=%llu batches=%llu seconds=%.3f write_seconds=%.3f rows_per_s=%.0f "
+      "events_per_s=%.0f record_bytes_per_row=%.0f log_bytes_per_row=%.0f batch_rows=%d "
+      "sync=%d\n",
+      static_cast<unsigned long long>(totals.rows), static_cast<unsigned long long>(totals.events),
+      static_cast<unsigned long long>(totals.batches), seconds, totals.write_seconds,
+      totals.rows / seconds, totals.events / seconds,
+      static_cast<double>(totals.record_bytes) / std::max<uint64_t>(totals.rows, 1),
+      static_cast<double>(totals.log_bytes) / std::max<uint64_t>(totals.rows, 1),
+      args.batch_rows, args.sync ? 1 : 0);
+  return 0;
+}
+
+}  // namespace
+}  // namespace wlsync::bench
+
+int main(int argc, char** argv) {
+  wlsync::bench::Args args;
+  CLI::App app{"Raw RocksDB batched insert of commuters rows, the import baseline"};
+  app.add_option("--csv", args.csv, "commuters CSV (UTF-8)")->required();
+  app.add_option("--db", args.db, "RocksDB directory (wiped first)")->required();
+  app.add_option("--batch-rows", args.batch_rows, "rows per WriteBatch")->check(CLI::PositiveNumber);
+  app.add_option("--sync", args.sync, "sync the WAL on every batch (1) or not (0)");
+  CLI11_PARSE(app, argc, argv);
+  return wlsync::bench::Run(args);
+}

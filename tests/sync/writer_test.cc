@@ -1,0 +1,272 @@
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include "model/merge.h"
+#include "sync/signer.h"
+#include "tests/sync/fixture.h"
+
+namespace wlsync::sync {
+namespace {
+
+using testing::Person;
+using testing::SignDelta;
+using testing::TestNode;
+
+struct Pair {
+  model::FederationKey federation = model::FederationKey::Generate();
+  model::Grids grids = testing::TestGrids();
+  TestNode waihai{"waihai", federation, grids};
+  TestNode guzhen{"guzhen", federation, grids};
+
+  Pair() {
+    waihai.Trust(guzhen);
+    guzhen.Trust(waihai);
+    waihai.Start();
+    guzhen.Start();
+  }
+
+  // Feeds every delta of waihai's own stream to guzhen; returns the outcomes.
+  std::vector<RemoteOutcome> Ship(uint64_t after = 0) {
+    std::vector<RemoteOutcome> out;
+    for (std::string& d : waihai.OwnDeltas(after)) {
+      out.push_back(guzhen.writer().ApplyRemote(d).outcome);
+    }
+    return out;
+  }
+};
+
+v1::DeltaBody Body(const std::string& signed_delta) {
+  v1::SignedDelta envelope;
+  envelope.ParseFromString(signed_delta);
+  v1::DeltaBody body;
+  body.ParseFromString(envelope.body());
+  return body;
+}
+
+TEST_CASE("Writer: local writes replicate to byte-identical records", "[sync]") {
+  Pair p;
+  REQUIRE(p.waihai.Register({Person(1, "waihai"), Person(2, "guzhen")})[0].status.ok());
+  std::string pid = p.waihai.planner().PidOf(Person(1, "waihai").id_doc()).value();
+  REQUIRE(p.waihai.Set(pid, "phone", "13912345678")[0].status.ok());
+  REQUIRE(p.Ship() == std::vector<RemoteOutcome>{RemoteOutcome::kApplied, RemoteOutcome::kApplied});
+  REQUIRE(p.guzhen.Dump() == p.waihai.Dump());
+  REQUIRE(p.guzhen.store().counts().records == 2);
+  REQUIRE(p.guzhen.store().counts().registered_white == 2);
+}
+
+TEST_CASE("Writer: a replayed delta is a harmless duplicate", "[sync]") {
+  Pair p;
+  p.waihai.Register({Person(1, "waihai")});
+  p.Ship();
+  auto before = p.guzhen.Dump();
+  REQUIRE(p.Ship() == std::vector<RemoteOutcome>{RemoteOutcome::kDuplicate});
+  REQUIRE(p.guzhen.Dump() == before);
+  REQUIRE(p.guzhen.writer().stats().duplicates == 1);
+}
+
+TEST_CASE("Writer: a tampered body, a wrong key and an unknown origin are rejected",
+          "[sync]") {
+  Pair p;
+  p.waihai.Register({Person(1, "waihai")});
+  std::string delta = p.waihai.OwnDeltas().front();
+
+  SECTION("tampered body") {
+    v1::SignedDelta envelope;
+    envelope.ParseFromString(delta);
+    std::string body = envelope.body();
+    body[body.size() / 2] ^= 0x01;
+    envelope.set_body(body);
+    RemoteResult r = p.guzhen.writer().ApplyRemote(envelope.SerializeAsString());
+    REQUIRE(r.outcome == RemoteOutcome::kRejected);
+  }
+  SECTION("signed by a key that is not the origin's") {
+    SigningKey impostor = SigningKey::Generate();
+    RemoteResult r = p.guzhen.writer().ApplyRemote(SignDelta(Body(delta), impostor));
+    REQUIRE(r.outcome == RemoteOutcome::kRejected);
+    REQUIRE(std::string(r.status.message()).find("key id") != std::string::npos);
+  }
+  SECTION("the origin's key id with another key's signature") {
+    SigningKey impostor = SigningKey::Generate();
+    v1::SignedDelta envelope;
+    envelope.ParseFromString(SignDelta(Body(delta), impostor));
+    envelope.set_key_id(p.waihai.key().key_id());
+    RemoteResult r = p.guzhen.writer().ApplyRemote(envelope.SerializeAsString());
+    REQUIRE(r.outcome == RemoteOutcome::kRejected);
+    REQUIRE(std::string(r.status.message()).find("does not verify") != std::string::npos);
+  }
+  SECTION("unknown origin") {
+    v1::DeltaBody body = Body(delta);
+    body.set_origin("stranger");
+    RemoteResult r = p.guzhen.writer().ApplyRemote(SignDelta(body, p.waihai.key()));
+    REQUIRE(r.outcome == RemoteOutcome::kRejected);
+    REQUIRE(std::string(r.status.message()).find("unknown origin") != std::string::npos);
+  }
+  SECTION("garbage bytes") {
+    REQUIRE(p.guzhen.writer().ApplyRemote("\xff\xff\xff garbage").outcome ==
+            RemoteOutcome::kRejected);
+  }
+  REQUIRE(p.guzhen.store().counts().records == 0);
+  REQUIRE(p.guzhen.writer().stats().rejected == 1);
+}
+
+TEST_CASE("Writer: unknown fields from a newer version still verify", "[sync]") {
+  Pair p;
+  p.waihai.Register({Person(1, "waihai")});
+  v1::DeltaBody body = Body(p.waihai.OwnDeltas().front());
+  std::string bytes = body.SerializeAsString();
+  bytes += std::string("\xa0\x06\x07", 3);  // field 100, varint 7: unknown to this version
+  v1::SignedDelta envelope;
+  envelope.set_body(bytes);
+  envelope.set_key_id(p.waihai.key().key_id());
+  envelope.set_signature(p.waihai.key().Sign(bytes));
+  REQUIRE(p.guzhen.writer().ApplyRemote(envelope.SerializeAsString()).outcome ==
+          RemoteOutcome::kApplied);
+}
+
+TEST_CASE("Writer: out-of-order delivery reports a gap and then applies in order", "[sync]") {
+  Pair p;
+  for (int i = 0; i < 3; ++i) p.waihai.Register({Person(i, "waihai")});
+  std::vector<std::string> deltas = p.waihai.OwnDeltas();
+  REQUIRE(deltas.size() == 3);
+  RemoteResult gap = p.guzhen.writer().ApplyRemote(deltas[2]);
+  REQUIRE(gap.outcome == RemoteOutcome::kGap);
+  REQUIRE(p.guzhen.store().counts().records == 0);
+  for (const std::string& d : deltas) {
+    REQUIRE(p.guzhen.writer().ApplyRemote(d).outcome == RemoteOutcome::kApplied);
+  }
+  REQUIRE(p.guzhen.Dump() == p.waihai.Dump());
+}
+
+TEST_CASE("Writer: a fork stops accepting that stream and is counted", "[sync]") {
+  Pair p;
+  p.waihai.Register({Person(1, "waihai")});
+  p.waihai.Register({Person(2, "waihai")});
+  std::vector<std::string> deltas = p.waihai.OwnDeltas();
+  REQUIRE(p.guzhen.writer().ApplyRemote(deltas[0]).outcome == RemoteOutcome::kApplied);
+
+  v1::DeltaBody other = Body(deltas[0]);
+  other.set_created_unix_ms(other.created_unix_ms() + 1);  // same seq, different body
+  RemoteResult fork = p.guzhen.writer().ApplyRemote(SignDelta(other, p.waihai.key()));
+  REQUIRE(fork.outcome == RemoteOutcome::kFork);
+  REQUIRE(p.guzhen.writer().stats().forks == 1);
+  REQUIRE(p.guzhen.writer().forked_streams().size() == 1);
+  // Even the genuine next delta is refused until an operator acts.
+  REQUIRE(p.guzhen.writer().ApplyRemote(deltas[1]).outcome == RemoteOutcome::kFork);
+  REQUIRE(p.guzhen.store().counts().records == 1);
+}
+
+TEST_CASE("Writer: a delta from a clock far ahead is held back until the clock catches up",
+          "[sync]") {
+  Pair p;
+  p.waihai.wall().offset_ms = 3'600'000;  // waihai's clock jumped an hour forward
+  p.waihai.Register({Person(1, "waihai")});
+  std::string delta = p.waihai.OwnDeltas().front();
+  RemoteResult held = p.guzhen.writer().ApplyRemote(delta);
+  REQUIRE(held.outcome == RemoteOutcome::kHeldBack);
+  REQUIRE(p.guzhen.store().counts().records == 0);
+  REQUIRE(std::string(held.status.message()).find("clock guard") != std::string::npos);
+
+  // Another origin is not held up.
+  p.guzhen.Register({Person(2, "guzhen")});
+  REQUIRE(p.guzhen.store().counts().records == 1);
+
+  p.guzhen.wall().offset_ms = 3'600'000 - 5'000;  // within the 10 s bound now
+  REQUIRE(p.guzhen.writer().ApplyRemote(delta).outcome == RemoteOutcome::kApplied);
+  REQUIRE(p.guzhen.store().counts().records == 2);
+}
+
+TEST_CASE("Writer: a deregistration by a non-home jurisdiction is quarantined, the rest applies",
+          "[sync]") {
+  Pair p;
+  // Guzhen registers one of its own people; waihai receives it.
+  p.guzhen.Register({Person(7, "guzhen")});
+  for (std::string& d : p.guzhen.OwnDeltas()) p.waihai.writer().ApplyRemote(d);
+  std::string pid = p.guzhen.planner().PidOf(Person(7, "guzhen").id_doc()).value();
+
+  SECTION("refused locally with PERMISSION_DENIED") {
+    LocalResult r = p.waihai.Deregister(pid)[0];
+    REQUIRE(r.status.code() == absl::StatusCode::kPermissionDenied);
+    REQUIRE(std::string(r.status.message()).find("home jurisdiction") != std::string::npos);
+  }
+  SECTION("a hostile waihai delta is quarantined at guzhen") {
+    v1::DeltaBody body;
+    body.set_origin("waihai");
+    body.set_origin_epoch(p.waihai.store().epoch());
+    body.set_seq(1);
+    uint64_t hlc = model::HlcPack(static_cast<uint64_t>(p.waihai.wall().NowMs()) + 1000, 1);
+    body.set_max_hlc(hlc + 1);
+    v1::Event* dereg = body.add_events();
+    dereg->set_pid(pid);
+    dereg->set_group(v1::STATUS);
+    dereg->mutable_stamp()->set_hlc(hlc);
+    dereg->mutable_stamp()->set_node("waihai");
+    dereg->mutable_value()->set_status("DEREGISTERED");
+    v1::Event* phone = body.add_events();
+    *phone = *dereg;
+    phone->set_group(v1::CONTACT);
+    phone->mutable_stamp()->set_hlc(hlc + 1);
+    phone->mutable_value()->Clear();
+    phone->mutable_value()->set_phone("13700000000");
+
+    RemoteResult r = p.guzhen.writer().ApplyRemote(SignDelta(body, p.waihai.key()));
+    REQUIRE(r.outcome == RemoteOutcome::kApplied);
+    REQUIRE(r.quarantined == 1);
+    REQUIRE(p.guzhen.store().quarantined() == 1);
+    auto q = p.guzhen.store().ReadQuarantine(10);
+    REQUIRE(q->front().pid == pid);
+    REQUIRE(q->front().reason.find("deregister") != std::string::npos);
+    auto record = p.guzhen.store().GetRecord(pid);
+    REQUIRE(model::IsRegistered(**record));
+    REQUIRE(model::GroupOf(**record, v1::CONTACT).value().phone() == "13700000000");
+  }
+}
+
+TEST_CASE("Writer: editing a deregistered person is refused, an old edit never revives",
+          "[sync]") {
+  Pair p;
+  p.waihai.Register({Person(1, "waihai")});
+  std::string pid = p.waihai.planner().PidOf(Person(1, "waihai").id_doc()).value();
+  p.Ship();
+  // Guzhen edits the phone; meanwhile waihai deregisters. Both deltas cross.
+  REQUIRE(p.guzhen.Set(pid, "phone", "13600000000")[0].status.ok());
+  REQUIRE(p.waihai.Deregister(pid)[0].status.ok());
+  for (std::string& d : p.guzhen.OwnDeltas()) p.waihai.writer().ApplyRemote(d);
+  p.Ship(1);
+  REQUIRE_FALSE(model::IsRegistered(**p.waihai.store().GetRecord(pid)));
+  REQUIRE(p.guzhen.Dump() == p.waihai.Dump());
+
+  LocalResult r = p.waihai.Set(pid, "phone", "13500000000")[0];
+  REQUIRE(r.status.code() == absl::StatusCode::kFailedPrecondition);
+  REQUIRE(p.waihai.store().counts().deregistered == 1);
+}
+
+TEST_CASE("Writer: concurrent requests share deltas (group commit)", "[sync]") {
+  Pair p;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) p.waihai.Register({Person(t * 100 + i, "waihai")});
+    });
+  }
+  for (auto& t : threads) t.join();
+  REQUIRE(p.waihai.store().counts().records == 200);
+  uint64_t deltas = p.waihai.writer().stats().local_deltas;
+  INFO("deltas=" << deltas);
+  REQUIRE(deltas < 200);
+  p.Ship();
+  REQUIRE(p.guzhen.Dump() == p.waihai.Dump());
+}
+
+TEST_CASE("Writer: an identical re-import changes nothing and writes no delta", "[sync]") {
+  Pair p;
+  std::vector<LocalResult> first = p.waihai.Register({Person(1, "waihai"), Person(2, "waihai")});
+  REQUIRE(first[0].outcome == model::WriteOutcome::kCreated);
+  std::vector<LocalResult> again = p.waihai.Register({Person(1, "waihai"), Person(2, "waihai")});
+  REQUIRE(again[0].outcome == model::WriteOutcome::kUnchanged);
+  REQUIRE(again[1].outcome == model::WriteOutcome::kUnchanged);
+  REQUIRE(p.waihai.writer().own_seq() == 1);
+}
+
+}  // namespace
+}  // namespace wlsync::sync
