@@ -9,7 +9,9 @@
 // carry a valid check digit over random birth dates. Same seed and arguments give
 // byte-identical files on every platform: randomness is std::mt19937_64 (fully specified by
 // the standard) with our own integer-only distributions.
+#include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>

@@ -321,6 +321,7 @@ grpc::Status RegistryServiceImpl::Status(grpc::ServerContext*, const v1::StatusR
     s->set_origin(id.origin);
     s->set_epoch(model::HexEncode(id.epoch));
     s->set_seq(state.seq);
+    s->set_events(state.events);
   }
   std::vector<std::string> forked = d_.writer.forked_streams();
   for (v1::PeerStatus& p : d_.peers()) {

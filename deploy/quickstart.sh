@@ -147,7 +147,11 @@ for n in "${kNodes[@]}"; do
   python3 - "$port" <<'EOF' || die "port $port on 127.0.0.1 is in use (choose another --port-base)"
 import socket, sys
 s = socket.socket()
-s.bind(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as wlsyncd binds
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
 EOF
   rm -rf "${workdir:?}/$n"
 done

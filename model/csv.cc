@@ -284,6 +284,8 @@ CsvReader::CsvReader(std::string name, std::unique_ptr<csv_internal::ByteSource>
 CsvReader::~CsvReader() = default;
 
 absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path, Encoding enc) {
+  // The scan reads the file once and the parse opens it again. A file rewritten in between is
+  // parsed unscanned; that is not a safety gap because ValidateField checks UTF-8 per value.
   if (enc == Encoding::kUtf8) {
     absl::StatusOr<std::unique_ptr<ByteSource>> scan = FileSource::Open(path);
     if (!scan.ok()) return scan.status();

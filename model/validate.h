@@ -51,7 +51,8 @@ bool IsRealDate(int year, int month, int day);
 // valid UTF-8 without control characters (U+0000-U+001F, U+007F); `id_doc` must already be
 // normalized (NormalizeIdDoc). `grids` answers which grids and jurisdictions exist.
 // Returns InvalidArgument with a message "<field>: <rule>"; an unknown column gives
-// "<field>: unknown field" (a field name that does not look like an identifier is not echoed).
+// "<field>: unknown field", where a name that is not a lowercase identifier of at most 32
+// characters (it may be a shifted value from a changes file) reads "(unrecognised name)".
 absl::Status ValidateField(std::string_view field, std::string_view value, const Grids& grids);
 
 }  // namespace wlsync::model

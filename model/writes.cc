@@ -143,6 +143,10 @@ absl::StatusOr<PlannedWrite> WritePlanner::PlanDeregister(const v1::Record& curr
   return plan;
 }
 
+// LIMITATION: the check uses the receiver's current view of the person's home, so two
+// jurisdictions that registered the same person concurrently with different homes may judge
+// a later foreign write differently; the refused event is kept in quarantine and
+// reconciliation is what reports the difference.
 absl::Status WritePlanner::CheckRemote(const v1::Event& event, const v1::Record& current,
                                        std::string_view home_hint) const {
   bool creating = !Exists(current) && !HasGroup(current, v1::HOME);

@@ -361,6 +361,8 @@ absl::Status Store::SaveHighWater(uint64_t hlc) {
   return absl::OkStatus();
 }
 
+// LIMITATION: once poisoned, the store refuses writes until the process restarts; it does
+// not yet notice by itself that the cause (for example a full disk) has gone.
 absl::Status Store::Poison(absl::Status status) {
   std::lock_guard<std::mutex> lock(mu_);
   if (write_error_.ok()) {

@@ -156,6 +156,9 @@ class Writer {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;  // guarded by mu_
   bool stopping_ = false;                   // guarded by mu_
+  // LIMITATION: forked streams are remembered in memory only; after a restart a stream is
+  // accepted again until the conflicting delta shows up once more, and only a restart
+  // clears the state. A persisted flag and an operator command come with the fault work.
   std::set<storage::StreamId> forked_;      // guarded by mu_
   std::thread thread_;
 };

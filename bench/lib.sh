@@ -1,0 +1,114 @@
+# Shared helpers of the bench/*.sh scripts: binaries, a scratch directory, nodes on loopback
+# ports made with `wlsync init`, peak RSS and medians. Sourced, never run.
+#
+# Environment:
+#   WLSYNC_BIN          directory of wlsync, wlsyncd, wlsync-gen and wlsync-bench-* 
+#                       (default: build-bench/bin of this tree)
+#   WLSYNC_BENCH_DATA   where generated CSV files are cached (default: /tmp/wlsync-bench-data)
+#   TMPDIR              scratch space for node data dirs (removed at exit)
+
+BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="${WLSYNC_BIN:-$BENCH_ROOT/build-bench/bin}"
+DATA="${WLSYNC_BENCH_DATA:-/tmp/wlsync-bench-data}"
+SAMPLE="$BENCH_ROOT/deploy/sample/commuters.csv"
+GRIDS="$BENCH_ROOT/deploy/sample/grids.csv"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/wlsync-bench.XXXXXX")"
+BENCH_PIDS=()
+
+bench_cleanup() {
+  local pid
+  for pid in "${BENCH_PIDS[@]}"; do
+    kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
+  rm -rf "$WORK"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+
+require_bins() {
+  local b
+  for b in "$@"; do [[ -x "$BIN/$b" ]] || die "$BIN/$b missing: build it (see docs/benchmarks.md)"; done
+}
+
+# A loopback TCP port that was free a moment ago.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# gen_rows N: prints the path of a cached generated commuters CSV of N rows (seed 1).
+gen_rows() {
+  local n="$1" out="$DATA/commuters-$1.csv"
+  mkdir -p "$DATA"
+  if [[ ! -s "$out" ]]; then
+    require_bins wlsync-gen
+    "$BIN/wlsync-gen" --rows "$n" --seed 1 --out "$out.tmp" --grids "$GRIDS" >&2 ||
+      die "wlsync-gen failed"
+    mv "$out.tmp" "$out"
+  fi
+  echo "$out"
+}
+
+# data_rows FILE: data rows of a CSV (lines minus the header; the files have no quoted newlines).
+data_rows() { echo $(( $(wc -l < "$1") - 1 )); }
+
+# make_node DIR NAME PORT [FEDERATION_KEY]: `wlsync init` a node in DIR.
+make_node() {
+  local dir="$1" name="$2" port="$3" fed="${4:-}"
+  local args=(init "$dir" --name "$name" --listen "127.0.0.1:$port" --grids "$GRIDS")
+  [[ -n "$fed" ]] && args+=(--federation-key "$fed")
+  "$BIN/wlsync" "${args[@]}" > "$WORK/init-$name.log" 2>&1 || {
+    cat "$WORK/init-$name.log" >&2
+    die "wlsync init $name failed"
+  }
+}
+
+# add_peer DIR PEER_NAME PEER_DIR PEER_PORT: appends a [[peers]] block to DIR/config.toml.
+add_peer() {
+  local dir="$1" name="$2" peer_dir="$3" port="$4"
+  printf '\n[[peers]]\nname = "%s"\naddress = "127.0.0.1:%s"\npublic_key = "%s"\n' \
+    "$name" "$port" "$(tr -d '\r\n' < "$peer_dir/keys/$name.key.pub")" >> "$dir/config.toml"
+}
+
+# start_node DIR PORT: starts wlsyncd, waits until it answers status, sets NODE_PID.
+start_node() {
+  local dir="$1" port="$2" i
+  "$BIN/wlsyncd" --config "$dir/config.toml" > "$dir/wlsyncd.out" 2> "$dir/wlsyncd.log" &
+  NODE_PID=$!
+  BENCH_PIDS+=("$NODE_PID")
+  for i in $(seq 1 200); do
+    "$BIN/wlsync" --node "127.0.0.1:$port" status > /dev/null 2>&1 && return 0
+    kill -0 "$NODE_PID" 2>/dev/null || { tail -5 "$dir/wlsyncd.log" >&2; die "wlsyncd exited"; }
+    sleep 0.05
+  done
+  die "wlsyncd in $dir did not answer"
+}
+
+# stop_node PID: SIGTERM and wait.
+stop_node() {
+  kill -TERM "$1" 2>/dev/null
+  wait "$1" 2>/dev/null
+  return 0
+}
+
+# vmhwm_mb PID: peak resident set size of a live process in MiB.
+vmhwm_mb() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+
+# field KEY LINE: the value of KEY=value in a line of key=value pairs.
+field() { tr ' ' '\n' <<< "$2" | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+
+# median V...: the median of numbers (mean of the middle two for an even count).
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+    if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# ratio A B: A / B with two decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+
+machine_line() {
+  echo "machine: nproc=$(nproc) ram=$(free -g | awk '/^Mem:/ { print $2 }')GiB" \
+    "cpu=\"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\"" \
+    "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+}

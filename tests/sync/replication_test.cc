@@ -1,0 +1,174 @@
+// Replication between real wlsyncd processes on loopback: relaying through a third node,
+// a wiped data dir, a peer that was down, and kill -9 of the receiver mid-stream.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "cli/output.h"
+#include "model/validate.h"
+#include "tests/support/cluster.h"
+#include "tests/sync/fixture.h"
+
+namespace wlsync::sync {
+namespace {
+
+using wlsync::testing::Node;
+using wlsync::testing::TempDir;
+using wlsync::testing::WaitFor;
+
+// Writes `n` valid people of `home` (numbers first..first+n-1) in the commuters format.
+void WriteCommuters(const std::string& path, int first, int n, const std::string& home) {
+  std::ofstream out(path);
+  out << "id_doc,name,phone,home,residence_address,residence_grid,workplace,work_grid,"
+         "category,list,list_reason,last_test_date,last_test_result\n";
+  for (int i = first; i < first + n; ++i) {
+    v1::PersonFields p = testing::Person(i, home);
+    p.set_residence_grid(home == "guzhen" ? "GZ-GUYI-01" : "WH-MAYI-01");
+    p.set_work_grid("GZ-GUYI-02");
+    out << p.id_doc() << "," << p.name() << "," << p.phone() << "," << p.home() << ","
+        << p.residence_address() << "," << p.residence_grid() << "," << p.workplace() << ","
+        << p.work_grid() << "," << p.category() << "," << p.list() << ",," << p.last_test_date()
+        << "," << p.last_test_result() << "\n";
+  }
+}
+
+bool SameExports(const std::vector<const Node*>& nodes, long records) {
+  std::string first = nodes.front()->Export();
+  if (std::count(first.begin(), first.end(), '\n') != records) return false;
+  for (const Node* n : nodes) {
+    if (n->Export() != first) return false;
+  }
+  return true;
+}
+
+TEST_CASE("Replication: a third node reaches waihai only through guzhen", "[e2e]") {
+  TempDir root("relay");
+  auto nodes = wlsync::testing::MakeNodes(root.path(), {"waihai", "guzhen", "third"});
+  REQUIRE(nodes.size() == 3);
+  Node& waihai = *nodes[0];
+  Node& guzhen = *nodes[1];
+  Node& third = *nodes[2];
+  waihai.AddPeer(guzhen);
+  guzhen.AddPeer(waihai);
+  guzhen.AddPeer(third);
+  third.AddPeer(guzhen);
+  third.Trust(waihai);  // verifies waihai's deltas without a link to it
+  waihai.Trust(third);
+  for (auto& n : nodes) REQUIRE(n->Start());
+
+  WriteCommuters(root / "wh.csv", 0, 300, "waihai");
+  WriteCommuters(root / "tr.csv", 5000, 50, "guzhen");
+  REQUIRE(waihai.Cli({"import", root / "wh.csv"}).exit_code == 0);
+  REQUIRE(third.Cli({"import", root / "tr.csv"}).exit_code == 0);
+
+  REQUIRE(WaitFor([&] { return SameExports({&waihai, &guzhen, &third}, 350); },
+                  std::chrono::seconds(20)));
+  std::string status = third.Cli({"status"}).out;
+  REQUIRE(status.find("\"origin\": \"waihai\"") != std::string::npos);
+}
+
+TEST_CASE("Replication: a node whose data dir was wiped gets everything back under a new epoch",
+          "[e2e]") {
+  TempDir root("wiped");
+  auto nodes = wlsync::testing::MakeNodes(root.path(), {"waihai", "guzhen"});
+  wlsync::testing::FullMesh(nodes);
+  Node& waihai = *nodes[0];
+  Node& guzhen = *nodes[1];
+  REQUIRE(waihai.Start());
+  REQUIRE(guzhen.Start());
+  WriteCommuters(root / "a.csv", 0, 200, "waihai");
+  REQUIRE(waihai.Cli({"import", root / "a.csv"}).exit_code == 0);
+  REQUIRE(WaitFor([&] { return guzhen.Records() == 200; }, std::chrono::seconds(20)));
+  std::string old_epoch = waihai.Cli({"status"}).out;
+
+  REQUIRE(waihai.Stop() == 0);
+  std::filesystem::remove_all(waihai.dir() + "/data");
+  std::filesystem::create_directories(waihai.dir() + "/data");
+  REQUIRE(waihai.Start());
+  REQUIRE(WaitFor([&] { return waihai.Records() == 200; }, std::chrono::seconds(20)));
+
+  WriteCommuters(root / "b.csv", 200, 50, "waihai");
+  REQUIRE(waihai.Cli({"import", root / "b.csv"}).exit_code == 0);
+  REQUIRE(WaitFor([&] { return SameExports({&waihai, &guzhen}, 250); }, std::chrono::seconds(20)));
+  // Guzhen now holds two waihai streams: the old epoch and the new one.
+  std::string status = guzhen.Cli({"status"}).out;
+  size_t first = status.find("\"origin\": \"waihai\"");
+  REQUIRE(first != std::string::npos);
+  REQUIRE(status.find("\"origin\": \"waihai\"", first + 1) != std::string::npos);
+}
+
+TEST_CASE("Replication: a peer that was down catches up when it returns", "[e2e]") {
+  TempDir root("down");
+  auto nodes = wlsync::testing::MakeNodes(root.path(), {"waihai", "guzhen"});
+  wlsync::testing::FullMesh(nodes);
+  Node& waihai = *nodes[0];
+  Node& guzhen = *nodes[1];
+  REQUIRE(waihai.Start());
+  WriteCommuters(root / "a.csv", 0, 400, "waihai");
+  REQUIRE(waihai.Cli({"import", root / "a.csv"}).exit_code == 0);
+  REQUIRE(waihai.Cli({"status"}).out.find("\"connected\": false") != std::string::npos);
+  REQUIRE(guzhen.Start());
+  REQUIRE(WaitFor([&] { return SameExports({&waihai, &guzhen}, 400); }, std::chrono::seconds(20)));
+}
+
+// Counts "events" of an origin's streams in a status reply (sum over its epochs).
+long StreamEvents(const std::string& all, const std::string& origin) {
+  // Only the node's own "streams" list, not the copies under each peer.
+  std::string status = all.substr(std::min(all.find("\"streams\": ["), all.size()));
+  long total = 0;
+  for (size_t at = status.find("\"origin\": \"" + origin + "\""); at != std::string::npos;
+       at = status.find("\"origin\": \"" + origin + "\"", at + 1)) {
+    size_t ev = status.find("\"events\": \"", at);
+    size_t end = status.find('}', at);
+    if (ev != std::string::npos && ev < end) total += std::strtol(status.c_str() + ev + 11, nullptr, 10);
+  }
+  return total;
+}
+
+TEST_CASE("Replication: kill -9 of the receiver while 100,000 events stream loses nothing",
+          "[e2e][slow]") {
+  TempDir root("kill");
+  auto nodes = wlsync::testing::MakeNodes(root.path(), {"waihai", "guzhen"});
+  wlsync::testing::FullMesh(nodes);
+  Node& waihai = *nodes[0];
+  Node& guzhen = *nodes[1];
+  REQUIRE(waihai.Start());
+  REQUIRE(guzhen.Start());
+
+  // 11,112 new people = 100,008 events (9 groups each), in batches so that the stream is
+  // long and the kills land in the middle of it.
+  constexpr int kPeople = 11112;
+  constexpr int kFiles = 12;
+  std::thread writer([&] {
+    for (int f = 0; f < kFiles; ++f) {
+      int first = f * (kPeople / kFiles + 1);
+      int n = std::min(kPeople / kFiles + 1, kPeople - first);
+      std::string path = root / ("part" + std::to_string(f) + ".csv");
+      WriteCommuters(path, first, n, "waihai");
+      waihai.Cli({"import", path, "--batch-rows", "64"});
+    }
+  });
+  std::mt19937 rng(std::random_device{}());
+  for (int round = 0; round < 6; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 500));
+    guzhen.Kill();
+    REQUIRE(guzhen.Start());
+  }
+  writer.join();
+
+  REQUIRE(waihai.Records() == kPeople);
+  REQUIRE(WaitFor([&] { return SameExports({&waihai, &guzhen}, kPeople); },
+                  std::chrono::seconds(60)));
+  // Every delta applied exactly once: guzhen counted as many events of the waihai stream
+  // as waihai made.
+  long made = StreamEvents(waihai.Cli({"status"}).out, "waihai");
+  long applied = StreamEvents(guzhen.Cli({"status"}).out, "waihai");
+  REQUIRE(made == kPeople * 9);
+  REQUIRE(applied == made);
+}
+
+}  // namespace
+}  // namespace wlsync::sync
