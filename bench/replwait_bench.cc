@@ -69,15 +69,15 @@ int Run(const Args& args) {
     uint64_t cursor = source_ok ? CursorOn(t, s) : 0;
     if (now - last_report >= 5) {
       std::fprintf(stderr, "t=%.1fs target_records=%llu cursor=%llu source_seq=%llu\n", now,
-                   static_cast<unsigned long long>(t.counts().records),
+                   static_cast<unsigned long long>(t.counts().records()),
                    static_cast<unsigned long long>(cursor),
                    static_cast<unsigned long long>(s.own_seq()));
       last_report = now;
     }
-    if (source_ok && t.counts().records >= args.records && s.own_seq() > 0 &&
+    if (source_ok && t.counts().records() >= args.records && s.own_seq() > 0 &&
         cursor >= s.own_seq()) {
       std::printf("seconds=%.3f seconds_from_first_answer=%.3f records=%llu deltas=%llu\n", now,
-                  now - first_answer, static_cast<unsigned long long>(t.counts().records),
+                  now - first_answer, static_cast<unsigned long long>(t.counts().records()),
                   static_cast<unsigned long long>(cursor));
       return 0;
     }

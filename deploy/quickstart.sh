@@ -254,6 +254,10 @@ wait_identical() {
 }
 
 for n in "${kNodes[@]}"; do load "$n" import "$workdir/split/$n.csv"; done
+# Waihai's changes touch people registered at Guzhen: both must hold every import first.
+t0=$(now)
+wait_identical || die "the nodes do not agree ${timeout_s} s after the imports"
+log "both nodes hold both imports after $(elapsed "$t0" "$(now)") s"
 
 load waihai apply "$data/changes-waihai.csv"
 t0=$(now)

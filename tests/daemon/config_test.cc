@@ -1,0 +1,108 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "daemon/config.h"
+#include "tests/support/cluster.h"
+
+namespace wlsync::daemon {
+namespace {
+
+using wlsync::testing::CommandResult;
+using wlsync::testing::TempDir;
+
+constexpr const char* kMinimal = R"(
+[node]
+name = "waihai"
+data_dir = "data"
+signing_key = "keys/waihai.key"
+federation_key = "keys/federation.key"
+grids = "grids.csv"
+)";
+
+const std::string kKey(64, 'a');
+
+TEST_CASE("Config: a minimal file loads with defaults and resolves paths", "[daemon]") {
+  absl::StatusOr<Config> c = ParseConfig(kMinimal, "test.toml", "/srv/node");
+  REQUIRE(c.ok());
+  REQUIRE(c->name == "waihai");
+  REQUIRE(c->data_dir == "/srv/node/data");
+  REQUIRE(c->max_clock_skew_ms == 10000);
+  REQUIRE(c->max_message_bytes == 4 << 20);
+  REQUIRE(c->peers.empty());
+}
+
+TEST_CASE("Config: peers and trusted keys are read", "[daemon]") {
+  std::string text = std::string(kMinimal) + "[[peers]]\nname = \"guzhen\"\naddress = \"127.0.0.1:7402\"\npublic_key = \"" +
+                     kKey + "\"\n[[trusted]]\nname = \"third\"\npublic_key = \"" + kKey + "\"\n";
+  absl::StatusOr<Config> c = ParseConfig(text, "test.toml", "/srv");
+  REQUIRE(c.ok());
+  REQUIRE(c->peers.size() == 1);
+  REQUIRE(c->peers[0].address == "127.0.0.1:7402");
+  REQUIRE(c->peers[0].public_key.size() == 32);
+  REQUIRE(c->trusted.size() == 1);
+}
+
+TEST_CASE("Config: every kind of mistake names the key", "[daemon]") {
+  auto [text, key] = GENERATE(table<std::string, std::string>({
+      {"[node]\nname = \"waihai\"\n", "node.data_dir"},
+      {std::string(kMinimal) + "[api]\nlisten = 7401\n", "api.listen"},
+      {std::string(kMinimal) + "[api]\nlisten = \"nohostport\"\n", "api.listen"},
+      {std::string(kMinimal) + "[sync]\nmax_clock_skew_ms = -1\n", "sync.max_clock_skew_ms"},
+      {std::string(kMinimal) + "[sync]\nmax_clock_skw_ms = 5\n", "sync.max_clock_skw_ms"},
+      {std::string(kMinimal) + "[log]\nformat = \"xml\"\n", "log.format"},
+      {std::string(kMinimal) + "[ownership]\nidentity = \"anyone\"\n", "ownership.identity"},
+      {std::string(kMinimal) + "[ownership]\ncolour = \"home\"\n", "ownership.colour"},
+      {std::string(kMinimal) + "[[peers]]\nname = \"guzhen\"\naddress = \"h:1\"\npublic_key = \"abc\"\n", "peers[0].public_key"},
+      {std::string(kMinimal) + "[[peers]]\nname = \"waihai\"\naddress = \"h:1\"\npublic_key = \"" + std::string(64, 'a') + "\"\n", "peers[0].name"},
+      {std::string(kMinimal) + "[[peers]]\nname = \"Guzhen!\"\naddress = \"h:1\"\npublic_key = \"" + std::string(64, 'a') + "\"\n", "peers[0].name"},
+      {std::string(kMinimal) + "surprise = 1\n", "surprise"},
+      {"[node\nname=", "test.toml:"},
+  }));
+  absl::StatusOr<Config> c = ParseConfig(text, "test.toml", "/srv");
+  INFO(text);
+  REQUIRE_FALSE(c.ok());
+  INFO(c.status().message());
+  REQUIRE(std::string(c.status().message()).find(key) != std::string::npos);
+}
+
+TEST_CASE("Daemon: start-up refuses a bad config, a missing key and a held data dir",
+          "[daemon][e2e]") {
+  TempDir root("daemon");
+  auto nodes = wlsync::testing::MakeNodes(root.path(), {"waihai"});
+  REQUIRE(nodes.size() == 1);
+  wlsync::testing::Node& node = *nodes[0];
+  std::string wlsyncd = std::string(WLSYNC_BIN_DIR) + "/wlsyncd";
+
+  SECTION("a data dir held by a running node") {
+    REQUIRE(node.Start());
+    CommandResult second = wlsync::testing::Run({wlsyncd, "--config", node.config()});
+    REQUIRE(second.exit_code == 1);
+    REQUIRE(second.err.find("in use by another running node") != std::string::npos);
+    REQUIRE(node.Stop() == 0);  // SIGTERM: clean exit
+  }
+  SECTION("a missing signing key") {
+    std::filesystem::remove(node.dir() + "/keys/waihai.key");
+    CommandResult r = wlsync::testing::Run({wlsyncd, "--config", node.config()});
+    REQUIRE(r.exit_code == 1);
+    REQUIRE(r.err.find("node.signing_key") != std::string::npos);
+  }
+  SECTION("an unknown config key") {
+    std::string text = wlsync::testing::ReadFile(node.config());
+    size_t at = text.find("max_clock_skew_ms");
+    REQUIRE(at != std::string::npos);
+    text.insert(at, "bogus = 1\n");
+    wlsync::testing::WriteFile(node.config(), text);
+    CommandResult r = wlsync::testing::Run({wlsyncd, "--config", node.config()});
+    REQUIRE(r.exit_code == 1);
+    REQUIRE(r.err.find("sync.bogus") != std::string::npos);
+  }
+  SECTION("no --config") {
+    CommandResult r = wlsync::testing::Run({wlsyncd});
+    REQUIRE(r.exit_code != 0);
+    REQUIRE(r.err.find("--config") != std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace wlsync::daemon
