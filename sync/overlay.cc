@@ -37,16 +37,17 @@ absl::StatusOr<v1::Record*> Overlay::Get(const std::string& pid) {
   return &pos->second.second;
 }
 
+void Overlay::Merge(const v1::Event& event, const v1::DeltaRef& writer, v1::Record* record) {
+  if (model::MergeEvent(event, writer, record)) changed.insert(event.pid());
+}
+
 void Overlay::Fill(storage::CommitBatch* batch) const {
-  for (const auto& [pid, entry] : records) {
-    const auto& [before, after] = entry;
+  for (const std::string& pid : changed) {
+    const auto& [before, after] = records.at(pid);
     storage::Counts delta = Classify(&after);
     Subtract(&delta, Classify(before ? &*before : nullptr));
     batch->counts_delta.Add(delta);
-    if (!before ||
-        model::SerializeDeterministic(*before) != model::SerializeDeterministic(after)) {
-      batch->records.push_back(after);
-    }
+    batch->records.push_back(after);
   }
 }
 

@@ -31,7 +31,7 @@ RemoteResult Result(RemoteOutcome outcome, absl::Status status) {
 }  // namespace
 
 void Writer::ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs) {
-  internal::Overlay overlay{store_, {}};
+  internal::Overlay overlay{store_, {}, {}};
   v1::DeltaBody body;
   v1::DeltaRef ref;
   ref.set_origin(own_stream_.origin);
@@ -88,7 +88,7 @@ LocalResult Writer::PlanOne(const LocalWrite& w, const v1::DeltaRef& ref,
     event->mutable_stamp()->set_hlc(clock_.Tick());
     event->mutable_stamp()->set_node(own_stream_.origin);
     *event->mutable_value() = std::move(value);
-    model::MergeEvent(*event, ref, *record);
+    overlay->Merge(*event, ref, *record);
     result.hlc = event->stamp().hlc();
   }
   return result;
@@ -253,7 +253,7 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
                                   const std::string& signed_delta,
                                   const storage::StreamId& stream,
                                   const storage::StreamState& state, RemoteResult result) {
-  internal::Overlay overlay{store_, {}};
+  internal::Overlay overlay{store_, {}, {}};
   v1::DeltaRef ref;
   ref.set_origin(stream.origin);
   ref.set_epoch(stream.epoch);
@@ -282,7 +282,7 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
                                   std::string(verdict.message()), now_ms});
       continue;
     }
-    model::MergeEvent(e, ref, *record);
+    overlay.Merge(e, ref, *record);
   }
 
   clock_.Observe(body.max_hlc());

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include <future>
 #include <variant>
@@ -26,8 +27,12 @@ struct Overlay {
   storage::Store& store;
   absl::flat_hash_map<std::string, std::pair<std::optional<v1::Record>, v1::Record>> records;
 
+  absl::flat_hash_set<std::string> changed;
+
   // The working copy of a record, read from the store on first use.
   absl::StatusOr<v1::Record*> Get(const std::string& pid);
+  // Merges `event` into the working copy of its record and remembers whether it changed.
+  void Merge(const v1::Event& event, const v1::DeltaRef& writer, v1::Record* record);
   // Adds the changed records and the count changes to `batch`.
   void Fill(storage::CommitBatch* batch) const;
 };
