@@ -135,43 +135,50 @@ v1::Record AddPerson(const v1::PersonFields& fields, const std::string& pid, uin
   return record;
 }
 
-// One WriteBatch: the records, the log entry, the cursor and the meta keys.
-bool Flush(Db& db, const Args& args, const std::vector<v1::Record>& records,
-           v1::DeltaBody* body, Totals* totals) {
-  if (records.empty()) return true;
-  rocksdb::WriteBatch wb;
-  std::string stream_key = body->origin() + std::string(1, '\0') + body->origin_epoch();
+// Finishes and writes one WriteBatch that already holds the batch's records: adds the log
+// entry, the cursor and the meta keys.
+bool Flush(Db& db, const Args& args, const v1::DeltaBody& header, const std::string& events,
+           uint64_t rows, uint64_t event_count, rocksdb::WriteBatch* wb, Totals* totals) {
+  if (rows == 0) return true;
+  std::string stream_key = header.origin() + std::string(1, '\0') + header.origin_epoch();
 
+  // A DeltaBody's bytes are its scalar fields followed by its events; the events were
+  // serialized row by row (protobuf concatenation appends repeated fields).
   v1::SignedDelta envelope;
   envelope.set_key_id("0123456789abcdef");
   envelope.set_signature(std::string(64, 's'));
-  envelope.set_body(model::SerializeDeterministic(*body));
+  envelope.set_body(model::SerializeDeterministic(header) + events);
   std::string log_value = envelope.SerializeAsString();
-  wb.Put(db.cfs[2], stream_key + Fixed64(body->seq()), log_value);
-  wb.Put(db.cfs[3], stream_key, std::string(80, 'c'));
-  for (const v1::Record& r : records) {
-    std::string value = model::SerializeDeterministic(r);
-    totals->record_bytes += value.size();
-    wb.Put(db.cfs[1], r.pid(), value);
-  }
-  wb.Put(db.cfs[4], "hlc", Fixed64(body->max_hlc()));
-  wb.Put(db.cfs[4], "counts", std::string(32, 'n'));
-  wb.Put(db.cfs[4], "quarantined", Fixed64(0));
+  wb->Put(db.cfs[2], stream_key + Fixed64(header.seq()), log_value);
+  wb->Put(db.cfs[3], stream_key, std::string(80, 'c'));
+  wb->Put(db.cfs[4], "hlc", Fixed64(header.max_hlc()));
+  wb->Put(db.cfs[4], "counts", std::string(32, 'n'));
+  wb->Put(db.cfs[4], "quarantined", Fixed64(0));
 
   rocksdb::WriteOptions wo;
   wo.sync = args.sync;
   Clock::time_point start = Clock::now();
-  rocksdb::Status s = db.db->Write(wo, &wb);
+  rocksdb::Status s = db.db->Write(wo, wb);
   totals->write_seconds += std::chrono::duration<double>(Clock::now() - start).count();
   if (!s.ok()) {
     std::fprintf(stderr, "wlsync-bench-rawdb: write: %s\n", s.ToString().c_str());
     return false;
   }
-  totals->rows += records.size();
-  totals->events += body->events_size();
+  totals->rows += rows;
+  totals->events += event_count;
   totals->log_bytes += log_value.size();
   ++totals->batches;
+  wb->Clear();
   return true;
+}
+
+void SetHeader(const v1::DeltaRef& ref, uint64_t hlc, v1::DeltaBody* header) {
+  header->set_origin(ref.origin());
+  header->set_origin_epoch(ref.epoch());
+  header->set_seq(ref.seq());
+  header->set_prev_hash(std::string(32, 'h'));
+  header->set_max_hlc(hlc);
+  header->set_created_unix_ms(static_cast<int64_t>(hlc >> 16));
 }
 
 int Run(const Args& args) {
@@ -200,8 +207,12 @@ int Run(const Args& args) {
                      .count())
                  << 16;
   Totals totals;
-  std::vector<v1::Record> records;
-  v1::DeltaBody body;
+  rocksdb::WriteBatch wb;
+  v1::DeltaBody header;    // the batch's delta without its events
+  v1::DeltaBody row_body;  // the events of one row, reused
+  std::string events;      // serialized events of the batch so far
+  uint64_t rows = 0;
+  uint64_t event_count = 0;
   Clock::time_point start = Clock::now();
 
   for (;;) {
@@ -213,23 +224,25 @@ int Run(const Args& args) {
       *model::MutableField(&fields, model::DataColumns()[c]) = std::move(row.cells[c]);
     }
     fields.set_id_doc(model::NormalizeIdDoc(fields.id_doc()));
-    if (body.events_size() == 0) {
-      ref.set_seq(totals.batches + 1);
-      body.set_origin(ref.origin());
-      body.set_origin_epoch(ref.epoch());
-      body.set_seq(ref.seq());
-      body.set_prev_hash(std::string(32, 'h'));
-      body.set_created_unix_ms(static_cast<int64_t>(hlc >> 16));
-    }
-    records.push_back(AddPerson(fields, key.Pid(fields.id_doc()), &hlc, ref, &body));
-    body.set_max_hlc(hlc);
-    if (records.size() >= static_cast<size_t>(args.batch_rows)) {
-      if (!Flush(db, args, records, &body, &totals)) return 1;
-      records.clear();
-      body.Clear();
+    if (rows == 0) ref.set_seq(totals.batches + 1);
+
+    row_body.Clear();
+    v1::Record record = AddPerson(fields, key.Pid(fields.id_doc()), &hlc, ref, &row_body);
+    std::string value = model::SerializeDeterministic(record);
+    totals.record_bytes += value.size();
+    wb.Put(db.cfs[1], record.pid(), value);
+    events += model::SerializeDeterministic(row_body);
+    event_count += row_body.events_size();
+
+    if (++rows >= static_cast<uint64_t>(args.batch_rows)) {
+      SetHeader(ref, hlc, &header);
+      if (!Flush(db, args, header, events, rows, event_count, &wb, &totals)) return 1;
+      events.clear();
+      rows = event_count = 0;
     }
   }
-  if (!Flush(db, args, records, &body, &totals)) return 1;
+  SetHeader(ref, hlc, &header);
+  if (!Flush(db, args, header, events, rows, event_count, &wb, &totals)) return 1;
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
 
   std::printf(

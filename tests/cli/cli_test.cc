@@ -168,8 +168,7 @@ std::string Header() {
 
 // A valid identity number: region 440704, a birth date, sequence `seq` and its check digit.
 std::string IdDoc(int seq, const std::string& birth = "19900101") {
-  char digits[4];
-  std::snprintf(digits, sizeof(digits), "%03d", seq % 1000);
+  std::string digits = std::to_string(1000 + seq % 1000).substr(1);
   std::string first17 = "440704" + birth + digits;
   return first17 + model::IdDocCheckChar(first17);
 }

@@ -126,8 +126,9 @@ google::protobuf::Struct ParseJson(const std::string& json) {
 }
 
 Fields ParseJsonObject(const std::string& json) {
+  google::protobuf::Struct parsed = ParseJson(json);
   Fields out;
-  for (const auto& [k, v] : ParseJson(json).fields()) out[k] = v.string_value();
+  for (const auto& [k, v] : parsed.fields()) out[k] = v.string_value();
   return out;
 }
 
