@@ -40,19 +40,21 @@ import_once() {
   dir="$WORK/node-$port"
   make_node "$dir" waihai "$port"
   start_node "$dir" "$port"
+  local cpu0; cpu0=$(cpu_seconds "$NODE_PID")
   start=$(date +%s.%N)
   out=$(timeout "$IMPORT_TIMEOUT" "$BIN/wlsync" --node "127.0.0.1:$port" import "$file" \
         2> "$WORK/import.err")
   end=$(date +%s.%N)
-  local rss deltas rows
+  local rss deltas rows cpu
   rss=$(vmhwm_mb "$NODE_PID")
+  cpu=$(awk -v a="$cpu0" -v b="$(cpu_seconds "$NODE_PID")" 'BEGIN { printf "%.2f", b - a }')
   deltas=$("$BIN/wlsync" --node "127.0.0.1:$port" status | awk -F'"' '/"own_seq"/ { print $4 }')
   stop_node "$NODE_PID"
   rm -rf "$dir"
   rows=$(data_rows "$file")
   awk -v rows="$rows" -v s="$start" -v e="$end" -v rss="$rss" -v d="${deltas:-0}" -v out="$out" \
-    'BEGIN { printf "rows_per_s=%.0f seconds=%.3f rss_mb=%s deltas=%s %s\n",
-             rows / (e - s), e - s, rss, d, out }' | tr -s ' '
+    -v cpu="$cpu" 'BEGIN { printf "rows_per_s=%.0f seconds=%.3f daemon_cpu_seconds=%s rss_mb=%s deltas=%s %s\n",
+             rows / (e - s), e - s, cpu, rss, d, out }' | tr -s ' '
 }
 
 # raw_once FILE BATCH: the rawdb output line.
@@ -64,14 +66,15 @@ raw_once() {
 machine_line
 for file in "${FILES[@]}"; do
   name=$(basename "$file")
-  imp=(); rss=(); raw256=(); raw2304=()
+  imp=(); rss=(); raw256=(); raw2304=(); dcpu=(); rcpu=()
   for r in $(seq 1 "$RUNS"); do
     line=$(import_once "$file")
     echo "run=$r file=$name daemon: $line" >&2
     imp+=("$(field rows_per_s "$line")"); rss+=("$(field rss_mb "$line")")
+    dcpu+=("$(field daemon_cpu_seconds "$line")")
     line=$(raw_once "$file" 256)
     echo "run=$r file=$name rawdb: $line" >&2
-    raw256+=("$(field rows_per_s "$line")")
+    raw256+=("$(field rows_per_s "$line")"); rcpu+=("$(field cpu_seconds "$line")")
     line=$(raw_once "$file" 2304)
     echo "run=$r file=$name rawdb: $line" >&2
     raw2304+=("$(field rows_per_s "$line")")
@@ -79,7 +82,8 @@ for file in "${FILES[@]}"; do
   m_imp=$(median "${imp[@]}"); m_rss=$(median "${rss[@]}")
   m_256=$(median "${raw256[@]}"); m_2304=$(median "${raw2304[@]}")
   echo "file=$name rows=$(data_rows "$file") runs=$RUNS import_rows_per_s=$m_imp" \
-    "daemon_peak_rss_mb=$m_rss rawdb256_rows_per_s=$m_256 rawdb2304_rows_per_s=$m_2304" \
+    "daemon_peak_rss_mb=$m_rss daemon_cpu_s=$(median "${dcpu[@]}") rawdb256_cpu_s=$(median "${rcpu[@]}")" \
+    "rawdb256_rows_per_s=$m_256 rawdb2304_rows_per_s=$m_2304" \
     "ratio_vs_rawdb256=$(ratio "$m_imp" "$m_256") ratio_vs_rawdb2304=$(ratio "$m_imp" "$m_2304")" \
-    "all_import=${imp[*]// /,} all_rss=${rss[*]// /,}"
+    "all_import=$(join "${imp[@]}") all_rss=$(join "${rss[@]}")"
 done

@@ -53,4 +53,4 @@ for r in $(seq 1 "$RUNS"); do
 done
 echo "runs=$RUNS rate=$RATE seconds=$SECONDS_ p50_ms=$(median "${p50[@]}")" \
   "p99_ms=$(median "${p99[@]}") register_p99_ms=$(median "${reg99[@]}")" \
-  "all_p50=${p50[*]// /,} all_p99=${p99[*]// /,}"
+  "all_p50=$(join "${p50[@]}") all_p99=$(join "${p99[@]}")"

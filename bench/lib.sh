@@ -95,6 +95,11 @@ stop_node() {
 # vmhwm_mb PID: peak resident set size of a live process in MiB.
 vmhwm_mb() { awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 
+# cpu_seconds PID: user + system CPU time of a live process (all its threads) in seconds.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
 # field KEY LINE: the value of KEY=value in a line of key=value pairs.
 field() { tr ' ' '\n' <<< "$2" | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 
@@ -112,3 +117,6 @@ machine_line() {
     "cpu=\"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\"" \
     "date=$(date -u +%Y-%m-%dT%H:%MZ)"
 }
+
+# join V...: the values separated by commas.
+join() { local IFS=,; echo "$*"; }

@@ -17,6 +17,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -244,13 +245,18 @@ int Run(const Args& args) {
   SetHeader(ref, hlc, &header);
   if (!Flush(db, args, header, events, rows, event_count, &wb, &totals)) return 1;
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);  // every thread, RocksDB's flushes and compactions included
+  double cpu = usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+               (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 
   std::printf(
-      "rows=%llu events=%llu batches=%llu seconds=%.3f write_seconds=%.3f rows_per_s=%.0f "
+      "rows=%llu events=%llu batches=%llu seconds=%.3f cpu_seconds=%.3f write_seconds=%.3f "
+      "rows_per_s=%.0f "
       "events_per_s=%.0f record_bytes_per_row=%.0f log_bytes_per_row=%.0f batch_rows=%d "
       "sync=%d\n",
       static_cast<unsigned long long>(totals.rows), static_cast<unsigned long long>(totals.events),
-      static_cast<unsigned long long>(totals.batches), seconds, totals.write_seconds,
+      static_cast<unsigned long long>(totals.batches), seconds, cpu, totals.write_seconds,
       totals.rows / seconds, totals.events / seconds,
       static_cast<double>(totals.record_bytes) / std::max<uint64_t>(totals.rows, 1),
       static_cast<double>(totals.log_bytes) / std::max<uint64_t>(totals.rows, 1),

@@ -113,4 +113,4 @@ echo "runs=$RUNS catchup_events_per_s=$m_c live_events_per_s=$m_l b_peak_rss_mb=
   "rawdb_nosync_events_per_s=$m_0 rawdb_sync_events_per_s=$m_1" \
   "catchup_ratio_vs_nosync=$(ratio "$m_c" "$m_0") catchup_ratio_vs_sync=$(ratio "$m_c" "$m_1")" \
   "live_ratio_vs_nosync=$(ratio "$m_l" "$m_0") live_ratio_vs_sync=$(ratio "$m_l" "$m_1")" \
-  "all_catchup=${catchup[*]// /,} all_live=${live[*]// /,}"
+  "all_catchup=$(join "${catchup[@]}") all_live=$(join "${live[@]}")"

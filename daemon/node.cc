@@ -17,6 +17,7 @@
 #include "storage/store.h"
 #include "sync/peer_service.h"
 #include "sync/puller.h"
+#include "sync/reconciler.h"
 #include "sync/signer.h"
 #include "sync/writer.h"
 
@@ -34,6 +35,8 @@ struct Node::Impl {
   std::unique_ptr<model::WritePlanner> planner;
   std::unique_ptr<sync::Writer> writer;
   std::vector<std::unique_ptr<sync::Puller>> pullers;
+  std::unique_ptr<sync::Reconciler> reconciler;
+  std::mutex reconcile_mu;  // one reconciliation at a time
   std::unique_ptr<grpc::Service> registry_service;
   std::unique_ptr<grpc::Service> peer_service;
   std::unique_ptr<grpc::Server> server;
@@ -42,6 +45,7 @@ struct Node::Impl {
 
   absl::Status LoadKeys();
   absl::Status BuildServer();
+  absl::StatusOr<v1::ReconcileReport> Reconcile(const std::string& peer);
 };
 
 absl::Status Node::Impl::LoadKeys() {
@@ -67,17 +71,33 @@ absl::Status Node::Impl::LoadKeys() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<v1::ReconcileReport> Node::Impl::Reconcile(const std::string& peer) {
+  for (const PeerConfig& p : config.peers) {
+    if (p.name != peer) continue;
+    sync::ReconcileOptions o;
+    o.self = config.name;
+    o.peer = p.name;
+    o.address = p.address;
+    o.max_message_bytes = config.max_message_bytes;
+    std::lock_guard<std::mutex> lock(reconcile_mu);
+    return reconciler->Run(o);
+  }
+  return absl::NotFoundError(base::StrCat("peer: ", peer, " is not a configured peer"));
+}
+
 absl::Status Node::Impl::BuildServer() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  RegistryDeps deps{*store, *writer, *planner, *clock, [this] {
+  RegistryDeps deps{*store, *writer, *planner, *clock,
+                    [this] {
                       std::vector<v1::PeerStatus> out;
                       for (const auto& p : pullers) out.push_back(p->Status());
                       return out;
-                    }};
+                    },
+                    [this](const std::string& peer) { return Reconcile(peer); }};
   registry_service = NewRegistryService(std::move(deps));
-  peer_service = sync::NewPeerService(*store, *clock, trust);
+  peer_service = sync::NewPeerService(*store, *clock, trust, *signing_key, config.name);
 
   grpc::ServerBuilder builder;
   // LIMITATION: the client and peer APIs listen without TLS for now (loopback
@@ -117,6 +137,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
   wo.max_clock_skew_ms = impl->config.max_clock_skew_ms;
   impl->writer = std::make_unique<sync::Writer>(*impl->store, *impl->clock, *impl->planner,
                                                 *impl->signing_key, impl->trust, wo);
+  impl->reconciler = std::make_unique<sync::Reconciler>(*impl->store, *impl->writer, impl->trust,
+                                                        *impl->signing_key, *impl->clock);
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }
 

@@ -135,6 +135,27 @@ class RegistryServiceImpl final : public v1::Registry::Service {
   grpc::Status Status(grpc::ServerContext*, const v1::StatusRequest*,
                       v1::StatusResponse* response) override;
 
+  grpc::Status Reconcile(grpc::ServerContext*, const v1::ReconcileRequest* request,
+                         v1::ReconcileReport* response) override {
+    absl::StatusOr<v1::ReconcileReport> report = d_.reconcile(request->peer());
+    if (!report.ok()) return ToGrpc(report.status());
+    *response = std::move(*report);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListReports(grpc::ServerContext*, const v1::ListReportsRequest* request,
+                           v1::ListReportsResponse* response) override {
+    size_t last = request->last() == 0 ? 10 : std::min<uint32_t>(request->last(), 1000);
+    absl::StatusOr<std::vector<std::string>> reports = d_.store.ListReports(last);
+    if (!reports.ok()) return ToGrpc(reports.status());
+    for (const std::string& bytes : *reports) {
+      if (!response->add_reports()->ParseFromString(bytes)) {
+        return ToGrpc(absl::DataLossError("reports: a stored report does not parse"));
+      }
+    }
+    return grpc::Status::OK;
+  }
+
  private:
   absl::StatusOr<std::string> Resolve(const v1::PersonRef& ref) const {
     switch (ref.ref_case()) {

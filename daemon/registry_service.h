@@ -26,6 +26,8 @@ struct RegistryDeps {
   const model::HybridClock& clock;
   // Per-peer status, filled in by the node.
   std::function<std::vector<v1::PeerStatus>()> peers;
+  // Runs a reconciliation against a configured peer; NOT_FOUND for an unknown name.
+  std::function<absl::StatusOr<v1::ReconcileReport>(const std::string& peer)> reconcile;
   // Rows accepted in one ImportRequest at most.
   size_t max_rows_per_request = 10000;
 };

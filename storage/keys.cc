@@ -1,5 +1,7 @@
 #include "storage/keys.h"
 
+#include <algorithm>
+
 namespace wlsync::storage::keys {
 namespace {
 
@@ -42,6 +44,20 @@ std::optional<StreamId> ParseStreamKey(std::string_view key) {
   if (zero == std::string_view::npos || key.size() < zero + 1 + kEpochSize) return std::nullopt;
   return StreamId{std::string(key.substr(0, zero)),
                   std::string(key.substr(zero + 1, kEpochSize))};
+}
+
+std::string EncodeTreeNode(const TreeNode& node) {
+  std::string out(reinterpret_cast<const char*>(node.digest.data()), node.digest.size());
+  PutFixed64(&out, node.count);
+  return out;
+}
+
+std::optional<TreeNode> DecodeTreeNode(std::string_view in) {
+  if (in.size() != model::kDigestSize + 8) return std::nullopt;
+  TreeNode node;
+  std::copy(in.begin(), in.begin() + model::kDigestSize, node.digest.begin());
+  node.count = GetFixed64(in.substr(model::kDigestSize));
+  return node;
 }
 
 std::string EncodeStreamState(const StreamState& s) {

@@ -16,6 +16,8 @@ inline constexpr std::string_view kLogCf = "log";
 inline constexpr std::string_view kCursorsCf = "cursors";
 inline constexpr std::string_view kMetaCf = "meta";
 inline constexpr std::string_view kQuarantineCf = "quarantine";
+inline constexpr std::string_view kDigestsCf = "digests";
+inline constexpr std::string_view kReportsCf = "reports";
 
 inline constexpr std::string_view kMetaEpoch = "epoch";
 inline constexpr std::string_view kMetaHlc = "hlc";
@@ -35,6 +37,10 @@ std::string LogKey(const StreamId& id, uint64_t seq);
 std::string QuarantineKey(const StreamId& id, uint64_t seq, uint64_t index);
 // Inverse of StreamKey; nullopt for a malformed key.
 std::optional<StreamId> ParseStreamKey(std::string_view key);
+
+// Bucket digest values: digest (16 bytes) and count (8 bytes).
+std::string EncodeTreeNode(const TreeNode& node);
+std::optional<TreeNode> DecodeTreeNode(std::string_view in);
 
 std::string EncodeStreamState(const StreamState& s);
 std::optional<StreamState> DecodeStreamState(std::string_view in);

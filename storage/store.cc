@@ -9,17 +9,29 @@
 #include <sodium.h>
 
 #include <chrono>
+#include <map>
 
 #include "base/strings.h"
 #include "model/merge.h"
 #include "spdlog/spdlog.h"
 #include "storage/keys.h"
 #include "base/logging.h"
+#include "base/strings.h"
 
 namespace wlsync::storage {
 namespace {
 
-enum CfIndex { kDefault = 0, kRecords, kLog, kCursors, kMeta, kQuarantine, kCfCount };
+enum CfIndex {
+  kDefault = 0,
+  kRecords,
+  kLog,
+  kCursors,
+  kMeta,
+  kQuarantine,
+  kDigests,
+  kReports,
+  kCfCount
+};
 
 absl::Status ToStatus(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -52,19 +64,22 @@ std::string_view View(const rocksdb::Slice& s) { return std::string_view(s.data(
 
 class RocksRecordCursor final : public RecordCursor {
  public:
-  RocksRecordCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf) : db_(db) {
+  RocksRecordCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix)
+      : db_(db), prefix_(prefix) {
     snapshot_ = db_->GetSnapshot();
     rocksdb::ReadOptions ro;
     ro.snapshot = snapshot_;
     ro.fill_cache = false;
     it_.reset(db_->NewIterator(ro, cf));
-    it_->SeekToFirst();
+    it_->Seek(prefix_);
   }
   ~RocksRecordCursor() override {
     it_.reset();
     db_->ReleaseSnapshot(snapshot_);
   }
-  bool Valid() const override { return it_->Valid(); }
+  bool Valid() const override {
+    return it_->Valid() && View(it_->key()).substr(0, prefix_.size()) == prefix_;
+  }
   void Next() override { it_->Next(); }
   std::string_view pid() const override { return View(it_->key()); }
   absl::StatusOr<v1::Record> record() const override {
@@ -78,6 +93,7 @@ class RocksRecordCursor final : public RecordCursor {
 
  private:
   rocksdb::DB* db_;
+  std::string prefix_;
   const rocksdb::Snapshot* snapshot_;
   std::unique_ptr<rocksdb::Iterator> it_;
 };
@@ -141,6 +157,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
       {std::string(keys::kCursorsCf), CfOptions(options, cache, true)},
       {std::string(keys::kMetaCf), CfOptions(options, cache, true)},
       {std::string(keys::kQuarantineCf), CfOptions(options, cache, false)},
+      {std::string(keys::kDigestsCf), CfOptions(options, cache, false)},
+      {std::string(keys::kReportsCf), CfOptions(options, cache, false)},
   };
 
   rocksdb::DB* raw = nullptr;
@@ -156,6 +174,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
 
   auto store = std::unique_ptr<Store>(new Store(std::move(impl)));
   if (absl::Status st = store->LoadMeta(); !st.ok()) return st;
+  if (absl::Status st = store->LoadDigests(); !st.ok()) return st;
   return store;
 }
 
@@ -238,8 +257,82 @@ absl::StatusOr<std::optional<v1::Record>> Store::GetRecord(std::string_view pid)
   return record;
 }
 
-std::unique_ptr<RecordCursor> Store::ScanRecords() const {
-  return std::make_unique<RocksRecordCursor>(impl_->db.get(), impl_->cf(kRecords));
+std::unique_ptr<RecordCursor> Store::ScanRecords(std::string_view prefix) const {
+  return std::make_unique<RocksRecordCursor>(impl_->db.get(), impl_->cf(kRecords), prefix);
+}
+
+TreeNode Store::DigestNode(std::string_view prefix) const {
+  if (prefix.size() > static_cast<size_t>(kTreeDepth) || DigestTree::IndexOf(prefix) < 0) {
+    return TreeNode{};
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  return tree_.Node(prefix);
+}
+
+std::vector<TreeNode> Store::DigestChildren(std::string_view prefix) const {
+  std::vector<TreeNode> out;
+  if (prefix.size() >= static_cast<size_t>(kTreeDepth) || DigestTree::IndexOf(prefix) < 0) {
+    return out;
+  }
+  std::string child(prefix);
+  child.push_back('a');
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int v = 0; v < kFanout; ++v) {
+    child.back() = DigestTree::ValueChar(v);
+    out.push_back(tree_.Node(child));
+  }
+  return out;
+}
+
+absl::Status Store::LoadDigests() {
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kDigests)));
+  size_t buckets = 0;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::optional<TreeNode> node = keys::DecodeTreeNode(View(it->value()));
+    if (it->key().size() != static_cast<size_t>(kTreeDepth) || !node ||
+        DigestTree::IndexOf(View(it->key())) < 0) {
+      return absl::DataLossError("storage: malformed digest bucket");
+    }
+    tree_.SetBucket(View(it->key()), *node);
+    ++buckets;
+  }
+  if (!it->status().ok()) return ToStatus(it->status(), "load digests");
+  if (buckets > 0) return absl::OkStatus();
+  return RebuildDigestsLocked();
+}
+
+absl::Status Store::RebuildDigestsLocked() {
+  // A data dir without digest buckets but with records (made before digests existed, or
+  // with the column family lost): rebuild them from the records, once.
+  std::map<std::string, TreeNode> buckets;
+  std::unique_ptr<RecordCursor> cursor = ScanRecords();
+  for (; cursor->Valid(); cursor->Next()) {
+    absl::StatusOr<v1::Record> record = cursor->record();
+    if (!record.ok()) return record.status();
+    std::string bucket(cursor->pid().substr(0, kTreeDepth));
+    if (DigestTree::IndexOf(bucket) < 0 || bucket.size() != static_cast<size_t>(kTreeDepth)) {
+      continue;
+    }
+    TreeNode& node = buckets[bucket];
+    model::XorInto(&node.digest, model::RecordDigest(*record));
+    ++node.count;
+  }
+  if (!cursor->status().ok()) return cursor->status();
+  if (buckets.empty()) return absl::OkStatus();
+
+  rocksdb::WriteBatch wb;
+  for (const auto& [bucket, node] : buckets) {
+    wb.Put(impl_->cf(kDigests), bucket, keys::EncodeTreeNode(node));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (absl::Status s = ToStatus(impl_->db->Write(wo, &wb), "rebuild digests"); !s.ok()) return s;
+  for (const auto& [bucket, node] : buckets) tree_.SetBucket(bucket, node);
+  base::Logger("storage")->warn("dir={} digest buckets rebuilt from records buckets={}",
+                                impl_->dir, buckets.size());
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<std::pair<StreamId, StreamState>>> Store::Streams() const {
@@ -296,6 +389,27 @@ absl::StatusOr<std::vector<QuarantineEntry>> Store::ReadQuarantine(size_t max) c
   return out;
 }
 
+absl::Status Store::PutReport(int64_t unix_ms, std::string_view peer, std::string_view report) {
+  std::string key;
+  keys::PutFixed64(&key, static_cast<uint64_t>(unix_ms));
+  key.append(peer);
+  rocksdb::WriteOptions wo;
+  wo.sync = impl_->options.sync;
+  return ToStatus(impl_->db->Put(wo, impl_->cf(kReports), key, rocksdb::Slice(report.data(), report.size())),
+                  "save report");
+}
+
+absl::StatusOr<std::vector<std::string>> Store::ListReports(size_t last) const {
+  std::vector<std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(kReports)));
+  for (it->SeekToLast(); it->Valid() && out.size() < last; it->Prev()) {
+    out.push_back(it->value().ToString());
+  }
+  if (!it->status().ok()) return ToStatus(it->status(), "list reports");
+  return out;
+}
+
 absl::Status Store::Commit(const CommitBatch& batch) {
   if (absl::Status err = write_error(); !err.ok()) return err;
 
@@ -320,6 +434,22 @@ absl::Status Store::Commit(const CommitBatch& batch) {
   for (const v1::Record& r : batch.records) {
     wb.Put(impl_->cf(kRecords), r.pid(), model::SerializeDeterministic(r));
   }
+  std::map<std::string, TreeNode> buckets;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const DigestChange& d : batch.digests) {
+      std::string bucket = d.pid.substr(0, kTreeDepth);
+      if (bucket.size() != static_cast<size_t>(kTreeDepth) || DigestTree::IndexOf(bucket) < 0) {
+        continue;
+      }
+      auto [it, inserted] = buckets.try_emplace(bucket, tree_.Node(bucket));
+      model::XorInto(&it->second.digest, d.delta);
+      it->second.count = static_cast<uint64_t>(static_cast<int64_t>(it->second.count) + d.count_delta);
+    }
+  }
+  for (const auto& [bucket, node] : buckets) {
+    wb.Put(impl_->cf(kDigests), bucket, keys::EncodeTreeNode(node));
+  }
   for (const QuarantineEntry& q : batch.quarantine) {
     wb.Put(impl_->cf(kQuarantine), keys::QuarantineKey(q.stream, q.seq, q.index),
            keys::EncodeQuarantine(q));
@@ -342,6 +472,7 @@ absl::Status Store::Commit(const CommitBatch& batch) {
     counts_ = counts;
     quarantined_ = quarantined;
     hlc_high_water_ = high_water;
+    for (const auto& [bucket, node] : buckets) tree_.SetBucket(bucket, node);
     ++generation_;
   }
   commit_cv_.notify_all();

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "model/digest.h"
+#include "storage/digest_tree.h"
 #include "wlsync/v1/records.pb.h"
 
 namespace wlsync::storage {
@@ -55,6 +57,14 @@ struct QuarantineEntry {
   int64_t unix_ms = 0;
 };
 
+// How one record's digest changes in a commit: old digest ^ new digest, and +1 for a new
+// record.
+struct DigestChange {
+  std::string pid;
+  model::Digest delta{};
+  int64_t count_delta = 0;
+};
+
 // Everything one applied delta changes, written as one RocksDB WriteBatch.
 struct CommitBatch {
   StreamId stream;
@@ -66,6 +76,7 @@ struct CommitBatch {
   std::vector<v1::Record> records;  // merged records to store
   Counts counts_delta;
   std::vector<QuarantineEntry> quarantine;
+  std::vector<DigestChange> digests;
   uint64_t hlc_high_water = 0;  // node clock to persist
   uint64_t event_count = 0;     // events in the delta
   uint64_t stream_events_before = 0;  // the stream's event total before this delta
@@ -105,8 +116,14 @@ class Store {
 
   // nullopt when the pid is unknown.
   absl::StatusOr<std::optional<v1::Record>> GetRecord(std::string_view pid) const;
-  // Records in pid order; the cursor sees a consistent snapshot.
-  std::unique_ptr<RecordCursor> ScanRecords() const;
+  // Records in pid order; the cursor sees a consistent snapshot. With a prefix, only the
+  // records whose pid starts with it.
+  std::unique_ptr<RecordCursor> ScanRecords(std::string_view prefix = "") const;
+
+  // The digest tree node of a pid prefix (0 to 4 base32 characters), and the 32 children
+  // of a prefix of 0 to 3 characters, in base32 order.
+  TreeNode DigestNode(std::string_view prefix) const;
+  std::vector<TreeNode> DigestChildren(std::string_view prefix) const;
 
   // All streams this node holds, with their state.
   absl::StatusOr<std::vector<std::pair<StreamId, StreamState>>> Streams() const;
@@ -117,6 +134,11 @@ class Store {
                                                                         size_t max) const;
   uint64_t quarantined() const;
   absl::StatusOr<std::vector<QuarantineEntry>> ReadQuarantine(size_t max) const;
+
+  // Reconciliation reports, kept by end time; newest first. Reports are written even when
+  // the store refuses record writes, as they record that fact.
+  absl::Status PutReport(int64_t unix_ms, std::string_view peer, std::string_view report);
+  absl::StatusOr<std::vector<std::string>> ListReports(size_t last) const;
 
   // Writes the whole batch atomically, or nothing. Wakes WaitForCommit callers.
   absl::Status Commit(const CommitBatch& batch);
@@ -142,6 +164,9 @@ class Store {
   explicit Store(std::unique_ptr<Impl> impl);
   absl::Status Poison(absl::Status status);
   absl::Status LoadMeta();
+  absl::Status LoadDigests();
+  // REQUIRES: mu_ held.
+  absl::Status RebuildDigestsLocked();
   absl::Status InitializeMeta();
 
   std::unique_ptr<Impl> impl_;
@@ -155,6 +180,7 @@ class Store {
   Counts counts_;                   // guarded by mu_
   uint64_t hlc_high_water_ = 0;     // guarded by mu_
   uint64_t quarantined_ = 0;        // guarded by mu_
+  DigestTree tree_;                 // guarded by mu_
   mutable bool shutting_down_ = false;  // guarded by mu_
 };
 

@@ -1,3 +1,4 @@
+#include "model/digest.h"
 #include "model/merge.h"
 #include "sync/writer_internal.h"
 
@@ -48,6 +49,10 @@ void Overlay::Fill(storage::CommitBatch* batch) const {
     Subtract(&delta, Classify(before ? &*before : nullptr));
     batch->counts_delta.Add(delta);
     batch->records.push_back(after);
+
+    storage::DigestChange change{pid, model::RecordDigest(after), before ? 0 : 1};
+    if (before) model::XorInto(&change.delta, model::RecordDigest(*before));
+    batch->digests.push_back(std::move(change));
   }
 }
 

@@ -6,6 +6,8 @@
 
 #include "base/strings.h"
 #include "base/logging.h"
+#include "base/strings.h"
+#include "model/digest.h"
 #include "model/pid.h"
 #include "wlsync/v1/peer.grpc.pb.h"
 
@@ -15,18 +17,161 @@ namespace {
 constexpr size_t kLogBatch = 64;
 constexpr int kIdleWaitMs = 1000;
 
+constexpr int kMaxPrefixes = 4096;
+constexpr int kMaxBuckets = 1024;
+constexpr int kMaxPids = 4096;
+constexpr int kMaxRefs = 16;
+constexpr size_t kMaxDeltaBytes = 2 << 20;
+
+grpc::Status Invalid(std::string message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message));
+}
+
+grpc::Status Unavailable(const absl::Status& s) {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(s.message()));
+}
+
+std::string DigestBytes(const model::Digest& d) {
+  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+}
+
 class PeerServiceImpl final : public v1::Peer::Service {
  public:
   PeerServiceImpl(const storage::Store& store, const model::HybridClock& clock,
-                  const TrustStore& trust)
-      : store_(store), clock_(clock), trust_(trust) {}
+                  const TrustStore& trust, const SigningKey& key, std::string node)
+      : store_(store), clock_(clock), trust_(trust), key_(key), node_(std::move(node)) {}
+
+  grpc::Status GetTree(grpc::ServerContext*, const v1::TreeRequest* request,
+                       v1::TreeResponse* response) override {
+    if (!trust_.Knows(request->node())) return NotTrusted();
+    if (request->prefixes_size() > kMaxPrefixes) {
+      return Invalid(base::StrCat("prefixes: at most ", kMaxPrefixes, " per call"));
+    }
+    storage::TreeNode root = store_.DigestNode("");
+    response->set_node(node_);
+    response->set_epoch(store_.epoch());
+    response->set_root_digest(DigestBytes(root.digest));
+    response->set_root_count(root.count);
+    response->set_hlc(clock_.Current());
+    absl::StatusOr<std::vector<std::pair<storage::StreamId, storage::StreamState>>> streams =
+        store_.Streams();
+    if (!streams.ok()) return Unavailable(streams.status());
+    for (const auto& [id, state] : *streams) {
+      v1::Cursor* c = response->add_cursors();
+      c->set_origin(id.origin);
+      c->set_epoch(id.epoch);
+      c->set_seq(state.seq);
+    }
+    for (const std::string& prefix : request->prefixes()) {
+      if (prefix.size() >= static_cast<size_t>(storage::kTreeDepth) ||
+          storage::DigestTree::IndexOf(prefix) < 0) {
+        return Invalid("prefixes: each must be 0 to 3 base32 characters");
+      }
+      v1::TreeChildren* children = response->add_children();
+      children->set_prefix(prefix);
+      for (const storage::TreeNode& n : store_.DigestChildren(prefix)) {
+        children->mutable_digests()->append(DigestBytes(n.digest));
+        children->add_counts(n.count);
+      }
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetBuckets(grpc::ServerContext*, const v1::BucketsRequest* request,
+                          v1::BucketsResponse* response) override {
+    if (!trust_.Knows(request->node())) return NotTrusted();
+    if (request->buckets_size() > kMaxBuckets) {
+      return Invalid(base::StrCat("buckets: at most ", kMaxBuckets, " per call"));
+    }
+    for (const std::string& bucket : request->buckets()) {
+      if (bucket.size() != static_cast<size_t>(storage::kTreeDepth) ||
+          storage::DigestTree::IndexOf(bucket) < 0) {
+        return Invalid("buckets: each must be 4 base32 characters");
+      }
+      v1::BucketEntries* entries = response->add_buckets();
+      entries->set_bucket(bucket);
+      std::unique_ptr<storage::RecordCursor> cursor = store_.ScanRecords(bucket);
+      for (; cursor->Valid(); cursor->Next()) {
+        absl::StatusOr<v1::Record> record = cursor->record();
+        if (!record.ok()) return Unavailable(record.status());
+        entries->add_pids(record->pid());
+        entries->mutable_digests()->append(DigestBytes(model::RecordDigest(*record)));
+      }
+      if (!cursor->status().ok()) return Unavailable(cursor->status());
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetRecordRefs(grpc::ServerContext*, const v1::RecordRefsRequest* request,
+                             v1::RecordRefsResponse* response) override {
+    if (!trust_.Knows(request->node())) return NotTrusted();
+    if (request->pids_size() > kMaxPids) {
+      return Invalid(base::StrCat("pids: at most ", kMaxPids, " per call"));
+    }
+    for (const std::string& pid : request->pids()) {
+      if (!model::IsValidPid(pid)) return Invalid("pids: malformed pid");
+      v1::RecordRefs* refs = response->add_records();
+      refs->set_pid(pid);
+      absl::StatusOr<std::optional<v1::Record>> record = store_.GetRecord(pid);
+      if (!record.ok()) return Unavailable(record.status());
+      if (!record->has_value()) continue;
+      refs->set_exists(true);
+      refs->set_digest(DigestBytes(model::RecordDigest(**record)));
+      for (int g = 0; g < (*record)->groups_size(); ++g) {
+        const v1::GroupState& state = (*record)->groups(g);
+        if (state.stamp().hlc() == 0) continue;
+        v1::GroupRef* ref = refs->add_groups();
+        ref->set_group(static_cast<v1::Group>(g + 1));
+        *ref->mutable_stamp() = state.stamp();
+        *ref->mutable_writer() = state.writer();
+        ref->set_digest(DigestBytes(model::GroupDigest(**record, ref->group())));
+      }
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetDeltas(grpc::ServerContext*, const v1::GetDeltasRequest* request,
+                         v1::GetDeltasResponse* response) override {
+    if (!trust_.Knows(request->node())) return NotTrusted();
+    if (request->refs_size() > kMaxRefs) {
+      return Invalid(base::StrCat("refs: at most ", kMaxRefs, " per call"));
+    }
+    size_t bytes = 0;
+    for (const v1::DeltaRef& ref : request->refs()) {
+      if (ref.seq() == 0) return Invalid("refs: seq must be at least 1");
+      absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> entry =
+          store_.ReadLog({ref.origin(), ref.epoch()}, ref.seq() - 1, 1);
+      if (!entry.ok()) return Unavailable(entry.status());
+      if (entry->empty() || entry->front().first != ref.seq()) continue;
+      if (bytes > 0 && bytes + entry->front().second.size() > kMaxDeltaBytes) break;
+      bytes += entry->front().second.size();
+      response->add_signed_deltas(std::move(entry->front().second));
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status SignAgreement(grpc::ServerContext*, const v1::AgreementRequest* request,
+                             v1::AgreementResponse* response) override {
+    if (!trust_.Knows(request->node())) return NotTrusted();
+    v1::AgreementStatement statement;
+    if (!statement.ParseFromString(request->statement())) return Invalid("statement: does not parse");
+    storage::TreeNode root = store_.DigestNode("");
+    if (statement.node_b() != node_ || statement.epoch_b() != store_.epoch() ||
+        statement.root_digest() != DigestBytes(root.digest) ||
+        statement.record_count() != root.count) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "agreement: this node's state no longer matches the statement");
+    }
+    std::string message(kAgreementDomain);
+    message.append(request->statement());
+    response->set_key_id(key_.key_id());
+    response->set_signature(key_.SignRaw(message));
+    return grpc::Status::OK;
+  }
 
   grpc::Status Pull(grpc::ServerContext* context, const v1::PullRequest* request,
                     grpc::ServerWriter<v1::PullResponse>* writer) override {
-    if (!trust_.Knows(request->node())) {
-      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                          "pull: the calling node is not in this node's trust store");
-    }
+    if (!trust_.Knows(request->node())) return NotTrusted();
     std::map<storage::StreamId, uint64_t> cursors;
     for (const v1::Cursor& c : request->cursors()) {
       cursors[storage::StreamId{c.origin(), c.epoch()}] = c.seq();
@@ -70,6 +215,11 @@ class PeerServiceImpl final : public v1::Peer::Service {
   }
 
  private:
+  static grpc::Status NotTrusted() {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "peer: the calling node is not in this node's trust store");
+  }
+
   v1::PullResponse Heartbeat(
       const std::vector<std::pair<storage::StreamId, storage::StreamState>>& streams) const {
     v1::PullResponse response;
@@ -90,14 +240,17 @@ class PeerServiceImpl final : public v1::Peer::Service {
   const storage::Store& store_;
   const model::HybridClock& clock_;
   const TrustStore& trust_;
+  const SigningKey& key_;
+  const std::string node_;
 };
 
 }  // namespace
 
 std::unique_ptr<grpc::Service> NewPeerService(const storage::Store& store,
                                               const model::HybridClock& clock,
-                                              const TrustStore& trust) {
-  return std::make_unique<PeerServiceImpl>(store, clock, trust);
+                                              const TrustStore& trust, const SigningKey& key,
+                                              std::string node) {
+  return std::make_unique<PeerServiceImpl>(store, clock, trust, key, std::move(node));
 }
 
 }  // namespace wlsync::sync

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "model/hlc.h"
 #include "storage/store.h"
@@ -15,10 +17,13 @@ class Service;
 
 namespace wlsync::sync {
 
-// Creates the service. `store`, `clock` and `trust` must outlive it. Callers must name
-// a node in `trust`; others get PERMISSION_DENIED. Thread safe.
+inline constexpr std::string_view kAgreementDomain = "wlsync/agreement/v1\n";
+
+// Creates the service. `store`, `clock`, `trust` and `key` must outlive it. Callers must
+// name a node in `trust`; others get PERMISSION_DENIED. Thread safe.
 std::unique_ptr<grpc::Service> NewPeerService(const storage::Store& store,
                                               const model::HybridClock& clock,
-                                              const TrustStore& trust);
+                                              const TrustStore& trust, const SigningKey& key,
+                                              std::string node);
 
 }  // namespace wlsync::sync

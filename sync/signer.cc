@@ -66,8 +66,9 @@ absl::Status SigningKey::WriteFiles(const std::string& path) const {
   return model::WriteFileAtomic(path + ".pub", model::HexEncode(public_key_) + "\n", 0644);
 }
 
-std::string SigningKey::Sign(std::string_view body) const {
-  std::string message = Signed(body);
+std::string SigningKey::Sign(std::string_view body) const { return SignRaw(Signed(body)); }
+
+std::string SigningKey::SignRaw(std::string_view message) const {
   std::string sig(crypto_sign_BYTES, '\0');
   crypto_sign_detached(reinterpret_cast<uint8_t*>(sig.data()), nullptr, Bytes(message),
                        message.size(), secret_.data());
@@ -105,6 +106,13 @@ absl::Status TrustStore::Verify(std::string_view node, std::string_view key_id,
     return absl::PermissionDeniedError(base::StrCat("signature: does not verify for ", node));
   }
   return absl::OkStatus();
+}
+
+bool VerifyRaw(std::string_view public_key, std::string_view message,
+               std::string_view signature) {
+  return public_key.size() == kPublicKeySize && signature.size() == crypto_sign_BYTES &&
+         crypto_sign_verify_detached(Bytes(signature), Bytes(message), message.size(),
+                                     Bytes(public_key)) == 0;
 }
 
 absl::StatusOr<std::string> ParsePublicKeyHex(std::string_view hex, std::string_view what) {

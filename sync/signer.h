@@ -35,6 +35,8 @@ class SigningKey {
   const std::string& key_id() const { return key_id_; }
   // Detached signature over kDeltaDomain + body.
   std::string Sign(std::string_view body) const;
+  // Detached signature over exactly `message` (callers add their own domain prefix).
+  std::string SignRaw(std::string_view message) const;
 
  private:
   SigningKey() = default;
@@ -49,6 +51,11 @@ class TrustStore {
   // Adds a node's key; fails when the key is malformed or the name is taken.
   absl::Status Add(std::string_view node, std::string_view public_key);
   bool Knows(std::string_view node) const { return keys_.contains(std::string(node)); }
+  // The node's public key (32 raw bytes), or empty when unknown.
+  std::string PublicKey(std::string_view node) const {
+    auto it = keys_.find(node);
+    return it == keys_.end() ? std::string() : it->second.public_key;
+  }
   // Checks that `key_id` is the node's key and the signature is valid.
   absl::Status Verify(std::string_view node, std::string_view key_id, std::string_view body,
                       std::string_view signature) const;
@@ -60,6 +67,10 @@ class TrustStore {
   };
   std::map<std::string, Entry, std::less<>> keys_;
 };
+
+// Verifies a detached Ed25519 signature over exactly `message`.
+bool VerifyRaw(std::string_view public_key, std::string_view message,
+               std::string_view signature);
 
 // Parses 64 hex characters into a 32-byte public key; the error names `what`.
 absl::StatusOr<std::string> ParsePublicKeyHex(std::string_view hex, std::string_view what);

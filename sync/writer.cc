@@ -99,6 +99,23 @@ RemoteResult Writer::ApplyRemote(std::string signed_delta) {
   return future.get();
 }
 
+RepairResult Writer::Repair(std::string signed_delta, std::vector<std::string> pids) {
+  auto job = std::make_shared<Job>();
+  job->work = Job::Repair{std::move(signed_delta), std::move(pids), {}};
+  std::future<RepairResult> future = std::get<Job::Repair>(job->work).done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      RepairResult r;
+      r.status = absl::UnavailableError("node is shutting down");
+      return r;
+    }
+    queue_.push_back(job);
+  }
+  cv_.notify_all();
+  return future.get();
+}
+
 std::vector<std::string> Writer::forked_streams() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;
@@ -114,7 +131,7 @@ void Writer::Run() {
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping and drained
 
-      if (std::holds_alternative<Job::Remote>(queue_.front()->work)) {
+      if (!std::holds_alternative<Job::Local>(queue_.front()->work)) {
         batch.push_back(queue_.front());
         queue_.pop_front();
       } else {
@@ -140,6 +157,8 @@ void Writer::Run() {
 
     if (auto* remote = std::get_if<Job::Remote>(&batch.front()->work)) {
       remote->done.set_value(ProcessRemote(remote->signed_delta));
+    } else if (auto* repair = std::get_if<Job::Repair>(&batch.front()->work)) {
+      repair->done.set_value(ProcessRepair(repair->signed_delta, repair->pids));
     } else {
       ProcessLocal(batch);
     }

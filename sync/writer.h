@@ -66,6 +66,13 @@ struct RemoteResult {
   size_t quarantined = 0;
 };
 
+// What a repair did: pids whose records changed, and events refused with the reason.
+struct RepairResult {
+  absl::Status status;  // not OK when the delta itself was refused
+  std::vector<std::string> repaired;
+  std::vector<std::pair<std::string, std::string>> refused;  // pid, reason
+};
+
 struct WriterOptions {
   // How long the first local request waits for others to share its delta.
   std::chrono::microseconds group_window{2000};
@@ -114,6 +121,12 @@ class Writer {
   // Verifies and applies one serialized SignedDelta. Blocks until done.
   RemoteResult ApplyRemote(std::string signed_delta);
 
+  // Reconciliation repair: verifies `signed_delta` (from this node's log or a peer's) and
+  // merges only the events of `pids` into their records. An event whose stamp equals the
+  // stored one replaces the stored group, since the signed delta is the proof of that
+  // state. The log, cursors and quarantine are left alone. Blocks until done.
+  RepairResult Repair(std::string signed_delta, std::vector<std::string> pids);
+
   const WriterStats& stats() const { return stats_; }
   // Streams refused after a fork, as "origin/epoch-hex".
   std::vector<std::string> forked_streams() const;
@@ -130,6 +143,10 @@ class Writer {
   absl::Status CommitLocal(v1::DeltaBody* body, internal::Overlay* overlay);
 
   RemoteResult ProcessRemote(const std::string& signed_delta);
+  RepairResult ProcessRepair(const std::string& signed_delta, const std::vector<std::string>& pids);
+  // Parses and verifies an envelope; on failure fills `error`.
+  bool Verify(const std::string& signed_delta, v1::SignedDelta* envelope, v1::DeltaBody* body,
+              absl::Status* error);
   RemoteResult CheckSequence(const v1::DeltaBody& body, const std::string& body_bytes,
                              const storage::StreamId& stream,
                              const storage::StreamState& state);

@@ -1,5 +1,7 @@
 // The two commit paths of Writer: a group of local requests becomes one signed delta; a
 // remote delta is verified, sequenced and merged. Both end in one Store::Commit.
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "base/strings.h"
 #include "base/logging.h"
 #include "model/fields.h"
@@ -153,23 +155,27 @@ absl::Status Writer::ValidateEvent(const v1::DeltaBody& body, const v1::Event& e
   return absl::OkStatus();
 }
 
+bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope,
+                    v1::DeltaBody* body, absl::Status* error) {
+  if (!envelope->ParseFromString(signed_delta) || !body->ParseFromString(envelope->body())) {
+    *error = absl::InvalidArgumentError("delta: does not parse");
+  } else if (body->origin().empty() || body->origin_epoch().size() != kEpochSize ||
+             body->seq() == 0) {
+    *error = absl::InvalidArgumentError("delta: missing origin, epoch or seq");
+  } else {
+    *error = trust_.Verify(body->origin(), envelope->key_id(), envelope->body(),
+                           envelope->signature());
+  }
+  if (!error->ok()) stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+  return error->ok();
+}
+
 RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
   v1::SignedDelta envelope;
   v1::DeltaBody body;
-  if (!envelope.ParseFromString(signed_delta) || !body.ParseFromString(envelope.body())) {
-    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
-    return Result(RemoteOutcome::kRejected, absl::InvalidArgumentError("delta: does not parse"));
-  }
-  if (body.origin().empty() || body.origin_epoch().size() != kEpochSize || body.seq() == 0) {
-    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
-    return Result(RemoteOutcome::kRejected,
-                  absl::InvalidArgumentError("delta: missing origin, epoch or seq"));
-  }
-  if (absl::Status s = trust_.Verify(body.origin(), envelope.key_id(), envelope.body(),
-                                     envelope.signature());
-      !s.ok()) {
-    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
-    return Result(RemoteOutcome::kRejected, s);
+  absl::Status error;
+  if (!Verify(signed_delta, &envelope, &body, &error)) {
+    return Result(RemoteOutcome::kRejected, error);
   }
 
   storage::StreamId stream{body.origin(), body.origin_epoch()};
@@ -310,6 +316,60 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
                                stream.origin, body.seq(), batch.quarantine.size(),
                                batch.quarantine.front().reason);
   }
+  return result;
+}
+
+RepairResult Writer::ProcessRepair(const std::string& signed_delta,
+                                   const std::vector<std::string>& pids) {
+  RepairResult result;
+  v1::SignedDelta envelope;
+  v1::DeltaBody body;
+  if (!Verify(signed_delta, &envelope, &body, &result.status)) return result;
+
+  absl::flat_hash_set<std::string> wanted(pids.begin(), pids.end());
+  absl::flat_hash_map<std::string, std::string> home_hints;
+  for (const v1::Event& e : body.events()) {
+    if (e.group() == v1::HOME) home_hints[e.pid()] = e.value().home();
+  }
+  internal::Overlay overlay{store_, {}, {}};
+  v1::DeltaRef ref;
+  ref.set_origin(body.origin());
+  ref.set_epoch(body.origin_epoch());
+  ref.set_seq(body.seq());
+  for (const v1::Event& e : body.events()) {
+    if (!wanted.contains(e.pid())) continue;
+    absl::Status verdict = ValidateEvent(body, e);
+    absl::StatusOr<v1::Record*> record;
+    if (verdict.ok()) {
+      record = overlay.Get(e.pid());
+      if (!record.ok()) {
+        result.status = record.status();
+        return result;
+      }
+      verdict = planner_.CheckRemote(e, **record, home_hints[e.pid()]);
+    }
+    if (!verdict.ok()) {
+      result.refused.emplace_back(e.pid(), std::string(verdict.message()));
+      continue;
+    }
+    v1::GroupState* stored = (*record)->mutable_groups(e.group() - 1);
+    if (stored->stamp().hlc() == e.stamp().hlc() && stored->stamp().node() == e.stamp().node()) {
+      stored->Clear();  // same stamp, other content: the signed event is the proof
+    }
+    overlay.Merge(e, ref, *record);
+  }
+
+  storage::CommitBatch batch;
+  batch.hlc_high_water = clock_.Current();
+  overlay.Fill(&batch);
+  if (batch.records.empty()) return result;
+  if (absl::Status s = store_.Commit(batch); !s.ok()) {
+    result.status = s;
+    return result;
+  }
+  for (const v1::Record& r : batch.records) result.repaired.push_back(r.pid());
+  base::Logger("sync")->info("origin={} seq={} repaired records={}", body.origin(), body.seq(),
+                             result.repaired.size());
   return result;
 }
 

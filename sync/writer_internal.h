@@ -51,7 +51,12 @@ struct Writer::Job {
     std::string signed_delta;
     std::promise<RemoteResult> done;
   };
-  std::variant<Local, Remote> work;
+  struct Repair {
+    std::string signed_delta;
+    std::vector<std::string> pids;
+    std::promise<RepairResult> done;
+  };
+  std::variant<Local, Remote, Repair> work;
 
   size_t EstimatedEvents() const {
     const Local* local = std::get_if<Local>(&work);

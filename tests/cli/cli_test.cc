@@ -156,9 +156,11 @@ void CheckExport(const Node& node, const State& state) {
 
 // ---- small inline data --------------------------------------------------------------------
 
-const std::vector<std::string> kColumns = {
-    "id_doc", "name", "phone", "home", "residence_address", "residence_grid", "workplace",
-    "work_grid", "category", "list", "list_reason", "last_test_date", "last_test_result"};
+// The 13 columns of commuters.csv, in file order.
+std::vector<std::string> Columns() {
+  return {model::DataColumns().begin(), model::DataColumns().end()};
+}
+const std::vector<std::string> kColumns = Columns();
 
 std::string Header() {
   std::string out;
@@ -227,8 +229,7 @@ Fields Get(const Node& node, const std::string& who) {
 
 std::string Summary(long imported, long updated, long unchanged, long rejected) {
   return "imported=" + std::to_string(imported) + " updated=" + std::to_string(updated) +
-         " unchanged=" + std::to_string(unchanged) + " rejected=" + std::to_string(rejected) +
-         "\n";
+         " unchanged=" + std::to_string(unchanged) + " rejected=" + std::to_string(rejected) + "\n";
 }
 
 // UTF-8 text converted to GB18030 with iconv(3).
@@ -328,8 +329,7 @@ TEST_CASE("CLI: exit codes are 0 ok, 1 failure, 2 usage, 3 some rows refused", "
 
 // ---- malformed rows and quirks ------------------------------------------------------------
 
-TEST_CASE("CLI: each malformed row is refused by line and field while good rows import",
-          "[cli]") {
+TEST_CASE("CLI: each malformed row is refused by line and field while good rows import", "[cli]") {
   TempDir root("cli-malformed");
   std::unique_ptr<Node> node = StartNode(root);
 
@@ -344,8 +344,8 @@ TEST_CASE("CLI: each malformed row is refused by line and field while good rows 
   duplicate["phone"] = "13912345678";
 
   // Line 1 is the header: good rows are lines 2, 4, 6, 8; refused ones 3, 5, 7, 9.
-  WriteFile(root / "rows.csv", Csv({Person(1), bad_check, Person(4), bad_phone, Person(6),
-                                    bad_grid, Person(8), duplicate}));
+  WriteFile(root / "rows.csv", Csv({Person(1), bad_check, Person(4), bad_phone, Person(6), bad_grid,
+                                    Person(8), duplicate}));
   CommandResult r = node->Cli({"import", root / "rows.csv"});
   INFO(r.err);
   CHECK(r.exit_code == 3);

@@ -235,8 +235,7 @@ CommandResult Quickstart(const std::vector<std::string>& args) {
 
 // ---- the tests ----------------------------------------------------------------------------
 
-TEST_CASE("Two nodes: each side's imports and changes converge to the computed state",
-          "[e2e]") {
+TEST_CASE("Two nodes: each side's imports and changes converge to the computed state", "[e2e]") {
   TempDir root("e2e-two");
   std::vector<std::unique_ptr<Node>> nodes = MakeNodes(root.path(), {"waihai", "guzhen"});
   REQUIRE(nodes.size() == 2);
@@ -328,8 +327,8 @@ TEST_CASE("Quickstart: --keep-running leaves both nodes up until --stop", "[e2e]
   TempDir root("e2e-quickstart-keep");
   std::string workdir = root / "work";
   int base = FreePortBase();
-  CommandResult r = Quickstart({"--workdir", workdir, "--port-base", std::to_string(base),
-                                "--data", SampleFile(""), "--keep-running"});
+  CommandResult r = Quickstart({"--workdir", workdir, "--port-base", std::to_string(base), "--data",
+                                SampleFile(""), "--keep-running"});
   INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
   REQUIRE(r.exit_code == 0);
 
