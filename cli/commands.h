@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace wlsync::cli {
 
@@ -35,5 +36,12 @@ int RunSet(const std::string& node, const std::string& who, const std::string& f
 int RunDeregister(const std::string& node, const std::string& who);
 int RunStatus(const std::string& node);
 int RunExport(const std::string& node, const std::string& format);
+
+// Exit 0 when the nodes ended equal, 3 when differences remain, 1 on failure.
+int RunReconcile(const std::string& node, const std::string& peer, const std::string& cert_out);
+int RunReconcileReport(const std::string& node, int last);
+// Checks a certificate with keys from a node config and/or NAME=HEX pairs.
+int RunVerifyCert(const std::string& file, const std::string& config_path,
+                  const std::vector<std::string>& keys);
 
 }  // namespace wlsync::cli

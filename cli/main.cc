@@ -62,6 +62,19 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--format", format, "jsonl (default) or csv")
       ->check(CLI::IsMember({"jsonl", "csv"}));
 
+  std::string peer, cert_out, cert_file, cert_config;
+  std::vector<std::string> cert_keys;
+  int last = 10;
+  CLI::App* reconcile_cmd = app.add_subcommand("reconcile", "compare with a peer now, repair, report");
+  reconcile_cmd->add_option("--peer", peer, "configured peer name")->required();
+  reconcile_cmd->add_option("--cert-out", cert_out, "write the agreement certificate here");
+  CLI::App* reports_cmd = app.add_subcommand("reconcile-report", "past reconciliations as JSON");
+  reports_cmd->add_option("--last", last, "how many, newest first")->check(CLI::Range(1, 1000));
+  CLI::App* verify_cmd = app.add_subcommand("verify-cert", "check an agreement certificate offline");
+  verify_cmd->add_option("file", cert_file, "certificate JSON")->required();
+  verify_cmd->add_option("--config", cert_config, "take public keys from this node config");
+  verify_cmd->add_option("--key", cert_keys, "NAME=HEX public key (repeatable)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -75,6 +88,14 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
     return wlsync::cli::RunInit(init);
+  }
+
+  if (verify_cmd->parsed()) {
+    if (cert_config.empty() && cert_keys.empty()) {
+      std::fprintf(stderr, "wlsync: verify-cert: give --config FILE or --key NAME=HEX\n");
+      return kExitUsage;
+    }
+    return wlsync::cli::RunVerifyCert(cert_file, cert_config, cert_keys);
   }
 
   std::string node = NodeOrEnv(node_flag);
@@ -95,5 +116,7 @@ int main(int argc, char** argv) {
   if (dereg_cmd->parsed()) return wlsync::cli::RunDeregister(node, who);
   if (status_cmd->parsed()) return wlsync::cli::RunStatus(node);
   if (export_cmd->parsed()) return wlsync::cli::RunExport(node, format);
+  if (reconcile_cmd->parsed()) return wlsync::cli::RunReconcile(node, peer, cert_out);
+  if (reports_cmd->parsed()) return wlsync::cli::RunReconcileReport(node, last);
   return kExitUsage;
 }
