@@ -7,8 +7,9 @@
 #
 # Two measurements per run:
 #   catch-up  A imports with B stopped; then B starts and pulls A's whole stream. Time from
-#             B first answering Status to B holding every record with its cursor on A's
-#             stream at A's own_seq (wlsync-bench-replwait). Pure replication.
+#             launching B's wlsyncd (its start-up included) to B holding every record with
+#             its cursor on A's stream at A's own_seq (wlsync-bench-replwait). Pure
+#             replication.
 #   live      A and B both running; the import at A and the wait at B start together.
 #             Time from the import start to B holding everything.
 # Baseline: wlsync-bench-rawdb over the same file with --batch-rows 256 (A's delta size)
@@ -58,7 +59,7 @@ catchup_once() {
   local rss; rss=$(vmhwm_mb "$b_pid")
   stop_node "$b_pid"; stop_node "$a_pid"
   rm -rf "$A_DIR" "$B_DIR"
-  local s; s=$(field seconds_from_first_answer "$out")
+  local s; s=$(field seconds "$out")
   [[ -n "$s" ]] || { cat "$WORK/replwait.err" >&2; die "catch-up did not finish"; }
   awk -v ev="$EVENTS" -v s="$s" -v rss="$rss" -v t0="$t0" -v t1="$t1" -v out="$out" \
     'BEGIN { printf "events_per_s=%.0f seconds=%.3f b_rss_mb=%s import_seconds=%.3f %s\n",

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "base/strings.h"
+#include "daemon/scheduler.h"
 #include "model/pid.h"
 #include "sync/signer.h"
 #include "toml++/toml.h"
@@ -160,6 +161,19 @@ absl::Status ReadTuning(const toml::table& root, const std::string& origin,
       return Bad(origin, "log.level", "must be one of trace debug info warn error critical off");
     }
   }
+  if (const toml::table* rec = Section(root, "reconcile")) {
+    WLSYNC_RETURN_IF_ERROR(CheckKeys(*rec, "reconcile.",
+                                     {"enabled", "at", "time_zone", "jitter_s", "alert_after_h",
+                                      "startup_delay_s"},
+                                     origin));
+    Reader r(*rec, "reconcile.", origin, base);
+    WLSYNC_RETURN_IF_ERROR(r.Bool("enabled", &c->reconcile_enabled));
+    WLSYNC_RETURN_IF_ERROR(r.String("at", &c->reconcile_at, /*required=*/false));
+    WLSYNC_RETURN_IF_ERROR(r.String("time_zone", &c->reconcile_time_zone, /*required=*/false));
+    WLSYNC_RETURN_IF_ERROR(r.Int("jitter_s", &c->reconcile_jitter_s, 0, 86400));
+    WLSYNC_RETURN_IF_ERROR(r.Int("alert_after_h", &c->reconcile_alert_after_h, 1, 24 * 365));
+    WLSYNC_RETURN_IF_ERROR(r.Int("startup_delay_s", &c->reconcile_startup_delay_s, 0, 3600));
+  }
   if (const toml::table* own = Section(root, "ownership")) {
     for (const auto& [key, value] : *own) {
       if (!value.is_string()) return Bad(origin, base::StrCat("ownership.", key.str()), "must be a string");
@@ -229,13 +243,22 @@ absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& ori
                                                    err.description()));
   }
   WLSYNC_RETURN_IF_ERROR(CheckKeys(root, "",
-                                   {"node", "api", "sync", "log", "ownership", "peers", "trusted"},
+                                   {"node", "api", "sync", "log", "reconcile", "ownership", "peers",
+                                    "trusted"},
                                    origin));
   Config c;
   c.path = origin;
   WLSYNC_RETURN_IF_ERROR(ReadNode(root, origin, base_dir, &c));
   WLSYNC_RETURN_IF_ERROR(ReadTuning(root, origin, base_dir, &c));
   WLSYNC_RETURN_IF_ERROR(ReadPeers(root, origin, base_dir, &c));
+  ScheduleOptions schedule;
+  if (absl::Status s = ParseAt(c.reconcile_at, &schedule); !s.ok()) {
+    return absl::InvalidArgumentError(base::StrCat(origin, ": ", s.message()));
+  }
+  schedule.time_zone = c.reconcile_time_zone;
+  if (!ScheduledAt(schedule, 0, 0).ok()) {
+    return Bad(origin, "reconcile.time_zone", "unknown time zone (see /usr/share/zoneinfo)");
+  }
   if (c.reconnect_min_ms > c.reconnect_max_ms) {
     return Bad(origin, "sync.reconnect_min_ms", "must not exceed sync.reconnect_max_ms");
   }

@@ -45,6 +45,14 @@ struct Config {
   std::string log_format = "text";
   std::string log_level = "info";
 
+  // Nightly reconciliation with every peer.
+  bool reconcile_enabled = true;
+  std::string reconcile_at = "02:30";
+  std::string reconcile_time_zone = "Asia/Shanghai";
+  int64_t reconcile_jitter_s = 600;
+  int64_t reconcile_alert_after_h = 48;
+  int64_t reconcile_startup_delay_s = 30;
+
   model::OwnershipPolicy ownership;
   std::vector<PeerConfig> peers;
   std::vector<TrustedConfig> trusted;

@@ -10,6 +10,7 @@
 #include "base/strings.h"
 #include "base/logging.h"
 #include "daemon/registry_service.h"
+#include "daemon/scheduler.h"
 #include "model/grids.h"
 #include "model/hlc.h"
 #include "model/pid.h"
@@ -36,6 +37,7 @@ struct Node::Impl {
   std::unique_ptr<sync::Writer> writer;
   std::vector<std::unique_ptr<sync::Puller>> pullers;
   std::unique_ptr<sync::Reconciler> reconciler;
+  std::unique_ptr<ReconcileScheduler> scheduler;
   std::mutex reconcile_mu;  // one reconciliation at a time
   std::unique_ptr<grpc::Service> registry_service;
   std::unique_ptr<grpc::Service> peer_service;
@@ -154,6 +156,19 @@ absl::Status Node::Start() {
     n.pullers.push_back(std::make_unique<sync::Puller>(po, *n.store, *n.writer));
     n.pullers.back()->Start();
   }
+  if (n.config.reconcile_enabled && !n.config.peers.empty()) {
+    ScheduleOptions so;
+    (void)ParseAt(n.config.reconcile_at, &so);  // validated with the config
+    so.time_zone = n.config.reconcile_time_zone;
+    so.jitter_s = n.config.reconcile_jitter_s;
+    so.alert_after_h = n.config.reconcile_alert_after_h;
+    so.startup_delay_s = n.config.reconcile_startup_delay_s;
+    std::vector<std::string> names;
+    for (const PeerConfig& p : n.config.peers) names.push_back(p.name);
+    n.scheduler = std::make_unique<ReconcileScheduler>(
+        so, names, *n.store, [&n](const std::string& peer) { return n.Reconcile(peer); });
+    if (absl::Status s = n.scheduler->Start(); !s.ok()) return s;
+  }
   storage::Counts c = n.store->counts();
   log->info("node={} epoch={} new_data_dir={} listen={} port={} peers={} records={} "
             "ownership=\"{}\"",
@@ -172,6 +187,7 @@ void Node::Shutdown() {
     Impl& n = *impl_;
     auto log = base::Logger("node");
     log->info("node={} shutting down", n.config.name);
+    if (n.scheduler) n.scheduler->Stop();
     for (auto& p : n.pullers) p->Stop();
     if (n.store) n.store->WakeAll();  // ends live-tail waits in Pull handlers
     if (n.server) {
