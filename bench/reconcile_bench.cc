@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/string_view.h"
 #include "base/logging.h"
 #include "model/digest.h"
 #include "model/grids.h"
@@ -53,7 +54,7 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-int Fail(std::string_view what, std::string_view message) {
+int Fail(std::string_view what, absl::string_view message) {
   std::fprintf(stderr, "wlsync-bench-reconcile-fill: %.*s: %.*s\n", static_cast<int>(what.size()),
                what.data(), static_cast<int>(message.size()), message.data());
   return 1;

@@ -23,6 +23,11 @@ Digest RecordDigest(const v1::Record& record);
 // The same encoding restricted to one group (its number, stamp and values).
 Digest GroupDigest(const v1::Record& record, v1::Group group);
 
+// The digest's 16 bytes as a string, for wire messages and comparisons.
+inline std::string DigestBytes(const Digest& d) {
+  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+}
+
 // a ^= b.
 void XorInto(Digest* a, const Digest& b);
 bool IsZero(const Digest& d);

@@ -31,10 +31,6 @@ grpc::Status Unavailable(const absl::Status& s) {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(s.message()));
 }
 
-std::string DigestBytes(const model::Digest& d) {
-  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
-}
-
 class PeerServiceImpl final : public v1::Peer::Service {
  public:
   PeerServiceImpl(const storage::Store& store, const model::HybridClock& clock,
@@ -50,7 +46,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
     storage::TreeNode root = store_.DigestNode("");
     response->set_node(node_);
     response->set_epoch(store_.epoch());
-    response->set_root_digest(DigestBytes(root.digest));
+    response->set_root_digest(model::DigestBytes(root.digest));
     response->set_root_count(root.count);
     response->set_hlc(clock_.Current());
     absl::StatusOr<std::vector<std::pair<storage::StreamId, storage::StreamState>>> streams =
@@ -70,7 +66,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
       v1::TreeChildren* children = response->add_children();
       children->set_prefix(prefix);
       for (const storage::TreeNode& n : store_.DigestChildren(prefix)) {
-        children->mutable_digests()->append(DigestBytes(n.digest));
+        children->mutable_digests()->append(model::DigestBytes(n.digest));
         children->add_counts(n.count);
       }
     }
@@ -95,7 +91,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
         absl::StatusOr<v1::Record> record = cursor->record();
         if (!record.ok()) return Unavailable(record.status());
         entries->add_pids(record->pid());
-        entries->mutable_digests()->append(DigestBytes(model::RecordDigest(*record)));
+        entries->mutable_digests()->append(model::DigestBytes(model::RecordDigest(*record)));
       }
       if (!cursor->status().ok()) return Unavailable(cursor->status());
     }
@@ -116,7 +112,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
       if (!record.ok()) return Unavailable(record.status());
       if (!record->has_value()) continue;
       refs->set_exists(true);
-      refs->set_digest(DigestBytes(model::RecordDigest(**record)));
+      refs->set_digest(model::DigestBytes(model::RecordDigest(**record)));
       for (int g = 0; g < (*record)->groups_size(); ++g) {
         const v1::GroupState& state = (*record)->groups(g);
         if (state.stamp().hlc() == 0) continue;
@@ -124,7 +120,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
         ref->set_group(static_cast<v1::Group>(g + 1));
         *ref->mutable_stamp() = state.stamp();
         *ref->mutable_writer() = state.writer();
-        ref->set_digest(DigestBytes(model::GroupDigest(**record, ref->group())));
+        ref->set_digest(model::DigestBytes(model::GroupDigest(**record, ref->group())));
       }
     }
     return grpc::Status::OK;
@@ -157,7 +153,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
     if (!statement.ParseFromString(request->statement())) return Invalid("statement: does not parse");
     storage::TreeNode root = store_.DigestNode("");
     if (statement.node_b() != node_ || statement.epoch_b() != store_.epoch() ||
-        statement.root_digest() != DigestBytes(root.digest) ||
+        statement.root_digest() != model::DigestBytes(root.digest) ||
         statement.record_count() != root.count) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           "agreement: this node's state no longer matches the statement");

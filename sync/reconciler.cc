@@ -25,10 +25,6 @@ constexpr size_t kRefBatch = 4;
 
 using Cursors = std::map<storage::StreamId, uint64_t>;
 
-std::string DigestBytes(const model::Digest& d) {
-  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
-}
-
 int64_t NowMs() { return model::SystemWallClock().NowMs(); }
 
 int CompareStamps(const v1::Stamp& a, const v1::Stamp& b) {
@@ -108,7 +104,7 @@ Verdict Judge(const v1::RecordRefs& remote, const std::optional<v1::Record>& loc
     int cmp = CompareStamps(here.stamp(), there);
     bool same_content =
         cmp == 0 && local && it != remote_groups.end() &&
-        DigestBytes(model::GroupDigest(*local, static_cast<v1::Group>(g))) == it->second->digest();
+        model::DigestBytes(model::GroupDigest(*local, static_cast<v1::Group>(g))) == it->second->digest();
     if (cmp < 0 || (cmp == 0 && there.hlc() != 0 && !same_content)) {
       const v1::DeltaRef& ref = it->second->writer();
       if (CursorOf(mine, ref) < ref.seq()) {
@@ -150,7 +146,7 @@ absl::StatusOr<std::vector<std::string>> DifferingBuckets(Session& s, const stor
         for (size_t c = 0; c < mine.size(); ++c) {
           std::string_view theirs(children.digests().data() + c * model::kDigestSize,
                                   model::kDigestSize);
-          if (theirs != DigestBytes(mine[c].digest) || children.counts(c) != mine[c].count) {
+          if (theirs != model::DigestBytes(mine[c].digest) || children.counts(c) != mine[c].count) {
             next.push_back(children.prefix() + storage::DigestTree::ValueChar(static_cast<int>(c)));
           }
         }
@@ -187,7 +183,7 @@ absl::StatusOr<std::vector<std::string>> DifferingPids(Session& s, const storage
         absl::StatusOr<v1::Record> r = cursor->record();
         if (!r.ok()) return r.status();
         auto it = theirs.find(r->pid());
-        if (it == theirs.end() || it->second != DigestBytes(model::RecordDigest(*r))) {
+        if (it == theirs.end() || it->second != model::DigestBytes(model::RecordDigest(*r))) {
           out.push_back(r->pid());
         }
         if (it != theirs.end()) theirs.erase(it);
@@ -238,7 +234,7 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
     }
     storage::TreeNode mine = store_.DigestNode("");
     if (pass == 0) report.set_records_compared(std::max(mine.count, root.root_count()));
-    if (root.root_digest() == DigestBytes(mine.digest) && root.root_count() == mine.count) {
+    if (root.root_digest() == model::DigestBytes(mine.digest) && root.root_count() == mine.count) {
       report.set_equal(true);
       break;
     }
@@ -274,7 +270,7 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
         absl::StatusOr<std::optional<v1::Record>> local = store_.GetRecord(remote.pid());
         if (!local.ok()) return finish(local.status());
         if (*local && remote.exists() &&
-            DigestBytes(model::RecordDigest(**local)) == remote.digest()) {
+            model::DigestBytes(model::RecordDigest(**local)) == remote.digest()) {
           continue;  // equal by now
         }
         Verdict v = Judge(remote, *local, mine_cursors, their_cursors);
@@ -364,7 +360,7 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
     return finish(st);
   }
   storage::TreeNode mine = store_.DigestNode("");
-  report.set_equal(root.root_digest() == DigestBytes(mine.digest) &&
+  report.set_equal(root.root_digest() == model::DigestBytes(mine.digest) &&
                    root.root_count() == mine.count);
   if (report.equal()) Certify(session, o, root, mine, &report);
   return finish(absl::OkStatus());
@@ -375,7 +371,7 @@ void Reconciler::Certify(Session& session, const ReconcileOptions& o,
                          v1::ReconcileReport* report) {
   v1::AgreementStatement statement;
   statement.set_record_count(mine.count);
-  statement.set_root_digest(DigestBytes(mine.digest));
+  statement.set_root_digest(model::DigestBytes(mine.digest));
   statement.set_snapshot_hlc(std::max(clock_.Current(), root.hlc()));
   statement.set_node_a(o.self);
   statement.set_epoch_a(store_.epoch());

@@ -16,91 +16,11 @@
 #include "model/csv.h"
 #include "model/validate.h"
 #include "tests/support/cluster.h"
+#include "tests/support/expected_state.h"
 
 namespace wlsync::testing {
 namespace {
 
-using Fields = std::map<std::string, std::string>;  // CSV column name -> value
-
-// ---- expected state, computed from the CSV files ------------------------------------------
-
-// One person as the test expects the registry to hold it.
-struct Expected {
-  Fields fields;  // the 13 data columns
-  bool deregistered = false;
-};
-using State = std::map<std::string, Expected>;  // by normalized id_doc
-
-std::vector<model::CsvRow> ReadCsv(const std::string& path) {
-  auto reader = model::CsvReader::Open(path, model::Encoding::kUtf8);
-  REQUIRE(reader.ok());
-  std::vector<model::CsvRow> rows;
-  model::CsvRow row;
-  for (;;) {
-    absl::StatusOr<bool> more = (*reader)->Next(&row);
-    REQUIRE(more.ok());
-    if (!*more) break;
-    rows.push_back(row);
-  }
-  REQUIRE(!rows.empty());
-  return rows;
-}
-
-// Rows of a CSV file as column name -> value, the header giving the names.
-std::vector<Fields> ReadTable(const std::string& path) {
-  std::vector<model::CsvRow> rows = ReadCsv(path);
-  std::vector<Fields> out;
-  for (size_t r = 1; r < rows.size(); ++r) {
-    REQUIRE(rows[r].cells.size() == rows[0].cells.size());
-    Fields f;
-    for (size_t c = 0; c < rows[0].cells.size(); ++c) f[rows[0].cells[c]] = rows[r].cells[c];
-    out.push_back(std::move(f));
-  }
-  return out;
-}
-
-State LoadCommuters(const std::string& path) {
-  State state;
-  for (Fields& f : ReadTable(path)) {
-    f["id_doc"] = model::NormalizeIdDoc(f["id_doc"]);
-    REQUIRE(state.emplace(f["id_doc"], Expected{f, false}).second);
-  }
-  return state;
-}
-
-// Applies a changes file in order. On one node each `set` rewrites its group with the values
-// the node holds, which are the values applied so far: a plain field assignment.
-void ApplyChanges(const std::string& path, State* state) {
-  for (const Fields& c : ReadTable(path)) {
-    Expected& e = state->at(model::NormalizeIdDoc(c.at("id_doc")));
-    if (c.at("op") == "set") {
-      REQUIRE(e.fields.contains(c.at("field")));
-      e.fields[c.at("field")] = c.at("value");
-    } else {
-      REQUIRE(c.at("op") == "deregister");
-      e.deregistered = true;
-    }
-  }
-}
-
-// A flat JSON object of strings (an export line, a `get` reply) as a map.
-Fields ParseJsonObject(const std::string& json) {
-  google::protobuf::Struct s;
-  INFO(json.substr(0, 200));
-  REQUIRE(google::protobuf::util::JsonStringToMessage(json, &s).ok());
-  Fields out;
-  for (const auto& [k, v] : s.fields()) out[k] = v.string_value();
-  return out;
-}
-
-std::vector<Fields> ParseExport(const std::string& jsonl) {
-  std::vector<Fields> out;
-  std::istringstream in(jsonl);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) out.push_back(ParseJsonObject(line));
-  }
-  return out;
-}
 
 // Status counts as numbers (protobuf JSON prints 64-bit integers as strings).
 std::map<std::string, long> StatusCounts(const Node& node) {

@@ -22,82 +22,14 @@
 #include "model/fields.h"
 #include "model/validate.h"
 #include "tests/support/cluster.h"
+#include "tests/support/expected_state.h"
 
 namespace wlsync::testing {
 namespace {
 
-using Fields = std::map<std::string, std::string>;  // column name -> value
 using namespace std::chrono_literals;
 
 constexpr auto kConvergeTimeout = 120s;
-
-// ---- expected state -----------------------------------------------------------------------
-
-struct Expected {
-  Fields fields;  // the 13 data columns
-  bool deregistered = false;
-};
-using State = std::map<std::string, Expected>;  // by normalized id_doc
-
-// The header and rows of a CSV file, read with the product's reader.
-std::vector<model::CsvRow> ReadCsv(const std::string& path) {
-  auto reader = model::CsvReader::Open(path, model::Encoding::kUtf8);
-  REQUIRE(reader.ok());
-  std::vector<model::CsvRow> rows;
-  model::CsvRow row;
-  for (;;) {
-    absl::StatusOr<bool> more = (*reader)->Next(&row);
-    REQUIRE(more.ok());
-    if (!*more) break;
-    rows.push_back(row);
-  }
-  REQUIRE(!rows.empty());
-  return rows;
-}
-
-std::vector<Fields> ReadTable(const std::string& path) {
-  std::vector<model::CsvRow> rows = ReadCsv(path);
-  std::vector<Fields> out;
-  for (size_t r = 1; r < rows.size(); ++r) {
-    REQUIRE(rows[r].cells.size() == rows[0].cells.size());
-    Fields f;
-    for (size_t c = 0; c < rows[0].cells.size(); ++c) f[rows[0].cells[c]] = rows[r].cells[c];
-    out.push_back(std::move(f));
-  }
-  return out;
-}
-
-State LoadCommuters(const std::string& path) {
-  State state;
-  for (Fields& f : ReadTable(path)) {
-    f["id_doc"] = model::NormalizeIdDoc(f["id_doc"]);
-    REQUIRE(state.emplace(f["id_doc"], Expected{f, false}).second);
-  }
-  return state;
-}
-
-// Applies one node's changes file. A `set` rewrites the field's whole group with the values
-// the writing node held; the test applies a file only once the writer holds everything
-// written before (it waits for convergence in between), so that view is `state` itself, and
-// the rewritten group is the current group with the one field replaced. The later write wins.
-void ApplyChanges(const std::string& path, State* state) {
-  for (const Fields& c : ReadTable(path)) {
-    Expected& e = state->at(model::NormalizeIdDoc(c.at("id_doc")));
-    if (c.at("op") == "set") {
-      std::optional<v1::Group> group = model::GroupOfField(c.at("field"));
-      REQUIRE(group.has_value());
-      Fields rewritten;
-      for (std::string_view f : model::FieldsOfGroup(*group)) {
-        rewritten[std::string(f)] = e.fields.at(std::string(f));
-      }
-      rewritten[c.at("field")] = c.at("value");
-      for (const auto& [k, v] : rewritten) e.fields[k] = v;
-    } else {
-      REQUIRE(c.at("op") == "deregister");
-      e.deregistered = true;
-    }
-  }
-}
 
 struct Counts {
   long records = 0, white = 0, grey = 0, deregistered = 0;
@@ -125,12 +57,6 @@ google::protobuf::Struct ParseJson(const std::string& json) {
   return s;
 }
 
-Fields ParseJsonObject(const std::string& json) {
-  google::protobuf::Struct parsed = ParseJson(json);
-  Fields out;
-  for (const auto& [k, v] : parsed.fields()) out[k] = v.string_value();
-  return out;
-}
 
 // Checks an export against `state`: registered people field by field by id_doc, deregistered
 // ones (shown as pid, status and home only) by the pids `node` reports for them via `get`.
