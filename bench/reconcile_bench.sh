@@ -16,7 +16,7 @@
 # wire, by a byte-counting TCP relay on loopback that B's peer address for A points to
 # (HTTP/2 frames and headers included, TCP/IP headers not). The constant is wire bytes /
 # bytes of the differing records as stored (their serialized Record). Peak RSS is VmHWM.
-# With --perf FILE, the first diff run is profiled at B (perf record -g) into FILE.
+# With --perf FILE, the first diff run is profiled at both nodes (perf record) into FILE.
 # Per-run lines go to stderr, the summary to stdout. Scratch data is removed at exit.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -121,12 +121,15 @@ reconcile_once() {
   local tag="$1" out="$WORK/reconcile-$1.json" mark log_mark i
   mark=$(grep -c '^open' "$RELAY_LOG" 2>/dev/null); mark=${mark:-0}
   log_mark=$(wc -l < "$B_DIR/wlsyncd.log")
-  local t0 t1 code
+  local t0 t1 code a_cpu0 b_cpu0 a_cpu b_cpu
+  a_cpu0=$(cpu_seconds "$A_PID"); b_cpu0=$(cpu_seconds "$B_PID")
   t0=$(date +%s.%N)
   timeout "$TIMEOUT" "$BIN/wlsync" --node "127.0.0.1:$B_PORT" reconcile --peer waihai > "$out" \
     2> "$WORK/reconcile.err"
   code=$?
   t1=$(date +%s.%N)
+  a_cpu=$(awk -v a="$a_cpu0" -v b="$(cpu_seconds "$A_PID")" 'BEGIN { printf "%.2f", b - a }')
+  b_cpu=$(awk -v a="$b_cpu0" -v b="$(cpu_seconds "$B_PID")" 'BEGIN { printf "%.2f", b - a }')
   [[ -n "$(json_field equal "$out")" ]] || { cat "$WORK/reconcile.err" >&2; die "reconcile $tag failed"; }
   # The reconciliation's channel closes with its session; wait for the relay to log it.
   local wire=""
@@ -156,7 +159,8 @@ print(len(ts), int(ts[0]) if ts else 0, int(ts[-1]) if ts else 0)')
     "compared=$(json_field records_compared "$out") differing=$(json_field differing "$out")" \
     "repaired=$(json_field repaired "$out") report_bytes=$(( $(json_field bytes_sent "$out") + $(json_field bytes_received "$out") ))" \
     "wire_up=$wire_up wire_down=$wire_down wire_bytes=$((wire_up + wire_down))" \
-    "repair_deltas=$repairs find_ms=$find_ms repair_ms=$repair_ms repair_ms_per_delta=$repair_delta_ms"
+    "repair_deltas=$repairs find_ms=$find_ms repair_ms=$repair_ms repair_ms_per_delta=$repair_delta_ms" \
+    "a_cpu_s=$a_cpu b_cpu_s=$b_cpu load1=$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 eq_ms=(); eq_wire=(); eq_report=()
@@ -169,6 +173,7 @@ for r in $(seq 1 "$RUNS"); do
 done
 
 d_ms=(); d_wire=(); d_report=(); d_const=(); d_rss=(); d_find=(); d_repair=(); d_per=()
+d_acpu=(); d_bcpu=()
 for r in $(seq 1 "$RUNS"); do
   stop_node "$B_PID"
   dmg=$(timeout "$TIMEOUT" "$FILL" damage --node "$B_DIR" --count "$DIFFS" --seed "$r") ||
@@ -178,15 +183,17 @@ for r in $(seq 1 "$RUNS"); do
   sleep 1  # B's puller connects to A before the clock starts
   perf_pid=""
   if [[ -n "$PERF_OUT" && $r == 1 ]]; then
-    perf record -g -o "$WORK/perf.data" -p "$B_PID" > /dev/null 2>&1 &
+    perf record -o "$WORK/perf.data" -p "$A_PID,$B_PID" > /dev/null 2>&1 &
     perf_pid=$!
     sleep 0.5
   fi
   line=$(reconcile_once "diff-$r")
   if [[ -n "$perf_pid" ]]; then
     kill -INT "$perf_pid"; wait "$perf_pid"
-    perf report -i "$WORK/perf.data" --stdio --no-children --percent-limit 1 2> /dev/null \
-      > "$PERF_OUT"
+    { echo "# A pid=$A_PID (serves), B pid=$B_PID (reconciles; its writer thread is named wlsyncd)"
+      perf report -i "$WORK/perf.data" --stdio --sort pid,comm 2> /dev/null | grep -v '^#'
+      perf report -i "$WORK/perf.data" --stdio --sort pid,comm,dso,sym --percent-limit 0.4 \
+        2> /dev/null | grep -v '^#'; } > "$PERF_OUT"
   fi
   rss=$(vmhwm_mb "$B_PID")
   wire=$(field wire_bytes "$line")
@@ -197,6 +204,7 @@ for r in $(seq 1 "$RUNS"); do
   d_ms+=("$(field duration_ms "$line")"); d_wire+=("$wire"); d_report+=("$(field report_bytes "$line")")
   d_const+=("$const"); d_rss+=("$rss"); d_find+=("$(field find_ms "$line")")
   d_repair+=("$(field repair_ms "$line")"); d_per+=("$(field repair_ms_per_delta "$line")")
+  d_acpu+=("$(field a_cpu_s "$line")"); d_bcpu+=("$(field b_cpu_s "$line")")
 done
 a_rss=$(vmhwm_mb "$A_PID")
 stop_node "$B_PID"; stop_node "$A_PID"
@@ -207,6 +215,7 @@ echo "diff: runs=$RUNS diffs=$DIFFS median_ms=$(median "${d_ms[@]}")" \
   "median_wire_bytes=$(median "${d_wire[@]}") median_report_bytes=$(median "${d_report[@]}")" \
   "median_wire_over_records=$(median "${d_const[@]}") median_find_ms=$(median "${d_find[@]}")" \
   "median_repair_ms=$(median "${d_repair[@]}") median_repair_ms_per_delta=$(median "${d_per[@]}")" \
+  "median_a_cpu_s=$(median "${d_acpu[@]}") median_b_cpu_s=$(median "${d_bcpu[@]}")" \
   "all_ms=$(join "${d_ms[@]}")"
 echo "memory: a_vmhwm_mb=$a_rss b_vmhwm_mb_max=$(printf '%s\n' "${d_rss[@]}" | sort -n | tail -1)" \
   "total_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')"

@@ -137,6 +137,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
   sync::WriterOptions wo;
   wo.group_window = std::chrono::microseconds(impl->config.group_commit_window_us);
   wo.max_clock_skew_ms = impl->config.max_clock_skew_ms;
+  wo.max_delta_bytes = std::min<size_t>(wo.max_delta_bytes,
+                                        static_cast<size_t>(impl->config.max_message_bytes / 4));
   impl->writer = std::make_unique<sync::Writer>(*impl->store, *impl->clock, *impl->planner,
                                                 *impl->signing_key, impl->trust, wo);
   impl->reconciler = std::make_unique<sync::Reconciler>(*impl->store, *impl->writer, impl->trust,

@@ -147,6 +147,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   db_options.max_background_jobs = 2;
   db_options.db_write_buffer_size = options.write_buffer_bytes * 4;
   db_options.keep_log_file_num = 5;
+  // The small column families (meta, cursors) are written by every commit but rarely fill
+  // a memtable; without a cap they would pin every WAL file until the default limit.
+  db_options.max_total_wal_size = 256 << 20;
   db_options.info_log_level = rocksdb::WARN_LEVEL;
 
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);

@@ -65,6 +65,13 @@ void Writer::Stop() {
 
 std::future<std::vector<LocalResult>> Writer::SubmitLocal(std::vector<LocalWrite> writes) {
   auto job = std::make_shared<Job>();
+  for (const LocalWrite& w : writes) {
+    // Worst case: every group written, each event carrying its values and ~64 bytes of
+    // pid, stamp and framing.
+    job->events_estimate += model::kGroupCount;
+    job->bytes_estimate += w.fields.ByteSizeLong() + model::kGroupCount * 64;
+    for (const model::FieldEdit& e : w.edits) job->bytes_estimate += 2 * e.value.size() + 64;
+  }
   job->work = Job::Local{std::move(writes), {}};
   auto& local = std::get<Job::Local>(job->work);
   std::future<std::vector<LocalResult>> future = local.done.get_future();
@@ -138,15 +145,21 @@ void Writer::Run() {
         // Group commit: gather local requests until the delta is full or the window ends.
         auto deadline = std::chrono::steady_clock::now() + options_.group_window;
         size_t events = 0;
+        size_t bytes = 0;
+        auto fits = [&](const Job& job) {
+          return events + job.events_estimate <= options_.max_delta_events &&
+                 bytes + job.bytes_estimate <= options_.max_delta_bytes;
+        };
         for (;;) {
           while (!queue_.empty() && std::holds_alternative<Job::Local>(queue_.front()->work) &&
-                 (batch.empty() ||
-                  events + queue_.front()->EstimatedEvents() <= options_.max_delta_events)) {
-            events += queue_.front()->EstimatedEvents();
+                 (batch.empty() || fits(*queue_.front()))) {
+            events += queue_.front()->events_estimate;
+            bytes += queue_.front()->bytes_estimate;
             batch.push_back(queue_.front());
             queue_.pop_front();
           }
-          bool full = !queue_.empty() || events >= options_.max_delta_events;
+          bool full = !queue_.empty() || events >= options_.max_delta_events ||
+                      bytes >= options_.max_delta_bytes;
           if (full || stopping_ ||
               !cv_.wait_until(lock, deadline, [&] { return !queue_.empty() || stopping_; })) {
             break;

@@ -76,8 +76,11 @@ struct RepairResult {
 struct WriterOptions {
   // How long the first local request waits for others to share its delta.
   std::chrono::microseconds group_window{2000};
-  // Local requests are added to one delta until it holds this many events.
-  size_t max_delta_events = 4096;
+  // Local requests are added to one delta until it would hold more than this many events
+  // or bytes (estimated from the requests; a single request may exceed them). The byte
+  // bound keeps every delta well inside the peers' message size limit.
+  size_t max_delta_events = 16384;
+  size_t max_delta_bytes = 1 << 20;
   // Deltas whose HLC is further ahead of the local clock are held back.
   int64_t max_clock_skew_ms = 10000;
 };

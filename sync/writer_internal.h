@@ -57,11 +57,9 @@ struct Writer::Job {
     std::promise<RepairResult> done;
   };
   std::variant<Local, Remote, Repair> work;
-
-  size_t EstimatedEvents() const {
-    const Local* local = std::get_if<Local>(&work);
-    return local == nullptr ? 0 : local->writes.size() * model::kGroupCount;
-  }
+  // Upper bounds of what a local job adds to a delta, for group commit.
+  size_t events_estimate = 0;
+  size_t bytes_estimate = 0;
 };
 
 }  // namespace wlsync::sync
