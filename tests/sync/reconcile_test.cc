@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <thread>
 
 #include "model/digest.h"
 #include "model/merge.h"
@@ -157,6 +158,39 @@ TEST_CASE("Reconcile: state that no signed delta backs is reported as unrepairab
   auto back = f.guzhen.Cli({"reconcile", "--peer", "waihai"});
   REQUIRE(back.exit_code == 3);
   REQUIRE(Field(back.out, "newer_here") == 5);
+}
+
+TEST_CASE("Reconcile: deltas in flight during live writes are not reported as divergence",
+          "[e2e]") {
+  Federation f;
+  std::thread writer([&] {
+    for (int round = 0; round < 4; ++round) {
+      std::string path = f.root / ("live" + std::to_string(round) + ".csv");
+      std::ofstream out(path);
+      out << "id_doc,name,phone,home,residence_address,residence_grid,workplace,work_grid,"
+             "category,list,list_reason,last_test_date,last_test_result\n";
+      for (int i = 1000 + round * 500; i < 1500 + round * 500; ++i) {
+        v1::PersonFields p = testing::Person(i, "waihai");
+        out << p.id_doc() << "," << p.name() << "," << p.phone() << ",waihai,"
+            << p.residence_address() << ",WH-MAYI-01,x,GZ-GUYI-02,COMMUTER,WHITE,,,\n";
+      }
+      out.close();
+      f.waihai.Cli({"import", path, "--batch-rows", "8"});
+    }
+  });
+  std::vector<std::string> outs;
+  for (int i = 0; i < 3; ++i) outs.push_back(f.guzhen.Cli({"reconcile", "--peer", "waihai"}).out);
+  writer.join();
+  for (const std::string& out : outs) {
+    INFO(out);
+    REQUIRE(Field(out, "differing") == 0);
+    REQUIRE(out.find("\"unrepairable\": []") != std::string::npos);
+    REQUIRE(out.find("\"error\": \"\"") != std::string::npos);
+  }
+  REQUIRE(WaitFor([&] { return f.guzhen.Records() == 2500; }, std::chrono::seconds(30)));
+  auto final_run = f.guzhen.Cli({"reconcile", "--peer", "waihai"});
+  REQUIRE(final_run.exit_code == 0);
+  REQUIRE(final_run.out.find("\"equal\": true") != std::string::npos);
 }
 
 }  // namespace
