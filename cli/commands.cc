@@ -6,6 +6,7 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace wlsync::cli {
 namespace {
@@ -78,6 +79,20 @@ int RunStatus(const std::string& node) {
   }
   std::printf("%s", json.c_str());
   return kExitOk;
+}
+
+int RunHealth(const std::string& node) {
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(node, grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::Status status = stub->Check(&context, request, &response);
+  if (!status.ok()) return ReportRpcError("health", status);
+  bool serving = response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  std::printf("%s\n", serving ? "SERVING" : "NOT_SERVING");
+  return serving ? kExitOk : kExitFailure;
 }
 
 int RunExport(const std::string& node, const std::string& format) {

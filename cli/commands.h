@@ -35,6 +35,8 @@ int RunSet(const std::string& node, const std::string& who, const std::string& f
            const std::string& value);
 int RunDeregister(const std::string& node, const std::string& who);
 int RunStatus(const std::string& node);
+// Prints SERVING or NOT_SERVING (gRPC health); exit 0 only when serving.
+int RunHealth(const std::string& node);
 int RunExport(const std::string& node, const std::string& format);
 
 // Exit 0 when the nodes ended equal, 3 when differences remain, 1 on failure.

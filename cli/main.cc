@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
   CLI::App* dereg_cmd = app.add_subcommand("deregister", "record that a person has left");
   dereg_cmd->add_option("person", who, "identity number or pid")->required();
   CLI::App* status_cmd = app.add_subcommand("status", "print the node's status as JSON");
+  CLI::App* health_cmd =
+      app.add_subcommand("health", "SERVING or NOT_SERVING (exit 0 only when serving)");
   CLI::App* export_cmd = app.add_subcommand("export", "print every record in pid order");
   export_cmd->add_option("--format", format, "jsonl (default) or csv")
       ->check(CLI::IsMember({"jsonl", "csv"}));
@@ -115,6 +117,7 @@ int main(int argc, char** argv) {
   if (set_cmd->parsed()) return wlsync::cli::RunSet(node, who, field, value);
   if (dereg_cmd->parsed()) return wlsync::cli::RunDeregister(node, who);
   if (status_cmd->parsed()) return wlsync::cli::RunStatus(node);
+  if (health_cmd->parsed()) return wlsync::cli::RunHealth(node);
   if (export_cmd->parsed()) return wlsync::cli::RunExport(node, format);
   if (reconcile_cmd->parsed()) return wlsync::cli::RunReconcile(node, peer, cert_out);
   if (reports_cmd->parsed()) return wlsync::cli::RunReconcileReport(node, last);

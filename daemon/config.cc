@@ -161,6 +161,11 @@ absl::Status ReadTuning(const toml::table& root, const std::string& origin,
       return Bad(origin, "log.level", "must be one of trace debug info warn error critical off");
     }
   }
+  if (const toml::table* health = Section(root, "health")) {
+    WLSYNC_RETURN_IF_ERROR(CheckKeys(*health, "health.", {"peer_timeout_s"}, origin));
+    Reader r(*health, "health.", origin, base);
+    WLSYNC_RETURN_IF_ERROR(r.Int("peer_timeout_s", &c->health_peer_timeout_s, 1, 86400 * 7));
+  }
   if (const toml::table* rec = Section(root, "reconcile")) {
     WLSYNC_RETURN_IF_ERROR(CheckKeys(*rec, "reconcile.",
                                      {"enabled", "at", "time_zone", "jitter_s", "alert_after_h",
@@ -243,8 +248,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& ori
                                                    err.description()));
   }
   WLSYNC_RETURN_IF_ERROR(CheckKeys(root, "",
-                                   {"node", "api", "sync", "log", "reconcile", "ownership", "peers",
-                                    "trusted"},
+                                   {"node", "api", "sync", "log", "health", "reconcile", "ownership",
+                                    "peers", "trusted"},
                                    origin));
   Config c;
   c.path = origin;

@@ -42,6 +42,10 @@ struct Config {
   int64_t reconnect_min_ms = 100;
   int64_t reconnect_max_ms = 10000;
 
+  // Health reports NOT_SERVING when no peer has answered for this long (and the node has
+  // peers), or while the store refuses writes.
+  int64_t health_peer_timeout_s = 300;
+
   std::string log_format = "text";
   std::string log_level = "info";
 

@@ -5,7 +5,9 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/codegen/service_type.h>
 
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "base/strings.h"
 #include "base/logging.h"
@@ -44,6 +46,15 @@ struct Node::Impl {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::once_flag shutdown_once;
+
+  // Health monitor: updates the gRPC health status once a second.
+  std::thread health_thread;
+  std::mutex health_mu;
+  std::condition_variable health_cv;
+  bool health_stop = false;  // guarded by health_mu
+  int64_t started_ms = 0;
+
+  void MonitorHealth();
 
   absl::Status LoadKeys();
   absl::Status BuildServer();
@@ -85,6 +96,37 @@ absl::StatusOr<v1::ReconcileReport> Node::Impl::Reconcile(const std::string& pee
     return reconciler->Run(o);
   }
   return absl::NotFoundError(base::StrCat("peer: ", peer, " is not a configured peer"));
+}
+
+void Node::Impl::MonitorHealth() {
+  auto log = base::Logger("node");
+  bool last = true;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(health_mu);
+      if (health_cv.wait_for(lock, std::chrono::seconds(1), [&] { return health_stop; })) return;
+    }
+    int64_t now = wall.NowMs();
+    std::string why;
+    if (absl::Status s = store->write_error(); !s.ok()) why = "the store refuses writes";
+    if (why.empty() && !pullers.empty()) {
+      int64_t last_contact = started_ms;
+      for (const auto& p : pullers) last_contact = std::max(last_contact, p->last_contact_ms());
+      if (now - last_contact > config.health_peer_timeout_s * 1000) {
+        why = base::StrCat("no peer reachable for ", (now - last_contact) / 1000, " s");
+      }
+    }
+    bool serving = why.empty();
+    server->GetHealthCheckService()->SetServingStatus(serving);
+    if (serving != last) {
+      if (serving) {
+        log->info("node={} health=SERVING", config.name);
+      } else {
+        log->warn("node={} health=NOT_SERVING reason=\"{}\"", config.name, why);
+      }
+      last = serving;
+    }
+  }
 }
 
 absl::Status Node::Impl::BuildServer() {
@@ -171,6 +213,8 @@ absl::Status Node::Start() {
         so, names, *n.store, [&n](const std::string& peer) { return n.Reconcile(peer); });
     if (absl::Status s = n.scheduler->Start(); !s.ok()) return s;
   }
+  n.started_ms = n.wall.NowMs();
+  n.health_thread = std::thread([&n] { n.MonitorHealth(); });
   storage::Counts c = n.store->counts();
   log->info("node={} epoch={} new_data_dir={} listen={} port={} peers={} records={} "
             "ownership=\"{}\"",
@@ -189,6 +233,14 @@ void Node::Shutdown() {
     Impl& n = *impl_;
     auto log = base::Logger("node");
     log->info("node={} shutting down", n.config.name);
+    if (n.health_thread.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(n.health_mu);
+        n.health_stop = true;
+      }
+      n.health_cv.notify_all();
+      n.health_thread.join();
+    }
     if (n.scheduler) n.scheduler->Stop();
     for (auto& p : n.pullers) p->Stop();
     if (n.store) n.store->WakeAll();  // ends live-tail waits in Pull handlers
