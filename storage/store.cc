@@ -260,6 +260,17 @@ absl::StatusOr<std::optional<v1::Record>> Store::GetRecord(std::string_view pid)
   return record;
 }
 
+absl::StatusOr<bool> Store::ReadRecord(std::string_view pid, v1::Record* out) const {
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(kRecords), pid, &value);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) return ToStatus(s, "read");
+  if (!out->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError(base::StrCat("storage: record pid=", pid, " does not parse"));
+  }
+  return true;
+}
+
 std::unique_ptr<RecordCursor> Store::ScanRecords(std::string_view prefix) const {
   return std::make_unique<RocksRecordCursor>(impl_->db.get(), impl_->cf(kRecords), prefix);
 }
@@ -436,6 +447,9 @@ absl::Status Store::Commit(const CommitBatch& batch) {
   }
   for (const v1::Record& r : batch.records) {
     wb.Put(impl_->cf(kRecords), r.pid(), model::SerializeDeterministic(r));
+  }
+  for (const v1::Record* r : batch.record_refs) {
+    wb.Put(impl_->cf(kRecords), r->pid(), model::SerializeDeterministic(*r));
   }
   std::map<std::string, TreeNode> buckets;
   {

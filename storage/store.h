@@ -74,6 +74,8 @@ struct CommitBatch {
   uint64_t max_hlc = 0;
   int64_t created_unix_ms = 0;
   std::vector<v1::Record> records;  // merged records to store
+  // More records to store, owned by the caller until Commit returns (no copy).
+  std::vector<const v1::Record*> record_refs;
   Counts counts_delta;
   std::vector<QuarantineEntry> quarantine;
   std::vector<DigestChange> digests;
@@ -116,6 +118,8 @@ class Store {
 
   // nullopt when the pid is unknown.
   absl::StatusOr<std::optional<v1::Record>> GetRecord(std::string_view pid) const;
+  // Parses the record into *out (which may live on an arena); false when unknown.
+  absl::StatusOr<bool> ReadRecord(std::string_view pid, v1::Record* out) const;
   // Records in pid order; the cursor sees a consistent snapshot. With a prefix, only the
   // records whose pid starts with it.
   std::unique_ptr<RecordCursor> ScanRecords(std::string_view prefix = "") const;

@@ -29,29 +29,39 @@ storage::Counts Classify(const v1::Record* record) {
 }
 
 absl::StatusOr<v1::Record*> Overlay::Get(const std::string& pid) {
-  auto it = records.find(pid);
-  if (it != records.end()) return &it->second.second;
-  absl::StatusOr<std::optional<v1::Record>> stored = store.GetRecord(pid);
-  if (!stored.ok()) return stored.status();
-  v1::Record current = stored->has_value() ? **stored : model::EmptyRecord(pid);
-  auto [pos, inserted] = records.emplace(pid, std::make_pair(*stored, std::move(current)));
-  return &pos->second.second;
+  auto it = records_.find(pid);
+  if (it != records_.end()) return it->second.record;
+  Entry entry;
+  entry.record = google::protobuf::Arena::CreateMessage<v1::Record>(&arena_);
+  absl::StatusOr<bool> found = store_.ReadRecord(pid, entry.record);
+  if (!found.ok()) return found.status();
+  entry.existed = *found;
+  if (entry.existed) {
+    entry.before_digest = model::RecordDigest(*entry.record);
+    entry.before_counts = Classify(entry.record);
+  } else {
+    entry.record->set_pid(pid);
+    for (int g = 0; g < model::kGroupCount; ++g) entry.record->add_groups();
+  }
+  v1::Record* record = entry.record;
+  records_.emplace(pid, entry);
+  return record;
 }
 
 void Overlay::Merge(const v1::Event& event, const v1::DeltaRef& writer, v1::Record* record) {
-  if (model::MergeEvent(event, writer, record)) changed.insert(event.pid());
+  if (model::MergeEvent(event, writer, record)) changed_.insert(event.pid());
 }
 
 void Overlay::Fill(storage::CommitBatch* batch) const {
-  for (const std::string& pid : changed) {
-    const auto& [before, after] = records.at(pid);
-    storage::Counts delta = Classify(&after);
-    Subtract(&delta, Classify(before ? &*before : nullptr));
+  for (const std::string& pid : changed_) {
+    const Entry& e = records_.at(pid);
+    storage::Counts delta = Classify(e.record);
+    Subtract(&delta, e.before_counts);
     batch->counts_delta.Add(delta);
-    batch->records.push_back(after);
+    batch->record_refs.push_back(e.record);
 
-    storage::DigestChange change{pid, model::RecordDigest(after), before ? 0 : 1};
-    if (before) model::XorInto(&change.delta, model::RecordDigest(*before));
+    storage::DigestChange change{pid, model::RecordDigest(*e.record), e.existed ? 0 : 1};
+    model::XorInto(&change.delta, e.before_digest);
     batch->digests.push_back(std::move(change));
   }
 }

@@ -33,8 +33,8 @@ RemoteResult Result(RemoteOutcome outcome, absl::Status status) {
 }  // namespace
 
 void Writer::ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs) {
-  internal::Overlay overlay{store_, {}, {}};
-  v1::DeltaBody body;
+  internal::Overlay overlay(store_);
+  v1::DeltaBody& body = *google::protobuf::Arena::CreateMessage<v1::DeltaBody>(overlay.arena());
   v1::DeltaRef ref;
   ref.set_origin(own_stream_.origin);
   ref.set_epoch(own_stream_.epoch);
@@ -259,7 +259,7 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
                                   const std::string& signed_delta,
                                   const storage::StreamId& stream,
                                   const storage::StreamState& state, RemoteResult result) {
-  internal::Overlay overlay{store_, {}, {}};
+  internal::Overlay overlay(store_);
   v1::DeltaRef ref;
   ref.set_origin(stream.origin);
   ref.set_epoch(stream.epoch);
@@ -331,7 +331,7 @@ RepairResult Writer::ProcessRepair(const std::string& signed_delta,
   for (const v1::Event& e : body.events()) {
     if (e.group() == v1::HOME) home_hints[e.pid()] = e.value().home();
   }
-  internal::Overlay overlay{store_, {}, {}};
+  internal::Overlay overlay(store_);
   v1::DeltaRef ref;
   ref.set_origin(body.origin());
   ref.set_epoch(body.origin_epoch());
@@ -362,12 +362,12 @@ RepairResult Writer::ProcessRepair(const std::string& signed_delta,
   storage::CommitBatch batch;
   batch.hlc_high_water = clock_.Current();
   overlay.Fill(&batch);
-  if (batch.records.empty()) return result;
+  if (batch.record_refs.empty()) return result;
   if (absl::Status s = store_.Commit(batch); !s.ok()) {
     result.status = s;
     return result;
   }
-  for (const v1::Record& r : batch.records) result.repaired.push_back(r.pid());
+  for (const v1::Record* r : batch.record_refs) result.repaired.push_back(r->pid());
   base::Logger("sync")->info("origin={} seq={} repaired records={}", body.origin(), body.seq(),
                              result.repaired.size());
   return result;

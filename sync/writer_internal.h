@@ -8,10 +8,12 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "google/protobuf/arena.h"
 #include <future>
 #include <variant>
 #include <vector>
 
+#include "model/digest.h"
 #include "model/fields.h"
 #include "storage/store.h"
 #include "sync/writer.h"
@@ -21,20 +23,35 @@ namespace wlsync::sync::internal {
 // How a record contributes to the node's counts (all zero for nullptr or no status).
 storage::Counts Classify(const v1::Record* record);
 
-// Records read from the store during one commit, with their state before (for counts and
-// to skip unchanged records) and the merged state to write. Not thread safe.
-struct Overlay {
-  storage::Store& store;
-  absl::flat_hash_map<std::string, std::pair<std::optional<v1::Record>, v1::Record>> records;
+// Records read from the store during one commit: the merged working copy (on the
+// overlay's arena, so that a delta's many small messages cost one free), and what the
+// stored record contributed to the digest tree and the counts. Not thread safe.
+class Overlay {
+ public:
+  explicit Overlay(storage::Store& store) : store_(store) {}
 
-  absl::flat_hash_set<std::string> changed;
+  google::protobuf::Arena* arena() { return &arena_; }
 
   // The working copy of a record, read from the store on first use.
   absl::StatusOr<v1::Record*> Get(const std::string& pid);
   // Merges `event` into the working copy of its record and remembers whether it changed.
   void Merge(const v1::Event& event, const v1::DeltaRef& writer, v1::Record* record);
-  // Adds the changed records and the count changes to `batch`.
+  // Adds the changed records (by reference: the overlay must outlive the commit), the
+  // count changes and the digest changes to `batch`.
   void Fill(storage::CommitBatch* batch) const;
+
+ private:
+  struct Entry {
+    v1::Record* record = nullptr;
+    bool existed = false;
+    model::Digest before_digest{};
+    storage::Counts before_counts;
+  };
+
+  storage::Store& store_;
+  google::protobuf::Arena arena_;
+  absl::flat_hash_map<std::string, Entry> records_;
+  absl::flat_hash_set<std::string> changed_;
 };
 
 }  // namespace wlsync::sync::internal
