@@ -85,6 +85,10 @@ int main(int argc, char** argv) {
   }
 
   if (init_cmd->parsed()) {
+    if (!wlsync::daemon::IsValidHostPort(init.listen)) {
+      std::fprintf(stderr, "wlsync: init: --listen must be HOST:PORT with a port from 1 to 65535\n");
+      return kExitUsage;
+    }
     if (!wlsync::daemon::IsValidNodeName(init.name)) {
       std::fprintf(stderr, "wlsync: init: --name must be 1-32 of a-z 0-9 _ - starting with a letter\n");
       return kExitUsage;
@@ -103,6 +107,10 @@ int main(int argc, char** argv) {
   std::string node = NodeOrEnv(node_flag);
   if (node.empty()) {
     std::fprintf(stderr, "wlsync: no node: give --node HOST:PORT or set WLSYNC_NODE\n");
+    return kExitUsage;
+  }
+  if (!wlsync::daemon::IsValidHostPort(node)) {
+    std::fprintf(stderr, "wlsync: --node must be HOST:PORT with a port from 1 to 65535\n");
     return kExitUsage;
   }
   if (import_cmd->parsed()) {

@@ -130,8 +130,14 @@ absl::Status ReadTuning(const toml::table& root, const std::string& origin,
     Reader r(*api, "api.", origin, base);
     WLSYNC_RETURN_IF_ERROR(r.String("listen", &c->listen, /*required=*/false));
     WLSYNC_RETURN_IF_ERROR(r.Bool("insecure", &c->insecure));
-    if (c->listen.find(':') == std::string::npos) {
-      return Bad(origin, "api.listen", "must be HOST:PORT");
+    if (!IsValidHostPort(c->listen)) {
+      return Bad(origin, "api.listen", "must be HOST:PORT with a port from 1 to 65535");
+    }
+    if (!c->insecure) {
+      // LIMITATION: TLS is not built yet (access-control issue); refuse rather than
+      // pretend.
+      return Bad(origin, "api.insecure",
+                 "TLS is not available in this version: set insecure = true (loopback only)");
     }
   }
   if (const toml::table* sync = Section(root, "sync")) {
@@ -213,8 +219,8 @@ absl::Status ReadPeers(const toml::table& root, const std::string& origin,
       WLSYNC_RETURN_IF_ERROR(r.PublicKey("public_key", &key));
       if (is_peer) {
         WLSYNC_RETURN_IF_ERROR(r.String("address", &address, /*required=*/true));
-        if (address.find(':') == std::string::npos) {
-          return Bad(origin, r.Name("address"), "must be HOST:PORT");
+        if (!IsValidHostPort(address)) {
+          return Bad(origin, r.Name("address"), "must be HOST:PORT with a port from 1 to 65535");
         }
         c->peers.push_back({name, address, key});
       } else {
@@ -226,6 +232,19 @@ absl::Status ReadPeers(const toml::table& root, const std::string& origin,
 }
 
 }  // namespace
+
+bool IsValidHostPort(std::string_view address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == address.size()) return false;
+  std::string_view port = address.substr(colon + 1);
+  if (port.size() > 5) return false;
+  int value = 0;
+  for (char ch : port) {
+    if (ch < '0' || ch > '9') return false;
+    value = value * 10 + (ch - '0');
+  }
+  return value >= 1 && value <= 65535;
+}
 
 bool IsValidNodeName(std::string_view name) {
   if (name.empty() || name.size() > 32 || name[0] < 'a' || name[0] > 'z') return false;

@@ -68,6 +68,9 @@ absl::StatusOr<Config> LoadConfig(const std::string& path);
 absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& origin,
                                    const std::string& base_dir);
 
+// HOST:PORT with a port from 1 to 65535 (host not resolved).
+bool IsValidHostPort(std::string_view address);
+
 // A node name: 1-32 of [a-z0-9_-], starting with a letter.
 bool IsValidNodeName(std::string_view name);
 

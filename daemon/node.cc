@@ -141,12 +141,16 @@ absl::Status Node::Impl::BuildServer() {
                     },
                     [this](const std::string& peer) { return Reconcile(peer); }};
   registry_service = NewRegistryService(std::move(deps));
-  peer_service = sync::NewPeerService(*store, *clock, trust, *signing_key, config.name);
+  peer_service = sync::NewPeerService(*store, *clock, trust, *signing_key, config.name,
+                                      federation_key->Fingerprint());
 
   grpc::ServerBuilder builder;
   // LIMITATION: the client and peer APIs listen without TLS for now (loopback
   // development); TLS, mutual TLS and tokens are the work of the access-control issue.
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  // Without this gRPC sets SO_REUSEPORT, and a second node on the same port would start
+  // and take half of the connections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
   builder.RegisterService(registry_service.get());
@@ -195,8 +199,13 @@ absl::Status Node::Start() {
   if (absl::Status s = n.BuildServer(); !s.ok()) return s;
 
   for (const PeerConfig& p : n.config.peers) {
-    sync::PullerOptions po{n.config.name, p.name, p.address, n.config.reconnect_min_ms,
-                           n.config.reconnect_max_ms, n.config.max_message_bytes};
+    sync::PullerOptions po{n.config.name,
+                           p.name,
+                           p.address,
+                           n.config.reconnect_min_ms,
+                           n.config.reconnect_max_ms,
+                           n.config.max_message_bytes,
+                           n.federation_key->Fingerprint()};
     n.pullers.push_back(std::make_unique<sync::Puller>(po, *n.store, *n.writer));
     n.pullers.back()->Start();
   }

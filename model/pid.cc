@@ -63,6 +63,17 @@ std::string FederationKey::Pid(std::string_view normalized_id_doc) const {
   return Base32Lower(mac, 16);
 }
 
+std::string FederationKey::Fingerprint() const {
+  constexpr std::string_view kLabel = "wlsync/federation-check/v1";
+  uint8_t mac[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256_state state;
+  crypto_auth_hmacsha256_init(&state, bytes_.data(), bytes_.size());
+  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const uint8_t*>(kLabel.data()),
+                                kLabel.size());
+  crypto_auth_hmacsha256_final(&state, mac);
+  return std::string(reinterpret_cast<const char*>(mac), 16);
+}
+
 std::string Base32Lower(const uint8_t* data, size_t size) {
   std::string out;
   out.reserve((size * 8 + 4) / 5);

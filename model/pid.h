@@ -31,6 +31,10 @@ class FederationKey {
   // pid = base32(first 16 bytes of HMAC-SHA256(key, normalized_id_doc)).
   std::string Pid(std::string_view normalized_id_doc) const;
 
+  // 16 bytes that tell whether two nodes hold the same key without revealing it:
+  // HMAC-SHA256(key, "wlsync/federation-check/v1"), truncated.
+  std::string Fingerprint() const;
+
  private:
   explicit FederationKey(const std::array<uint8_t, kSize>& bytes) : bytes_(bytes) {}
 

@@ -66,6 +66,7 @@ absl::StatusOr<PlannedWrite> WritePlanner::PlanUpsert(const v1::PersonFields& fi
   }
 
   bool creating = !Exists(current);
+  plan.registration = creating;
   for (int g = 1; g < kGroupCount; ++g) {
     auto group = static_cast<v1::Group>(g);
     if (HasGroup(current, group) && GroupEquals(GroupOf(current, group).value(), fields, group)) {
@@ -143,13 +144,15 @@ absl::StatusOr<PlannedWrite> WritePlanner::PlanDeregister(const v1::Record& curr
   return plan;
 }
 
-// LIMITATION: the check uses the receiver's current view of the person's home, so two
-// jurisdictions that registered the same person concurrently with different homes may judge
-// a later foreign write differently; the refused event is kept in quarantine and
-// reconciliation is what reports the difference.
+// LIMITATION: apart from registrations, the check uses the receiver's current view of the
+// person's home; while two jurisdictions change a person's home concurrently, a foreign
+// identity edit or deregistration may be judged differently on each side. The refused
+// event is kept in quarantine and reconciliation reports the difference.
 absl::Status WritePlanner::CheckRemote(const v1::Event& event, const v1::Record& current,
                                        std::string_view home_hint) const {
-  bool creating = !Exists(current) && !HasGroup(current, v1::HOME);
+  // A registration is judged by the event alone (deterministic on every node); other
+  // writes against the person's home as known here, or as the same delta states it.
+  bool creating = event.registration();
   std::string_view home = creating ? home_hint : HomeOf(current);
   if (home.empty()) home = home_hint;
   return policy_.Check(event.group(), event.value(), home, event.stamp().node(), creating);

@@ -23,6 +23,7 @@ enum class WriteOutcome { kCreated, kUpdated, kUnchanged };
 struct PlannedWrite {
   std::string pid;
   WriteOutcome outcome = WriteOutcome::kUnchanged;
+  bool registration = false;  // the person was not known here: see Event.registration
   std::vector<std::pair<v1::Group, v1::PersonFields>> groups;
 };
 

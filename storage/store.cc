@@ -196,7 +196,10 @@ absl::Status Store::LoadMeta() {
   if ((*epoch)->size() != 16) {
     return absl::DataLossError(base::StrCat("storage: data dir ", impl_->dir, ": bad epoch"));
   }
-  epoch_ = **epoch;
+  // Every start begins a new epoch, so that a node restored from an old copy of its data
+  // dir can never sign a second, different delta for an (epoch, seq) it signed before: its
+  // deltas of earlier epochs are ordinary streams that its peers give back.
+  if (absl::Status s = StartEpoch(); !s.ok()) return s;
 
   auto hlc = impl_->Get(kMeta, keys::kMetaHlc);
   auto counts = impl_->Get(kMeta, keys::kMetaCounts);
@@ -223,15 +226,21 @@ absl::Status Store::InitializeMeta() {
         base::StrCat("storage: data dir ", impl_->dir, " holds records but no epoch"));
   }
 
-  epoch_.resize(16);
-  randombytes_buf(epoch_.data(), epoch_.size());
   created_new_ = true;
-  rocksdb::WriteBatch batch;
-  batch.Put(impl_->cf(kMeta), keys::kMetaFormat, keys::kFormatVersion);
-  batch.Put(impl_->cf(kMeta), keys::kMetaEpoch, epoch_);
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return ToStatus(impl_->db->Write(wo, &batch), "initialize meta");
+  absl::Status s = ToStatus(
+      impl_->db->Put(wo, impl_->cf(kMeta), keys::kMetaFormat, keys::kFormatVersion), "initialize meta");
+  if (!s.ok()) return s;
+  return StartEpoch();
+}
+
+absl::Status Store::StartEpoch() {
+  epoch_.resize(16);
+  randombytes_buf(epoch_.data(), epoch_.size());
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return ToStatus(impl_->db->Put(wo, impl_->cf(kMeta), keys::kMetaEpoch, epoch_), "start epoch");
 }
 
 uint64_t Store::hlc_high_water() const {

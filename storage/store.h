@@ -102,8 +102,9 @@ class RecordCursor;
 // failure the store is poisoned: every later Commit returns the first error (reads go on).
 class Store {
  public:
-  // Opens or creates the data dir. A new dir gets a random 16-byte epoch. Fails with a
-  // clear message when another process holds the dir.
+  // Opens or creates the data dir. Every open starts a new random 16-byte epoch (the
+  // node's own stream restarts at seq 1 under it). Fails with a clear message when
+  // another process holds the dir.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& dir,
                                                      const StoreOptions& options);
   ~Store();
@@ -172,6 +173,7 @@ class Store {
   // REQUIRES: mu_ held.
   absl::Status RebuildDigestsLocked();
   absl::Status InitializeMeta();
+  absl::Status StartEpoch();
 
   std::unique_ptr<Impl> impl_;
   std::string epoch_;

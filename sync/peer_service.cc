@@ -34,8 +34,14 @@ grpc::Status Unavailable(const absl::Status& s) {
 class PeerServiceImpl final : public v1::Peer::Service {
  public:
   PeerServiceImpl(const storage::Store& store, const model::HybridClock& clock,
-                  const TrustStore& trust, const SigningKey& key, std::string node)
-      : store_(store), clock_(clock), trust_(trust), key_(key), node_(std::move(node)) {}
+                  const TrustStore& trust, const SigningKey& key, std::string node,
+                  std::string federation_check)
+      : store_(store),
+        clock_(clock),
+        trust_(trust),
+        key_(key),
+        node_(std::move(node)),
+        federation_check_(std::move(federation_check)) {}
 
   grpc::Status GetTree(grpc::ServerContext*, const v1::TreeRequest* request,
                        v1::TreeResponse* response) override {
@@ -168,6 +174,15 @@ class PeerServiceImpl final : public v1::Peer::Service {
   grpc::Status Pull(grpc::ServerContext* context, const v1::PullRequest* request,
                     grpc::ServerWriter<v1::PullResponse>* writer) override {
     if (!trust_.Knows(request->node())) return NotTrusted();
+    if (request->federation_check() != federation_check_) {
+      base::Logger("peer")->error(
+          "peer={} refused: its federation key differs from this node's; the two would "
+          "file the same person under different pids",
+          request->node());
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "pull: the federation key differs from this node's (pids would not "
+                          "match); copy the federation key file from the first jurisdiction");
+    }
     std::map<storage::StreamId, uint64_t> cursors;
     for (const v1::Cursor& c : request->cursors()) {
       cursors[storage::StreamId{c.origin(), c.epoch()}] = c.seq();
@@ -238,6 +253,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
   const TrustStore& trust_;
   const SigningKey& key_;
   const std::string node_;
+  const std::string federation_check_;
 };
 
 }  // namespace
@@ -245,8 +261,9 @@ class PeerServiceImpl final : public v1::Peer::Service {
 std::unique_ptr<grpc::Service> NewPeerService(const storage::Store& store,
                                               const model::HybridClock& clock,
                                               const TrustStore& trust, const SigningKey& key,
-                                              std::string node) {
-  return std::make_unique<PeerServiceImpl>(store, clock, trust, key, std::move(node));
+                                              std::string node, std::string federation_check) {
+  return std::make_unique<PeerServiceImpl>(store, clock, trust, key, std::move(node),
+                                           std::move(federation_check));
 }
 
 }  // namespace wlsync::sync

@@ -24,6 +24,6 @@ inline constexpr std::string_view kAgreementDomain = "wlsync/agreement/v1\n";
 std::unique_ptr<grpc::Service> NewPeerService(const storage::Store& store,
                                               const model::HybridClock& clock,
                                               const TrustStore& trust, const SigningKey& key,
-                                              std::string node);
+                                              std::string node, std::string federation_check);
 
 }  // namespace wlsync::sync

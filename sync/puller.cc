@@ -92,6 +92,7 @@ void Puller::PullOnce() {
 
   v1::PullRequest request;
   request.set_node(options_.self);
+  request.set_federation_check(options_.federation_check);
   absl::StatusOr<std::vector<std::pair<storage::StreamId, storage::StreamState>>> streams =
       store_.Streams();
   if (!streams.ok()) {
@@ -120,7 +121,10 @@ void Puller::PullOnce() {
     last_contact_ms_.store(NowMs());
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!connected_) log->info("peer={} connected address={}", options_.peer, options_.address);
+      if (!connected_) {
+        log->info("peer={} connected address={}", options_.peer, options_.address);
+        last_error_.clear();
+      }
       connected_ = true;
     }
     if (response.has_heartbeat()) {
@@ -135,7 +139,10 @@ void Puller::PullOnce() {
 
   std::lock_guard<std::mutex> lock(mu_);
   context_ = nullptr;
-  if (connected_) log->warn("peer={} disconnected: {}", options_.peer, status.error_message());
+  if (connected_) {
+    log->warn("peer={} disconnected: {}", options_.peer,
+              status.ok() ? std::string("stream ended") : status.error_message());
+  }
   connected_ = false;
   if (!status.ok() && !restart && !stopping_.load()) {
     last_error_ = base::StrCat("pull: ", status.error_message());

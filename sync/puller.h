@@ -33,6 +33,7 @@ struct PullerOptions {
   int64_t reconnect_min_ms = 100;
   int64_t reconnect_max_ms = 10000;
   int64_t max_message_bytes = 4 << 20;
+  std::string federation_check;  // FederationKey::Fingerprint()
 };
 
 // Lifecycle: construct, Start, Stop (or destroy). `store` and `writer` must outlive it.

@@ -89,6 +89,7 @@ LocalResult Writer::PlanOne(const LocalWrite& w, const v1::DeltaRef& ref,
     event->set_group(group);
     event->mutable_stamp()->set_hlc(clock_.Tick());
     event->mutable_stamp()->set_node(own_stream_.origin);
+    event->set_registration(plan->registration);
     *event->mutable_value() = std::move(value);
     overlay->Merge(*event, ref, *record);
     result.hlc = event->stamp().hlc();

@@ -241,6 +241,27 @@ TEST_CASE("Writer: editing a deregistered person is refused, an old edit never r
   REQUIRE(p.waihai.store().counts().deregistered == 1);
 }
 
+TEST_CASE("Writer: the same person registered on both sides at once converges", "[sync]") {
+  Pair p;
+  v1::PersonFields at_waihai = Person(5, "waihai");
+  v1::PersonFields at_guzhen = Person(5, "waihai");
+  at_guzhen.set_name("另一个名字");
+  REQUIRE(p.waihai.Register({at_waihai})[0].status.ok());
+  REQUIRE(p.guzhen.Register({at_guzhen})[0].status.ok());  // guzhen registers waihai's person
+  for (std::string& d : p.guzhen.OwnDeltas()) {
+    REQUIRE(p.waihai.writer().ApplyRemote(d).outcome == RemoteOutcome::kApplied);
+  }
+  p.Ship();
+  REQUIRE(p.waihai.store().quarantined() == 0);
+  REQUIRE(p.guzhen.store().quarantined() == 0);
+  REQUIRE(p.guzhen.Dump() == p.waihai.Dump());
+  // The later registration (guzhen's) won; the home jurisdiction can still correct it.
+  std::string pid = p.waihai.planner().PidOf(at_waihai.id_doc()).value();
+  REQUIRE(model::GroupOf(**p.waihai.store().GetRecord(pid), v1::IDENTITY).value().name() ==
+          "另一个名字");
+  REQUIRE(p.waihai.Set(pid, "name", at_waihai.name())[0].outcome == model::WriteOutcome::kUpdated);
+}
+
 TEST_CASE("Writer: concurrent requests share deltas (group commit)", "[sync]") {
   Pair p;
   std::vector<std::thread> threads;
