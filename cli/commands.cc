@@ -6,6 +6,7 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "model/validate.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace wlsync::cli {
@@ -41,6 +42,10 @@ int RunGet(const std::string& node, const std::string& who) {
 
 int RunSet(const std::string& node, const std::string& who, const std::string& field,
            const std::string& value) {
+  if (!model::IsValidUtf8(value) || !model::IsValidUtf8(field)) {
+    std::fprintf(stderr, "wlsync: set: the field name and value must be valid UTF-8\n");
+    return kExitUsage;
+  }
   v1::UpdateRequest request;
   *request.mutable_person() = PersonRefOf(who);
   v1::FieldChange* change = request.add_changes();

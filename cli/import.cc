@@ -157,7 +157,9 @@ int RunImport(const ImportArgs& args) {
                  tally.read_error.c_str());
     return kExitFailure;
   }
-  return rejected > 0 ? kExitPartial : kExitOk;
+  if (rejected == 0) return kExitOk;
+  bool any_good = summary.imported() + summary.updated() + summary.unchanged() > 0;
+  return any_good ? kExitPartial : kExitFailure;
 }
 
 }  // namespace wlsync::cli

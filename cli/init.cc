@@ -60,29 +60,34 @@ int RunInit(const InitArgs& args) {
   if (fs::exists(dir / "config.toml")) {
     return Fail(base::StrCat((dir / "config.toml").string(), " exists; refusing to overwrite"));
   }
+  // Check every input before anything is written, so that a failure leaves nothing behind.
+  std::string grids = args.grids.empty() ? DefaultGrids() : args.grids;
+  if (grids.empty()) return Fail("no grids file found: give --grids FILE");
+  absl::StatusOr<model::Grids> loaded = model::Grids::LoadFile(grids);
+  if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
+  if (!loaded->HasJurisdiction(args.name)) {
+    std::fprintf(stderr,
+                 "wlsync: init: warning: no grid of %s belongs to jurisdiction %s, so this node "
+                 "can register but never deregister people of its own\n",
+                 grids.c_str(), args.name.c_str());
+  }
+  model::FederationKey federation = model::FederationKey::Generate();
+  if (!args.federation_key.empty()) {
+    absl::StatusOr<model::FederationKey> key = model::FederationKey::LoadFile(args.federation_key);
+    if (!key.ok()) return Fail(std::string(key.status().message()));
+    federation = *key;
+  }
+
   std::error_code ec;
   fs::create_directories(dir / "keys", ec);
   if (!ec) fs::create_directories(dir / "data", ec);
   if (ec) return Fail(base::StrCat("cannot create ", dir.string(), ": ", ec.message()));
   fs::permissions(dir / "keys", fs::perms::owner_all, ec);
-
-  std::string grids = args.grids.empty() ? DefaultGrids() : args.grids;
-  if (grids.empty()) return Fail("no grids file found: give --grids FILE");
-  absl::StatusOr<model::Grids> loaded = model::Grids::LoadFile(grids);
-  if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
   fs::copy_file(grids, dir / "grids.csv", fs::copy_options::overwrite_existing, ec);
   if (ec) return Fail(base::StrCat("cannot copy ", grids, ": ", ec.message()));
 
   std::string fed_path = (dir / "keys" / "federation.key").string();
-  if (args.federation_key.empty()) {
-    if (absl::Status s = model::FederationKey::Generate().WriteFile(fed_path); !s.ok()) {
-      return Fail(std::string(s.message()));
-    }
-  } else {
-    absl::StatusOr<model::FederationKey> key = model::FederationKey::LoadFile(args.federation_key);
-    if (!key.ok()) return Fail(std::string(key.status().message()));
-    if (absl::Status s = key->WriteFile(fed_path); !s.ok()) return Fail(std::string(s.message()));
-  }
+  if (absl::Status s = federation.WriteFile(fed_path); !s.ok()) return Fail(std::string(s.message()));
 
   sync::SigningKey key = sync::SigningKey::Generate();
   std::string key_path = (dir / "keys" / (args.name + ".key")).string();

@@ -46,6 +46,12 @@ std::string PersonJson(const v1::Person& person, bool tombstone_only) {
 }
 
 std::string CsvCell(std::string_view s) {
+  // A cell starting like a formula is prefixed with an apostrophe, so that a spreadsheet
+  // shows it as text instead of evaluating it (CSV injection).
+  if (!s.empty() && (s.front() == '=' || s.front() == '+' || s.front() == '-' ||
+                     s.front() == '@' || s.front() == '\t' || s.front() == '\r')) {
+    return CsvCell(std::string("'") + std::string(s));
+  }
   bool quote = s.find_first_of(",\"\r\n") != std::string_view::npos ||
                (!s.empty() && (s.front() == ' ' || s.back() == ' '));
   if (!quote) return std::string(s);

@@ -5,6 +5,8 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/codegen/service_type.h>
 
+#include <sys/stat.h>
+
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -61,7 +63,18 @@ struct Node::Impl {
   absl::StatusOr<v1::ReconcileReport> Reconcile(const std::string& peer);
 };
 
+// Secret key files must be readable by their owner only; a looser mode is logged.
+void WarnIfExposed(const std::string& path, std::string_view what) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    base::Logger("node")->warn("{}={} is readable by group or others (mode {:o}); chmod 600 it",
+                               what, path, st.st_mode & 0777);
+  }
+}
+
 absl::Status Node::Impl::LoadKeys() {
+  WarnIfExposed(config.signing_key, "node.signing_key");
+  WarnIfExposed(config.federation_key, "node.federation_key");
   absl::StatusOr<model::FederationKey> fed = model::FederationKey::LoadFile(config.federation_key);
   if (!fed.ok()) return absl::Status(fed.status().code(), base::StrCat("node.federation_key: ", fed.status().message()));
   federation_key.emplace(*fed);

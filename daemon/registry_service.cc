@@ -305,7 +305,7 @@ grpc::Status RegistryServiceImpl::Import(
     return stream->Write(response);
   };
 
-  while (stream->Read(&request)) {
+  while (!context->IsCancelled() && stream->Read(&request)) {
     if (static_cast<size_t>(request.rows_size()) > d_.max_rows_per_request) {
       while (!in_flight.empty()) drain_one();
       return ToGrpc(absl::InvalidArgumentError(base::StrCat(
@@ -318,7 +318,13 @@ grpc::Status RegistryServiceImpl::Import(
   // completes either way, and its results must not be left dangling.
   bool ok = true;
   while (!in_flight.empty()) ok = drain_one() && ok;
-  if (!ok || context->IsCancelled()) return grpc::Status::CANCELLED;
+  if (!ok || context->IsCancelled()) {
+    base::Logger("rpc")->warn(
+        "import cancelled by the client imported={} updated={} unchanged={} rejected={} (all "
+        "acknowledged rows are stored)",
+        summary.imported(), summary.updated(), summary.unchanged(), summary.rejected());
+    return grpc::Status::CANCELLED;
+  }
 
   v1::ImportResponse last;
   *last.mutable_summary() = summary;

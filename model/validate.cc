@@ -1,5 +1,7 @@
 #include "model/validate.h"
 
+#include <ctime>
+
 #include <array>
 #include <initializer_list>
 
@@ -52,13 +54,48 @@ bool LooksLikeIdentifier(std::string_view name) {
   return !IsDigit(name.front());
 }
 
+// Invisible or reordering characters that have no place in a name or an address: C1
+// controls, zero-width and direction marks, line and paragraph separators, bidirectional
+// embeddings, overrides and isolates, word joiners, a byte-order mark, annotation marks.
+bool IsHiddenFormatChar(uint32_t cp) {
+  return (cp >= 0x80 && cp <= 0x9F) || (cp >= 0x200B && cp <= 0x200F) ||
+         (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF ||
+         (cp >= 0xFFF9 && cp <= 0xFFFB);
+}
+
 absl::Status CheckText(std::string_view field, std::string_view value) {
   if (!IsValidUtf8(value)) return Invalid(field, "not valid UTF-8");
-  for (char c : value) {
-    const auto u = static_cast<unsigned char>(c);
+  for (size_t i = 0; i < value.size();) {
+    const auto u = static_cast<unsigned char>(value[i]);
     if (u < 0x20 || u == 0x7F) return Invalid(field, "must not contain control characters");
+    int len = Utf8SequenceLength(value.substr(i));
+    uint32_t cp = u;
+    if (len > 1) {
+      cp = u & (0xFF >> (len + 1));
+      for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(value[i + k]) & 0x3F);
+    }
+    if (IsHiddenFormatChar(cp)) {
+      return Invalid(field, "must not contain invisible or direction-changing characters");
+    }
+    i += static_cast<size_t>(len > 0 ? len : 1);
   }
   return absl::OkStatus();
+}
+
+// Today as YYYYMMDD, taken generously (UTC+14, the earliest local date anywhere) so that
+// no jurisdiction's today is refused as a future date.
+int LatestTodayYmd() {
+  std::time_t t = std::time(nullptr) + 14 * 3600;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+}
+
+// GB 11643 region codes start with a province code; these are the ones in use.
+bool IsProvinceCode(int code) {
+  return (code >= 11 && code <= 15) || (code >= 21 && code <= 23) || (code >= 31 && code <= 37) ||
+         (code >= 41 && code <= 46) || (code >= 50 && code <= 54) || (code >= 61 && code <= 65) ||
+         code == 71 || code == 81 || code == 82;
 }
 
 absl::Status CheckLength(std::string_view field, std::string_view value, bool required,
@@ -101,6 +138,9 @@ absl::Status CheckIsoDate(std::string_view field, std::string_view value) {
                   ParseDigits(value.substr(8, 2)))) {
     return Invalid(field, "not a real date between 1900-01-01 and 2100-12-31");
   }
+  int ymd = ParseDigits(value.substr(0, 4)) * 10000 + ParseDigits(value.substr(5, 2)) * 100 +
+            ParseDigits(value.substr(8, 2));
+  if (ymd > LatestTodayYmd()) return Invalid(field, "must not be in the future");
   return absl::OkStatus();
 }
 
@@ -195,6 +235,13 @@ absl::Status ValidateIdDoc(std::string_view id) {
                   ParseDigits(birth.substr(6, 2)))) {
     return Invalid(kField,
                    "characters 7-14 must be a real birth date YYYYMMDD between 1900 and 2100");
+  }
+
+  if (!IsProvinceCode(ParseDigits(id.substr(0, 2)))) {
+    return Invalid(kField, "characters 1-2 must be a province code of GB 11643");
+  }
+  if (ParseDigits(birth) > LatestTodayYmd()) {
+    return Invalid(kField, "characters 7-14: the birth date is in the future");
   }
 
   const char last = id[17];

@@ -121,6 +121,9 @@ absl::StatusOr<std::string> ParsePublicKeyHex(std::string_view hex, std::string_
     return absl::InvalidArgumentError(
         base::StrCat(what, ": expected a public key of 64 hexadecimal characters"));
   }
+  if (*raw == std::string(kPublicKeySize, '\0')) {
+    return absl::InvalidArgumentError(base::StrCat(what, ": all zeros is not a public key"));
+  }
   return *raw;
 }
 

@@ -81,6 +81,20 @@ TEST_CASE("Daemon: start-up refuses a bad config, a missing key and a held data 
     REQUIRE(second.err.find("in use by another running node") != std::string::npos);
     REQUIRE(node.Stop() == 0);  // SIGTERM: clean exit
   }
+  SECTION("a port another node already listens on") {
+    REQUIRE(node.Start());
+    auto others = wlsync::testing::MakeNodes(root / "other", {"guzhen"});
+    REQUIRE(others.size() == 1);
+    std::string text = wlsync::testing::ReadFile(others[0]->config());
+    size_t at = text.find("listen = \"");
+    size_t end = text.find('"', at + 10);
+    text.replace(at, end - at + 1, "listen = \"" + node.address() + "\"");
+    wlsync::testing::WriteFile(others[0]->config(), text);
+    CommandResult second = wlsync::testing::Run({wlsyncd, "--config", others[0]->config()});
+    REQUIRE(second.exit_code == 1);
+    REQUIRE(second.err.find("cannot listen") != std::string::npos);
+    REQUIRE(node.Stop() == 0);
+  }
   SECTION("a missing signing key") {
     std::filesystem::remove(node.dir() + "/keys/waihai.key");
     CommandResult r = wlsync::testing::Run({wlsyncd, "--config", node.config()});

@@ -97,9 +97,40 @@ TEST_CASE("Validate: every identity number rule fails with its own message", "[m
 }
 
 TEST_CASE("Validate: birth dates at the edges of the range are accepted", "[model]") {
-  auto first17 = GENERATE(as<std::string>{}, "44070419000101001", "44070421001231001",
+  auto first17 = GENERATE(as<std::string>{}, "44070419000101001", "44070420001231001",
                           "44070420000229001", "44200019960229123");
   CHECK(ValidateIdDoc(WithCheck(first17)).ok());
+}
+
+TEST_CASE("Validate: future birth dates and unknown province codes are refused", "[model]") {
+  auto [first17, rule] = GENERATE(table<std::string, std::string>({
+      {"44070420991231001", "in the future"},
+      {"44070421001231001", "in the future"},
+      {"00070419900101001", "province code"},
+      {"99070419900101001", "province code"},
+  }));
+  absl::Status s = ValidateIdDoc(WithCheck(first17));
+  REQUIRE_FALSE(s.ok());
+  REQUIRE_THAT(Msg(s), Catch::Contains(rule));
+}
+
+TEST_CASE("Validate: invisible and direction-changing characters are refused in text", "[model]") {
+  Grids grids = Grids::FromLists({{"WH-MAYI-01", "waihai"}});
+  auto hidden = GENERATE(as<std::string>{}, "\u0085", "\u200b", "\u202e", "\u2028", "\u2066",
+                         "\ufeff");
+  for (std::string_view field : {"name", "residence_address", "workplace"}) {
+    absl::Status s = ValidateField(field, "测试" + hidden + "名", grids);
+    INFO(field);
+    REQUIRE_FALSE(s.ok());
+    REQUIRE_THAT(Msg(s), Catch::Contains("invisible or direction-changing"));
+  }
+  REQUIRE(ValidateField("name", "测试名", grids).ok());
+}
+
+TEST_CASE("Validate: a test date in the future is refused", "[model]") {
+  Grids grids = Grids::FromLists({{"WH-MAYI-01", "waihai"}});
+  REQUIRE_FALSE(ValidateField("last_test_date", "2099-01-01", grids).ok());
+  REQUIRE(ValidateField("last_test_date", "2022-11-26", grids).ok());
 }
 
 TEST_CASE("Validate: calendar rules for real dates", "[model]") {

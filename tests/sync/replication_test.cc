@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <string>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -112,6 +113,57 @@ TEST_CASE("Replication: a peer that was down catches up when it returns", "[e2e]
   REQUIRE(waihai.Cli({"status"}).out.find("\"connected\": false") != std::string::npos);
   REQUIRE(guzhen.Start());
   REQUIRE(WaitFor([&] { return SameExports({&waihai, &guzhen}, 400); }, std::chrono::seconds(20)));
+}
+
+TEST_CASE("Replication: peers with different federation keys refuse each other", "[e2e]") {
+  TempDir root("fedkey");
+  auto a = wlsync::testing::MakeNodes(root / "a", {"waihai"});
+  auto b = wlsync::testing::MakeNodes(root / "b", {"guzhen"});  // its own federation key
+  a[0]->AddPeer(*b[0]);
+  b[0]->AddPeer(*a[0]);
+  REQUIRE(a[0]->Start());
+  REQUIRE(b[0]->Start());
+  WriteCommuters(root / "p.csv", 0, 20, "waihai");
+  REQUIRE(a[0]->Cli({"import", root / "p.csv"}).exit_code == 0);
+  REQUIRE(WaitFor([&] { return b[0]->Cli({"status"}).out.find("federation key differs") !=
+                               std::string::npos; },
+                  std::chrono::seconds(15)));
+  REQUIRE(b[0]->Records() == 0);
+  REQUIRE(a[0]->log().find("federation key differs") != std::string::npos);
+}
+
+TEST_CASE("Replication: a node restored from an old copy of its data dir gets its later "
+          "writes back and forks nothing",
+          "[e2e]") {
+  TempDir root("restore");
+  auto nodes = wlsync::testing::MakeNodes(root.path(), {"waihai", "guzhen"});
+  wlsync::testing::FullMesh(nodes);
+  Node& waihai = *nodes[0];
+  Node& guzhen = *nodes[1];
+  REQUIRE(waihai.Start());
+  REQUIRE(guzhen.Start());
+  WriteCommuters(root / "a.csv", 0, 100, "waihai");
+  REQUIRE(waihai.Cli({"import", root / "a.csv"}).exit_code == 0);
+  REQUIRE(WaitFor([&] { return guzhen.Records() == 100; }, std::chrono::seconds(20)));
+
+  REQUIRE(waihai.Stop() == 0);
+  std::filesystem::copy(waihai.dir() + "/data", root / "backup",
+                        std::filesystem::copy_options::recursive);
+  REQUIRE(waihai.Start());
+  WriteCommuters(root / "b.csv", 100, 50, "waihai");
+  REQUIRE(waihai.Cli({"import", root / "b.csv"}).exit_code == 0);
+  REQUIRE(WaitFor([&] { return guzhen.Records() == 150; }, std::chrono::seconds(20)));
+
+  // Restore the old copy: the 50 later people exist only at guzhen now.
+  REQUIRE(waihai.Stop() == 0);
+  std::filesystem::remove_all(waihai.dir() + "/data");
+  std::filesystem::copy(root / "backup", waihai.dir() + "/data",
+                        std::filesystem::copy_options::recursive);
+  REQUIRE(waihai.Start());
+  WriteCommuters(root / "c.csv", 150, 10, "waihai");
+  REQUIRE(waihai.Cli({"import", root / "c.csv"}).exit_code == 0);
+  REQUIRE(WaitFor([&] { return SameExports({&waihai, &guzhen}, 160); }, std::chrono::seconds(20)));
+  REQUIRE(guzhen.Cli({"status"}).out.find("\"forked_origins\": []") != std::string::npos);
 }
 
 // Counts "events" of an origin's streams in a status reply (sum over its epochs).
