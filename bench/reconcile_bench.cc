@@ -4,9 +4,10 @@
 //
 //   fill   --node DIR --records N [--people-per-delta 455]
 //          drives a real sync::Writer over DIR's store with local upserts of N synthetic
-//          people (9 events each: 455 people make a 4,095-event delta).
+//          people (9 events each), one WriteLocal call per 455 people, two calls in flight;
+//          the writer's own sizing rules decide how many calls share a delta.
 //   copy   --from DIR --to DIR
-//          applies every delta of the source node's own stream to the target node through
+//          applies every delta of the source node's own streams to the target node through
 //          the target's Writer::ApplyRemote, as a pull would, without the network.
 //   damage --node DIR --count K --seed S
 //          rewrites K random records in place: same stamps, another phone and list (what a
@@ -117,7 +118,7 @@ class OfflineNode {
     n->planner_ = std::make_unique<model::WritePlanner>(dir.name, *n->federation_, n->grids_,
                                                         n->policy_);
     sync::WriterOptions wo;
-    wo.group_window = std::chrono::microseconds(0);  // one WriteLocal call = one delta
+    wo.group_window = std::chrono::microseconds(0);  // never wait for more requests
     n->writer_ = std::make_unique<sync::Writer>(*n->store_, *n->clock_, *n->planner_, *n->key_,
                                                 n->trust_, wo);
     if (absl::Status s = n->writer_->Start(); !s.ok()) return s;
@@ -253,24 +254,32 @@ int Copy(const std::string& from_dir, const std::string& to_dir) {
   auto target = OfflineNode::Open(*to, &*from);
   if (!target.ok()) return Fail("copy", target.status().message());
 
+  // Every open of a store starts a new epoch, so the fill's deltas are in the source's
+  // streams of earlier epochs: copy all streams the source originated.
   Clock::time_point start = Clock::now();
-  storage::StreamId stream{from->name, (*source)->epoch()};
-  uint64_t after = 0, deltas = 0, bytes = 0;
-  for (;;) {
-    auto batch = (*source)->ReadLog(stream, after, 64);
-    if (!batch.ok()) return Fail("copy", batch.status().message());
-    if (batch->empty()) break;
-    for (auto& [seq, signed_delta] : *batch) {
-      bytes += signed_delta.size();
-      sync::RemoteResult r = (*target)->writer().ApplyRemote(std::move(signed_delta));
-      if (r.outcome != sync::RemoteOutcome::kApplied && r.outcome != sync::RemoteOutcome::kDuplicate) {
-        return Fail("copy", std::string(sync::RemoteOutcomeName(r.outcome)) + ": " +
-                                std::string(r.status.message()));
+  auto streams = (*source)->Streams();
+  if (!streams.ok()) return Fail("copy", streams.status().message());
+  uint64_t deltas = 0, bytes = 0;
+  for (const auto& [stream, state] : *streams) {
+    if (stream.origin != from->name) continue;
+    for (uint64_t after = 0; after < state.seq;) {
+      auto batch = (*source)->ReadLog(stream, after, 64);
+      if (!batch.ok()) return Fail("copy", batch.status().message());
+      if (batch->empty()) return Fail("copy", "the source's log ends before its cursor");
+      for (auto& [seq, signed_delta] : *batch) {
+        bytes += signed_delta.size();
+        sync::RemoteResult r = (*target)->writer().ApplyRemote(std::move(signed_delta));
+        if (r.outcome != sync::RemoteOutcome::kApplied &&
+            r.outcome != sync::RemoteOutcome::kDuplicate) {
+          return Fail("copy", std::string(sync::RemoteOutcomeName(r.outcome)) + ": " +
+                                  std::string(r.status.message()));
+        }
+        after = seq;
+        ++deltas;
       }
-      after = seq;
-      ++deltas;
     }
   }
+  if (deltas == 0) return Fail("copy", "the source holds no delta of its own");
   std::printf("from=%s to=%s deltas=%llu delta_bytes=%llu records=%lld seconds=%.1f\n",
               from->name.c_str(), to->name.c_str(), static_cast<unsigned long long>(deltas),
               static_cast<unsigned long long>(bytes),

@@ -42,6 +42,8 @@ int RunExport(const std::string& node, const std::string& format);
 // Exit 0 when the nodes ended equal, 3 when differences remain, 1 on failure.
 int RunReconcile(const std::string& node, const std::string& peer, const std::string& cert_out);
 int RunReconcileReport(const std::string& node, int last);
+// Quarantined remote events (oldest first), as JSON.
+int RunQuarantine(const std::string& node, int limit);
 // Checks a certificate with keys from a node config and/or NAME=HEX pairs.
 int RunVerifyCert(const std::string& file, const std::string& config_path,
                   const std::vector<std::string>& keys);

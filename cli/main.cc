@@ -72,6 +72,11 @@ int main(int argc, char** argv) {
   reconcile_cmd->add_option("--cert-out", cert_out, "write the agreement certificate here");
   CLI::App* reports_cmd = app.add_subcommand("reconcile-report", "past reconciliations as JSON");
   reports_cmd->add_option("--last", last, "how many, newest first")->check(CLI::Range(1, 1000));
+  int quarantine_limit = 100;
+  CLI::App* quarantine_cmd =
+      app.add_subcommand("quarantine", "remote events refused by policy, with the reason");
+  quarantine_cmd->add_option("--limit", quarantine_limit, "at most this many")
+      ->check(CLI::Range(1, 10000));
   CLI::App* verify_cmd = app.add_subcommand("verify-cert", "check an agreement certificate offline");
   verify_cmd->add_option("file", cert_file, "certificate JSON")->required();
   verify_cmd->add_option("--config", cert_config, "take public keys from this node config");
@@ -129,5 +134,6 @@ int main(int argc, char** argv) {
   if (export_cmd->parsed()) return wlsync::cli::RunExport(node, format);
   if (reconcile_cmd->parsed()) return wlsync::cli::RunReconcile(node, peer, cert_out);
   if (reports_cmd->parsed()) return wlsync::cli::RunReconcileReport(node, last);
+  if (quarantine_cmd->parsed()) return wlsync::cli::RunQuarantine(node, quarantine_limit);
   return kExitUsage;
 }

@@ -55,6 +55,17 @@ int RunReconcile(const std::string& node, const std::string& peer, const std::st
   return clean ? kExitOk : kExitPartial;
 }
 
+int RunQuarantine(const std::string& node, int limit) {
+  v1::ListQuarantineRequest request;
+  request.set_limit(static_cast<uint32_t>(limit));
+  v1::ListQuarantineResponse response;
+  grpc::ClientContext context;
+  grpc::Status status = Connect(node)->ListQuarantine(&context, request, &response);
+  if (!status.ok()) return ReportRpcError("quarantine", status);
+  std::printf("%s\n", ToJson(response, /*pretty=*/true).c_str());
+  return kExitOk;
+}
+
 int RunReconcileReport(const std::string& node, int last) {
   v1::ListReportsRequest request;
   request.set_last(static_cast<uint32_t>(last));

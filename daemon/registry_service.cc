@@ -155,6 +155,25 @@ class RegistryServiceImpl final : public v1::Registry::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status ListQuarantine(grpc::ServerContext*, const v1::ListQuarantineRequest* request,
+                              v1::ListQuarantineResponse* response) override {
+    size_t limit = request->limit() == 0 ? 100 : std::min<uint32_t>(request->limit(), 10000);
+    absl::StatusOr<std::vector<storage::QuarantineEntry>> entries = d_.store.ReadQuarantine(limit);
+    if (!entries.ok()) return ToGrpc(entries.status());
+    for (const storage::QuarantineEntry& q : *entries) {
+      v1::QuarantinedEvent* e = response->add_events();
+      e->set_origin(q.stream.origin);
+      e->set_epoch(model::HexEncode(q.stream.epoch));
+      e->set_seq(q.seq);
+      e->set_index(static_cast<uint32_t>(q.index));
+      e->set_pid(q.pid);
+      e->set_reason(q.reason);
+      e->set_unix_ms(q.unix_ms);
+    }
+    response->set_total(d_.store.quarantined());
+    return grpc::Status::OK;
+  }
+
   grpc::Status ListReports(grpc::ServerContext*, const v1::ListReportsRequest* request,
                            v1::ListReportsResponse* response) override {
     size_t last = request->last() == 0 ? 10 : std::min<uint32_t>(request->last(), 1000);

@@ -166,6 +166,39 @@ TEST_CASE("Replication: a node restored from an old copy of its data dir gets it
   REQUIRE(guzhen.Cli({"status"}).out.find("\"forked_origins\": []") != std::string::npos);
 }
 
+TEST_CASE("Replication: a foreign deregistration is quarantined and listed, the rest applies",
+          "[e2e]") {
+  TempDir root("quarantine");
+  auto nodes = wlsync::testing::MakeNodes(root.path(), {"waihai", "guzhen"});
+  wlsync::testing::FullMesh(nodes);
+  Node& waihai = *nodes[0];
+  Node& guzhen = *nodes[1];
+  // Waihai's operators loosened their own policy; guzhen keeps the default.
+  waihai.AppendConfig("[ownership]\nderegister = \"any\"\n");
+  REQUIRE(waihai.Start());
+  REQUIRE(guzhen.Start());
+  WriteCommuters(root / "g.csv", 0, 5, "guzhen");
+  REQUIRE(guzhen.Cli({"import", root / "g.csv"}).exit_code == 0);
+  REQUIRE(WaitFor([&] { return waihai.Records() == 5; }, std::chrono::seconds(20)));
+
+  std::string id = testing::Person(3, "guzhen").id_doc();
+  REQUIRE(waihai.Cli({"deregister", id}).exit_code == 0);
+  REQUIRE(waihai.Cli({"set", id, "phone", "13911112222"}).exit_code == 1);  // deregistered here
+  REQUIRE(waihai.Cli({"set", testing::Person(2, "guzhen").id_doc(), "phone", "13911112222"})
+              .exit_code == 0);
+  REQUIRE(WaitFor([&] { return guzhen.Cli({"get", testing::Person(2, "guzhen").id_doc()})
+                                   .out.find("13911112222") != std::string::npos; },
+                  std::chrono::seconds(20)));
+  auto q = guzhen.Cli({"quarantine"});
+  INFO(q.out);
+  REQUIRE(q.exit_code == 0);
+  REQUIRE(q.out.find("may deregister") != std::string::npos);
+  REQUIRE(q.out.find("\"total\": \"1\"") != std::string::npos);
+  REQUIRE(guzhen.Cli({"get", id}).out.find("\"status\":\"REGISTERED\"") != std::string::npos);
+  // The id number never appears in the quarantine listing: pids only.
+  REQUIRE(q.out.find(id) == std::string::npos);
+}
+
 // Counts "events" of an origin's streams in a status reply (sum over its epochs).
 long StreamEvents(const std::string& all, const std::string& origin) {
   // Only the node's own "streams" list, not the copies under each peer.
