@@ -185,6 +185,7 @@ for r in $(seq 1 "$RUNS"); do
   if [[ -n "$PERF_OUT" && $r == 1 ]]; then
     perf record -o "$WORK/perf.data" -p "$A_PID,$B_PID" > /dev/null 2>&1 &
     perf_pid=$!
+    BENCH_PIDS+=("$perf_pid")
     sleep 0.5
   fi
   line=$(reconcile_once "diff-$r")

@@ -294,12 +294,13 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
     for (const auto& [key, unused] : to_fetch) keys.push_back(key);
     std::map<std::string, std::string> refusals;
     for (size_t i = 0; i < keys.size(); i += kRefBatch) {
-      std::vector<std::string> deltas;
+      // Deltas from this node's log come with their key; fetched ones are parsed for it.
+      std::vector<std::pair<std::pair<storage::StreamId, uint64_t>, std::string>> deltas;
       v1::GetDeltasRequest request;
       for (size_t j = i; j < std::min(keys.size(), i + kRefBatch); ++j) {
         auto held = store_.ReadLog(keys[j].first, keys[j].second - 1, 1);
         if (held.ok() && !held->empty() && held->front().first == keys[j].second) {
-          deltas.push_back(std::move(held->front().second));
+          deltas.emplace_back(keys[j], std::move(held->front().second));
         } else {
           *request.add_refs() = refs[keys[j]];
         }
@@ -310,13 +311,16 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
             !st.ok()) {
           return finish(st);
         }
-        for (std::string& d : *response.mutable_signed_deltas()) deltas.push_back(std::move(d));
+        for (std::string& d : *response.mutable_signed_deltas()) {
+          v1::SignedDelta envelope;
+          v1::DeltaBody body;
+          if (!envelope.ParseFromString(d) || !body.ParseFromString(envelope.body())) continue;
+          deltas.emplace_back(
+              std::make_pair(storage::StreamId{body.origin(), body.origin_epoch()}, body.seq()),
+              std::move(d));
+        }
       }
-      for (std::string& d : deltas) {
-        v1::SignedDelta envelope;
-        v1::DeltaBody body;
-        if (!envelope.ParseFromString(d) || !body.ParseFromString(envelope.body())) continue;
-        auto key = std::make_pair(storage::StreamId{body.origin(), body.origin_epoch()}, body.seq());
+      for (auto& [key, d] : deltas) {
         auto it = to_fetch.find(key);
         if (it == to_fetch.end()) continue;
         RepairResult r = writer_.Repair(std::move(d), it->second);

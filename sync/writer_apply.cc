@@ -362,6 +362,8 @@ RepairResult Writer::ProcessRepair(const std::string& signed_delta,
 
   storage::CommitBatch batch;
   batch.hlc_high_water = clock_.Current();
+  // Not acknowledged to anyone: a repair lost to a crash is simply found again next run.
+  batch.sync = false;
   overlay.Fill(&batch);
   if (batch.record_refs.empty()) return result;
   if (absl::Status s = store_.Commit(batch); !s.ok()) {
