@@ -92,7 +92,7 @@ struct StoreOptions {
   bool sync = true;
   // Memory budget hints.
   size_t block_cache_bytes = 32 << 20;
-  size_t write_buffer_bytes = 32 << 20;
+  size_t write_buffer_bytes = 16 << 20;
 };
 
 class RecordCursor;
