@@ -4,6 +4,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "model/fields.h"
 
@@ -51,14 +52,17 @@ bool MergeEvent(const v1::Event& event, const v1::DeltaRef& writer, v1::Record* 
   if (group < 1 || group > kGroupCount) return false;
   EnsureGroups(record);
 
-  v1::GroupState incoming;
-  *incoming.mutable_stamp() = event.stamp();
-  *incoming.mutable_value() = ProjectGroup(event.value(), event.group());
-  *incoming.mutable_writer() = writer;
+  // Built on the record's arena (if any), so that moving it in below swaps, not copies.
+  google::protobuf::Arena* arena = record->GetArena();
+  v1::GroupState* incoming = google::protobuf::Arena::CreateMessage<v1::GroupState>(arena);
+  std::unique_ptr<v1::GroupState> owned(arena == nullptr ? incoming : nullptr);
+  *incoming->mutable_stamp() = event.stamp();
+  *incoming->mutable_value() = ProjectGroup(event.value(), event.group());
+  *incoming->mutable_writer() = writer;
 
   v1::GroupState* current = record->mutable_groups(group - 1);
-  if (!Supersedes(incoming, *current)) return false;
-  *current = std::move(incoming);
+  if (!Supersedes(*incoming, *current)) return false;
+  *current = std::move(*incoming);
   return true;
 }
 

@@ -172,8 +172,10 @@ bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope,
 }
 
 RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
-  v1::SignedDelta envelope;
-  v1::DeltaBody body;
+  // A delta holds thousands of small messages: parse it on an arena, freed in one go.
+  google::protobuf::Arena arena;
+  v1::SignedDelta& envelope = *google::protobuf::Arena::CreateMessage<v1::SignedDelta>(&arena);
+  v1::DeltaBody& body = *google::protobuf::Arena::CreateMessage<v1::DeltaBody>(&arena);
   absl::Status error;
   if (!Verify(signed_delta, &envelope, &body, &error)) {
     return Result(RemoteOutcome::kRejected, error);
