@@ -122,7 +122,7 @@ void Puller::PullOnce() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!connected_) {
-        log->info("peer={} connected address={}", options_.peer, options_.address);
+        log->info("peer={} connected endpoint={}", options_.peer, options_.address);
         last_error_.clear();
       }
       connected_ = true;
