@@ -44,7 +44,7 @@ void Puller::Stop() {
 v1::PeerStatus Puller::Status() const {
   v1::PeerStatus s;
   s.set_name(options_.peer);
-  s.set_address(options_.address);
+  s.set_address(options_.endpoint);
   std::lock_guard<std::mutex> lock(mu_);
   s.set_connected(connected_);
   s.set_last_error(last_error_);
@@ -86,7 +86,7 @@ void Puller::PullOnce() {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options_.reconnect_max_ms));
   // LIMITATION: peer links are plain TCP for now; mutual TLS with pinned peer certificates
   // is the work of the TLS issue. Deltas are still signed, so a relay cannot forge them.
-  auto channel = grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(),
+  auto channel = grpc::CreateCustomChannel(options_.endpoint, grpc::InsecureChannelCredentials(),
                                            args);
   auto stub = v1::Peer::NewStub(channel);
 
@@ -122,7 +122,7 @@ void Puller::PullOnce() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!connected_) {
-        log->info("peer={} connected endpoint={}", options_.peer, options_.address);
+        log->info("peer={} connected endpoint={}", options_.peer, options_.endpoint);
         last_error_.clear();
       }
       connected_ = true;

@@ -29,7 +29,7 @@ namespace wlsync::sync {
 struct PullerOptions {
   std::string self;      // this node's name, sent to the peer
   std::string peer;      // the peer's name
-  std::string address;   // host:port
+  std::string endpoint;  // the peer's host:port
   int64_t reconnect_min_ms = 100;
   int64_t reconnect_max_ms = 10000;
   int64_t max_message_bytes = 4 << 20;

@@ -58,43 +58,6 @@ google::protobuf::Struct ParseJson(const std::string& json) {
 }
 
 
-// Checks an export against `state`: registered people field by field by id_doc, deregistered
-// ones (shown as pid, status and home only) by the pids `node` reports for them via `get`.
-void CheckExport(const std::string& jsonl, const Node& node, const State& state) {
-  std::set<std::string> deregistered_pids;
-  size_t lines = 0;
-  std::istringstream in(jsonl);
-  for (std::string line; std::getline(in, line);) {
-    ++lines;
-    Fields e = ParseJsonObject(line);
-    if (e.at("status") == "DEREGISTERED") {
-      CHECK(e.size() == 3);
-      deregistered_pids.insert(e.at("pid"));
-      continue;
-    }
-    REQUIRE(e.at("status") == "REGISTERED");
-    auto it = state.find(e.at("id_doc"));
-    REQUIRE(it != state.end());
-    CHECK_FALSE(it->second.deregistered);
-    for (const auto& [column, value] : it->second.fields) {
-      INFO("pid=" << e.at("pid") << " column=" << column);
-      CHECK(e.at(column) == value);
-    }
-  }
-  CHECK(lines == state.size());
-
-  std::set<std::string> expected_pids;
-  for (const auto& [id_doc, e] : state) {
-    if (!e.deregistered) continue;
-    CommandResult got = node.Cli({"get", id_doc});
-    REQUIRE(got.exit_code == 0);
-    Fields person = ParseJsonObject(got.out);
-    CHECK(person.at("status") == "DEREGISTERED");
-    expected_pids.insert(person.at("pid"));
-  }
-  CHECK(deregistered_pids == expected_pids);
-}
-
 // ---- inputs -------------------------------------------------------------------------------
 
 std::string CsvCell(const std::string& s) {

@@ -239,6 +239,17 @@ void FullMesh(const std::vector<std::unique_ptr<Node>>& nodes) {
   }
 }
 
+std::vector<std::unique_ptr<Node>> StartMesh(const std::string& root,
+                                             const std::vector<std::string>& names) {
+  std::vector<std::unique_ptr<Node>> nodes = MakeNodes(root, names);
+  if (nodes.size() != names.size()) return {};
+  FullMesh(nodes);
+  for (auto& n : nodes) {
+    if (!n->Start()) return {};
+  }
+  return nodes;
+}
+
 std::string SampleFile(const std::string& name) {
   return std::string(WLSYNC_SOURCE_DIR) + "/deploy/sample/" + name;
 }

@@ -96,6 +96,9 @@ std::vector<std::unique_ptr<Node>> MakeNodes(const std::string& root,
                                              const std::vector<std::string>& names);
 // Connects every node to every other (each pulls from all others).
 void FullMesh(const std::vector<std::unique_ptr<Node>>& nodes);
+// MakeNodes, FullMesh and Start of each; empty when any step fails.
+std::vector<std::unique_ptr<Node>> StartMesh(const std::string& root,
+                                             const std::vector<std::string>& names);
 
 // Path of the shipped sample data file, e.g. SampleFile("commuters.csv").
 std::string SampleFile(const std::string& name);

@@ -5,10 +5,12 @@
 
 #include <catch2/catch.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "model/fields.h"
 #include "model/validate.h"
+#include "tests/support/cluster.h"
 
 namespace wlsync::testing {
 
@@ -88,6 +90,43 @@ std::vector<Fields> ParseExport(const std::string& jsonl) {
     if (!line.empty()) out.push_back(ParseJsonObject(line));
   }
   return out;
+}
+
+void CheckExport(const std::string& jsonl, const Node& node, const State& state) {
+  std::vector<Fields> exported = ParseExport(jsonl);
+  REQUIRE(exported.size() == state.size());
+
+  std::set<std::string> deregistered_pids;
+  size_t registered = 0;
+  for (const Fields& e : exported) {
+    if (e.at("status") == "DEREGISTERED") {
+      CHECK(e.size() == 3);  // pid, status, home
+      deregistered_pids.insert(e.at("pid"));
+      continue;
+    }
+    REQUIRE(e.at("status") == "REGISTERED");
+    ++registered;
+    auto it = state.find(e.at("id_doc"));
+    REQUIRE(it != state.end());
+    CHECK_FALSE(it->second.deregistered);
+    for (const auto& [column, value] : it->second.fields) {
+      INFO("pid=" << e.at("pid") << " column=" << column);
+      CHECK(e.at(column) == value);
+    }
+  }
+
+  std::set<std::string> expected_pids;
+  for (const auto& [id_doc, e] : state) {
+    if (!e.deregistered) continue;
+    CommandResult got = node.Cli({"get", id_doc});
+    REQUIRE(got.exit_code == 0);
+    Fields person = ParseJsonObject(got.out);
+    CHECK(person.at("status") == "DEREGISTERED");
+    CHECK(person.at("home") == e.fields.at("home"));
+    expected_pids.insert(person.at("pid"));
+  }
+  CHECK(deregistered_pids == expected_pids);
+  CHECK(registered + expected_pids.size() == state.size());
 }
 
 }  // namespace wlsync::testing

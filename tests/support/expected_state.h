@@ -33,4 +33,10 @@ Fields ParseJsonObject(const std::string& json);
 // The lines of a jsonl export.
 std::vector<Fields> ParseExport(const std::string& jsonl);
 
+class Node;
+// Checks a node's jsonl export against `state`: registered people field by field by id_doc;
+// deregistered ones (the export shows only pid, status and home) by the pids that `get`
+// reports at `node`.
+void CheckExport(const std::string& jsonl, const Node& node, const State& state);
+
 }  // namespace wlsync::testing

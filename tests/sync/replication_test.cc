@@ -74,12 +74,10 @@ TEST_CASE("Replication: a third node reaches waihai only through guzhen", "[e2e]
 TEST_CASE("Replication: a node whose data dir was wiped gets everything back under a new epoch",
           "[e2e]") {
   TempDir root("wiped");
-  auto nodes = wlsync::testing::MakeNodes(root.path(), {"waihai", "guzhen"});
-  wlsync::testing::FullMesh(nodes);
+  auto nodes = wlsync::testing::StartMesh(root.path(), {"waihai", "guzhen"});
+  REQUIRE(nodes.size() == 2);
   Node& waihai = *nodes[0];
   Node& guzhen = *nodes[1];
-  REQUIRE(waihai.Start());
-  REQUIRE(guzhen.Start());
   WriteCommuters(root / "a.csv", 0, 200, "waihai");
   REQUIRE(waihai.Cli({"import", root / "a.csv"}).exit_code == 0);
   REQUIRE(WaitFor([&] { return guzhen.Records() == 200; }, std::chrono::seconds(20)));
@@ -136,12 +134,10 @@ TEST_CASE("Replication: a node restored from an old copy of its data dir gets it
           "writes back and forks nothing",
           "[e2e]") {
   TempDir root("restore");
-  auto nodes = wlsync::testing::MakeNodes(root.path(), {"waihai", "guzhen"});
-  wlsync::testing::FullMesh(nodes);
+  auto nodes = wlsync::testing::StartMesh(root.path(), {"waihai", "guzhen"});
+  REQUIRE(nodes.size() == 2);
   Node& waihai = *nodes[0];
   Node& guzhen = *nodes[1];
-  REQUIRE(waihai.Start());
-  REQUIRE(guzhen.Start());
   WriteCommuters(root / "a.csv", 0, 100, "waihai");
   REQUIRE(waihai.Cli({"import", root / "a.csv"}).exit_code == 0);
   REQUIRE(WaitFor([&] { return guzhen.Records() == 100; }, std::chrono::seconds(20)));
@@ -216,12 +212,10 @@ long StreamEvents(const std::string& all, const std::string& origin) {
 TEST_CASE("Replication: kill -9 of the receiver while 100,000 events stream loses nothing",
           "[e2e][slow]") {
   TempDir root("kill");
-  auto nodes = wlsync::testing::MakeNodes(root.path(), {"waihai", "guzhen"});
-  wlsync::testing::FullMesh(nodes);
+  auto nodes = wlsync::testing::StartMesh(root.path(), {"waihai", "guzhen"});
+  REQUIRE(nodes.size() == 2);
   Node& waihai = *nodes[0];
   Node& guzhen = *nodes[1];
-  REQUIRE(waihai.Start());
-  REQUIRE(guzhen.Start());
 
   // 11,112 new people = 100,008 events (9 groups each), in batches so that the stream is
   // long and the kills land in the middle of it.
