@@ -3,6 +3,9 @@
 #pragma once
 
 #include <string>
+
+#include "absl/status/statusor.h"
+#include "wlsync/v1/query.pb.h"
 #include <vector>
 
 namespace wlsync::cli {
@@ -45,6 +48,33 @@ int RunReconcileReport(const std::string& node, int last);
 // Quarantined remote events (oldest first), as JSON.
 int RunQuarantine(const std::string& node, int limit);
 // Checks a certificate with keys from a node config and/or NAME=HEX pairs.
+struct QueryArgs {
+  v1::QueryFilter filter;
+  std::string case_id;
+  std::string page_token;
+  int limit = 100;  // people to print at most
+  bool json = false;
+};
+int RunQuery(const std::string& node, const QueryArgs& args);
+
+int RunTokenCreate(const std::string& node, const std::string& name, const std::string& role,
+                   const std::string& expires, const std::string& out_file);
+int RunTokenList(const std::string& node);
+int RunTokenRevoke(const std::string& node, const std::string& name);
+// Prints the SHA-256 of the token in `file`, for auth.admin_token_sha256.
+int RunTokenHash(const std::string& file);
+
+// Walks the whole trail and checks the chain and the signed head; names the first broken
+// entry. `public_key_hex` (may be empty) checks the head signature.
+int RunAuditVerify(const std::string& node, const std::string& public_key_hex);
+int RunAuditExport(const std::string& node, uint64_t from_seq);
+int RunAuditWhoSaw(const std::string& node, const std::string& person, const std::string& since);
+int RunAuditByToken(const std::string& node, const std::string& token, const std::string& since);
+
+// "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS]" in UTC+8 (China Standard Time) or with a 'Z'
+// for UTC, to milliseconds since the Unix epoch.
+absl::StatusOr<int64_t> ParseTime(const std::string& text);
+
 int RunVerifyCert(const std::string& file, const std::string& config_path,
                   const std::vector<std::string>& keys);
 

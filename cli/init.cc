@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "access/tokens.h"
 #include "base/strings.h"
 #include "cli/commands.h"
 #include "model/grids.h"
@@ -28,7 +29,7 @@ std::string DefaultGrids() {
   return "";
 }
 
-std::string ConfigText(const InitArgs& args) {
+std::string ConfigText(const InitArgs& args, const std::string& admin_hash) {
   return base::StrCat(
       "# wlsync node configuration, written by `wlsync init`. See docs/operations.md.\n"
       "# Relative paths are resolved against this file's folder.\n\n"
@@ -46,6 +47,9 @@ std::string ConfigText(const InitArgs& args) {
       "[log]\n"
       "format = \"text\"\n"
       "level = \"info\"\n\n"
+      "[auth]\n"
+      "# SHA-256 of the admin token in admin.token (`wlsync token hash FILE`).\n"
+      "admin_token_sha256 = \"", admin_hash, "\"\n\n"
       "# Add one block per peer jurisdiction:\n"
       "# [[peers]]\n"
       "# name = \"guzhen\"\n"
@@ -92,13 +96,29 @@ int RunInit(const InitArgs& args) {
   sync::SigningKey key = sync::SigningKey::Generate();
   std::string key_path = (dir / "keys" / (args.name + ".key")).string();
   if (absl::Status s = key.WriteFiles(key_path); !s.ok()) return Fail(std::string(s.message()));
-  if (absl::Status s = model::WriteFileAtomic((dir / "config.toml").string(), ConfigText(args), 0644);
+  // The first token: admin, to create the others (`wlsync token create`).
+  std::string admin = access::NewTokenSecret();
+  std::string admin_path = (dir / "admin.token").string();
+  if (absl::Status s = model::WriteFileAtomic(admin_path, admin + "\n", 0600); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  if (absl::Status s = model::WriteFileAtomic((dir / "config.toml").string(),
+                                              ConfigText(args, access::TokenHash(admin)), 0644);
       !s.ok()) {
     return Fail(std::string(s.message()));
   }
-  std::printf("initialized node %s in %s\npublic key: %s\nkey id: %s\nstart it with: wlsyncd --config %s\n",
+  std::string env = base::StrCat("# Source this file to point `wlsync` at this node.\n",
+                                 "export WLSYNC_NODE=", args.listen, "\n",
+                                 "export WLSYNC_TOKEN_FILE=", fs::absolute(admin_path).string(),
+                                 "\n");
+  if (absl::Status s = model::WriteFileAtomic((dir / "cli.env").string(), env, 0644); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  std::printf("initialized node %s in %s\npublic key: %s\nkey id: %s\nstart it with: wlsyncd --config %s\n"
+              "admin token: %s/admin.token (source %s/cli.env to use it)\n",
               args.name.c_str(), dir.string().c_str(), model::HexEncode(key.public_key()).c_str(),
-              key.key_id().c_str(), (dir / "config.toml").string().c_str());
+              key.key_id().c_str(), (dir / "config.toml").string().c_str(), dir.string().c_str(),
+              dir.string().c_str());
   return kExitOk;
 }
 

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "CLI/CLI.hpp"
+#include "cli/client.h"
 #include "cli/commands.h"
 #include "daemon/config.h"
 
@@ -10,9 +11,9 @@ namespace {
 
 using wlsync::cli::kExitUsage;
 
-std::string NodeOrEnv(const std::string& flag) {
+std::string FlagOrEnv(const std::string& flag, const char* name) {
   if (!flag.empty()) return flag;
-  const char* env = std::getenv("WLSYNC_NODE");
+  const char* env = std::getenv(name);
   return env == nullptr ? "" : env;
 }
 
@@ -23,6 +24,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string node_flag;
   app.add_option("--node", node_flag, "node address HOST:PORT (default: $WLSYNC_NODE)");
+  std::string token_file_flag;
+  app.add_option("--token-file", token_file_flag,
+                 "file holding the bearer token (default: $WLSYNC_TOKEN_FILE)");
 
   wlsync::cli::InitArgs init;
   CLI::App* init_cmd = app.add_subcommand("init", "make a node directory: config, keys, data dir");
@@ -82,6 +86,60 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--config", cert_config, "take public keys from this node config");
   verify_cmd->add_option("--key", cert_keys, "NAME=HEX public key (repeatable)");
 
+  wlsync::cli::QueryArgs query;
+  std::string query_id, changed_since;
+  wlsync::v1::QueryFilter& qf = query.filter;
+  CLI::App* query_cmd = app.add_subcommand("query", "search the records (conditions are ANDed)");
+  query_cmd->add_option("--id", query_id, "identity number or pid");
+  query_cmd->add_option("--phone", *qf.mutable_phone(), "phone number");
+  query_cmd->add_option("--grid", *qf.mutable_residence_grid(), "residence grid");
+  query_cmd->add_option("--work-grid", *qf.mutable_work_grid(), "work grid");
+  query_cmd->add_option("--workplace", *qf.mutable_workplace(), "workplace, exact");
+  query_cmd->add_option("--workplace-prefix", *qf.mutable_workplace_prefix(),
+                        "workplaces starting with this");
+  query_cmd->add_option("--list", *qf.mutable_list(), "WHITE or GREY");
+  query_cmd->add_option("--category", *qf.mutable_category(), "category");
+  query_cmd->add_option("--status", *qf.mutable_status(), "REGISTERED or DEREGISTERED");
+  query_cmd->add_option("--result", *qf.mutable_test_result(), "last test result");
+  query_cmd->add_option("--since", *qf.mutable_tested_from(), "last tested on or after DATE");
+  query_cmd->add_option("--until", *qf.mutable_tested_to(), "last tested on or before DATE");
+  query_cmd->add_option("--changed-since", changed_since, "changed at or after TIME (UTC+8)");
+  query_cmd->add_option("--case", query.case_id, "case id: unmasks values, recorded in the audit");
+  query_cmd->add_option("--limit", query.limit, "people to print at most (default 100)")
+      ->check(CLI::Range(1, 1000000));
+  query_cmd->add_option("--page-token", query.page_token, "continue a previous query");
+  query_cmd->add_flag("--json", query.json, "JSON lines instead of a table");
+
+  std::string token_name, token_role, token_expires, token_out;
+  CLI::App* token_cmd = app.add_subcommand("token", "bearer tokens (admin role)");
+  token_cmd->require_subcommand(1);
+  CLI::App* token_create = token_cmd->add_subcommand("create", "make a token; shown once");
+  token_create->add_option("name", token_name, "token name")->required();
+  token_create->add_option("--role", token_role, "operator, tracer, auditor or admin")->required();
+  token_create->add_option("--expires", token_expires, "expiry DATE or TIME (UTC+8)");
+  token_create->add_option("--out", token_out, "write the token to this file (mode 600)");
+  CLI::App* token_list = token_cmd->add_subcommand("list", "every token, without secrets");
+  CLI::App* token_revoke = token_cmd->add_subcommand("revoke", "revoke a token at once");
+  token_revoke->add_option("name", token_name, "token name")->required();
+  std::string token_hash_file;
+  CLI::App* token_hash = token_cmd->add_subcommand("hash", "SHA-256 of a token file, for the config");
+  token_hash->add_option("file", token_hash_file, "token file")->required();
+
+  std::string audit_person, audit_token, audit_since, audit_key;
+  uint64_t audit_from = 1;
+  CLI::App* audit_cmd = app.add_subcommand("audit", "the audit trail (auditor role)");
+  audit_cmd->require_subcommand(1);
+  CLI::App* audit_verify = audit_cmd->add_subcommand("verify", "check the whole hash chain");
+  audit_verify->add_option("--public-key", audit_key, "node public key (hex) to check the head");
+  CLI::App* audit_export = audit_cmd->add_subcommand("export", "entries as JSON lines");
+  audit_export->add_option("--from", audit_from, "first seq");
+  CLI::App* audit_who = audit_cmd->add_subcommand("who-saw", "entries that returned a person");
+  audit_who->add_option("person", audit_person, "identity number or pid")->required();
+  audit_who->add_option("--since", audit_since, "since DATE or TIME (UTC+8)");
+  CLI::App* audit_by = audit_cmd->add_subcommand("by-token", "entries made with a token");
+  audit_by->add_option("name", audit_token, "token name")->required();
+  audit_by->add_option("--since", audit_since, "since DATE or TIME (UTC+8)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -109,7 +167,19 @@ int main(int argc, char** argv) {
     return wlsync::cli::RunVerifyCert(cert_file, cert_config, cert_keys);
   }
 
-  std::string node = NodeOrEnv(node_flag);
+  if (token_hash->parsed()) return wlsync::cli::RunTokenHash(token_hash_file);
+
+  std::string token_file = FlagOrEnv(token_file_flag, "WLSYNC_TOKEN_FILE");
+  if (!token_file.empty()) {
+    absl::StatusOr<std::string> token = wlsync::cli::ReadTokenFile(token_file);
+    if (!token.ok()) {
+      std::fprintf(stderr, "wlsync: %s\n", std::string(token.status().message()).c_str());
+      return kExitUsage;
+    }
+    wlsync::cli::SetConnectOptions({*token});
+  }
+
+  std::string node = FlagOrEnv(node_flag, "WLSYNC_NODE");
   if (node.empty()) {
     std::fprintf(stderr, "wlsync: no node: give --node HOST:PORT or set WLSYNC_NODE\n");
     return kExitUsage;
@@ -135,5 +205,27 @@ int main(int argc, char** argv) {
   if (reconcile_cmd->parsed()) return wlsync::cli::RunReconcile(node, peer, cert_out);
   if (reports_cmd->parsed()) return wlsync::cli::RunReconcileReport(node, last);
   if (quarantine_cmd->parsed()) return wlsync::cli::RunQuarantine(node, quarantine_limit);
+  if (query_cmd->parsed()) {
+    if (!query_id.empty()) *qf.mutable_person() = wlsync::cli::PersonRefOf(query_id);
+    if (!changed_since.empty()) {
+      absl::StatusOr<int64_t> at = wlsync::cli::ParseTime(changed_since);
+      if (!at.ok()) {
+        std::fprintf(stderr, "wlsync: query: --changed-since: %s\n",
+                     std::string(at.status().message()).c_str());
+        return kExitUsage;
+      }
+      qf.set_changed_since_unix_ms(*at);
+    }
+    return wlsync::cli::RunQuery(node, query);
+  }
+  if (token_create->parsed()) {
+    return wlsync::cli::RunTokenCreate(node, token_name, token_role, token_expires, token_out);
+  }
+  if (token_list->parsed()) return wlsync::cli::RunTokenList(node);
+  if (token_revoke->parsed()) return wlsync::cli::RunTokenRevoke(node, token_name);
+  if (audit_verify->parsed()) return wlsync::cli::RunAuditVerify(node, audit_key);
+  if (audit_export->parsed()) return wlsync::cli::RunAuditExport(node, audit_from);
+  if (audit_who->parsed()) return wlsync::cli::RunAuditWhoSaw(node, audit_person, audit_since);
+  if (audit_by->parsed()) return wlsync::cli::RunAuditByToken(node, audit_token, audit_since);
   return kExitUsage;
 }

@@ -167,6 +167,29 @@ absl::Status ReadTuning(const toml::table& root, const std::string& origin,
       return Bad(origin, "log.level", "must be one of trace debug info warn error critical off");
     }
   }
+  if (const toml::table* auth = Section(root, "auth")) {
+    std::set<std::string_view> known = {"admin_token_sha256"};
+    std::vector<std::string> names;
+    for (const auto& [role, limits] : c->limits) {
+      names.push_back(base::StrCat(access::RoleName(role), "_requests_per_minute"));
+      names.push_back(base::StrCat(access::RoleName(role), "_records_per_hour"));
+    }
+    for (const std::string& n : names) known.insert(n);
+    WLSYNC_RETURN_IF_ERROR(CheckKeys(*auth, "auth.", known, origin));
+    Reader r(*auth, "auth.", origin, base);
+    WLSYNC_RETURN_IF_ERROR(r.String("admin_token_sha256", &c->admin_token_sha256, false));
+    const std::string& h = c->admin_token_sha256;
+    if (!h.empty() && (h.size() != 64 || h.find_first_not_of("0123456789abcdef") != h.npos)) {
+      return Bad(origin, "auth.admin_token_sha256", "must be 64 lowercase hex characters");
+    }
+    for (auto& [role, limits] : c->limits) {
+      std::string_view name = access::RoleName(role);
+      WLSYNC_RETURN_IF_ERROR(r.Int(base::StrCat(name, "_requests_per_minute"),
+                                   &limits.requests_per_minute, 0, 1000000000));
+      WLSYNC_RETURN_IF_ERROR(r.Int(base::StrCat(name, "_records_per_hour"),
+                                   &limits.records_per_hour, 0, 1000000000000));
+    }
+  }
   if (const toml::table* health = Section(root, "health")) {
     WLSYNC_RETURN_IF_ERROR(CheckKeys(*health, "health.", {"peer_timeout_s"}, origin));
     Reader r(*health, "health.", origin, base);
@@ -267,8 +290,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& ori
                                                    err.description()));
   }
   WLSYNC_RETURN_IF_ERROR(CheckKeys(root, "",
-                                   {"node", "api", "sync", "log", "health", "reconcile", "ownership",
-                                    "peers", "trusted"},
+                                   {"node", "api", "sync", "log", "auth", "health", "reconcile",
+                                    "ownership", "peers", "trusted"},
                                    origin));
   Config c;
   c.path = origin;

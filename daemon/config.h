@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "access/rate_limit.h"
 #include "model/policy.h"
 
 namespace wlsync::daemon {
@@ -56,6 +58,16 @@ struct Config {
   int64_t reconcile_jitter_s = 600;
   int64_t reconcile_alert_after_h = 48;
   int64_t reconcile_startup_delay_s = 30;
+
+  // Access control: the admin token named by its SHA-256 (written by `wlsync init`), and
+  // the rate limits of each role (0 = no limit).
+  std::string admin_token_sha256;
+  std::map<access::Role, access::RoleLimits> limits = {
+      {access::Role::kOperator, {6000, 0}},
+      {access::Role::kTracer, {300, 5000}},
+      {access::Role::kAuditor, {600, 0}},
+      {access::Role::kAdmin, {60, 0}},
+  };
 
   model::OwnershipPolicy ownership;
   std::vector<PeerConfig> peers;

@@ -13,7 +13,13 @@
 
 #include "base/strings.h"
 #include "base/logging.h"
+#include "access/audit_trail.h"
+#include "access/rate_limit.h"
+#include "access/tokens.h"
+#include "daemon/gate.h"
 #include "daemon/registry_service.h"
+#include "daemon/services.h"
+#include "query/engine.h"
 #include "daemon/scheduler.h"
 #include "model/grids.h"
 #include "model/hlc.h"
@@ -43,7 +49,15 @@ struct Node::Impl {
   std::unique_ptr<sync::Reconciler> reconciler;
   std::unique_ptr<ReconcileScheduler> scheduler;
   std::mutex reconcile_mu;  // one reconciliation at a time
+  std::unique_ptr<access::TokenStore> tokens;
+  std::unique_ptr<access::RateLimiter> limiter;
+  std::unique_ptr<access::AuditTrail> trail;
+  std::unique_ptr<Gate> gate;
+  std::unique_ptr<query::QueryEngine> query;
   std::unique_ptr<grpc::Service> registry_service;
+  std::unique_ptr<grpc::Service> query_service;
+  std::unique_ptr<grpc::Service> access_service;
+  std::unique_ptr<grpc::Service> audit_service;
   std::unique_ptr<grpc::Service> peer_service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -60,6 +74,7 @@ struct Node::Impl {
 
   absl::Status LoadKeys();
   absl::Status BuildServer();
+  absl::Status OpenAccess();
   absl::StatusOr<v1::ReconcileReport> Reconcile(const std::string& peer);
 };
 
@@ -94,6 +109,28 @@ absl::Status Node::Impl::LoadKeys() {
   for (const TrustedConfig& t : config.trusted) {
     if (absl::Status s = trust.Add(t.name, t.public_key); !s.ok()) return s;
   }
+  return absl::OkStatus();
+}
+
+absl::Status Node::Impl::OpenAccess() {
+  auto now = [this] { return wall.NowMs(); };
+  tokens = std::make_unique<access::TokenStore>(*store, now);
+  if (absl::Status s = tokens->Load(config.admin_token_sha256); !s.ok()) return s;
+  if (config.admin_token_sha256.empty()) {
+    base::Logger("node")->warn(
+        "node={} auth.admin_token_sha256 is not set: no admin token, so no token can be made "
+        "(set it with `wlsync token hash`)",
+        config.name);
+  }
+  limiter = std::make_unique<access::RateLimiter>(config.limits, now);
+  const sync::SigningKey& key = *signing_key;
+  trail = std::make_unique<access::AuditTrail>(
+      *store, config.name, key.key_id(),
+      [&key](std::string_view message) { return key.SignRaw(message); }, now);
+  if (absl::Status s = trail->Load(); !s.ok()) return s;
+  gate = std::make_unique<Gate>(*tokens, *limiter, *trail);
+  query = std::make_unique<query::QueryEngine>(
+      *store, [this](std::string_view id_doc) { return planner->PidOf(id_doc); });
   return absl::OkStatus();
 }
 
@@ -146,7 +183,7 @@ absl::Status Node::Impl::BuildServer() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  RegistryDeps deps{*store, *writer, *planner, *clock,
+  RegistryDeps deps{*gate, *store, *writer, *planner, *clock,
                     [this] {
                       std::vector<v1::PeerStatus> out;
                       for (const auto& p : pullers) out.push_back(p->Status());
@@ -154,6 +191,10 @@ absl::Status Node::Impl::BuildServer() {
                     },
                     [this](const std::string& peer) { return Reconcile(peer); }};
   registry_service = NewRegistryService(std::move(deps));
+  auto pid_of = [this](std::string_view id_doc) { return planner->PidOf(id_doc); };
+  query_service = NewQueryService(*gate, *query, federation_key->DeriveKey("audit"));
+  access_service = NewAccessService(*gate, *tokens);
+  audit_service = NewAuditService(*gate, *trail, pid_of);
   peer_service = sync::NewPeerService(*store, *clock, trust, *signing_key, config.name,
                                       federation_key->Fingerprint());
 
@@ -168,6 +209,9 @@ absl::Status Node::Impl::BuildServer() {
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
   builder.RegisterService(registry_service.get());
   builder.RegisterService(peer_service.get());
+  builder.RegisterService(query_service.get());
+  builder.RegisterService(access_service.get());
+  builder.RegisterService(audit_service.get());
   server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return absl::UnavailableError(
@@ -185,8 +229,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
   impl->config = std::move(config);
   if (absl::Status s = impl->LoadKeys(); !s.ok()) return s;
 
+  storage::StoreOptions so;
+  so.index_tag_key = impl->federation_key->DeriveKey("index");
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
-      storage::Store::Open(impl->config.data_dir, storage::StoreOptions{});
+      storage::Store::Open(impl->config.data_dir, so);
   if (!store.ok()) return store.status();
   impl->store = std::move(*store);
 
@@ -200,6 +246,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
                                         static_cast<size_t>(impl->config.max_message_bytes / 4));
   impl->writer = std::make_unique<sync::Writer>(*impl->store, *impl->clock, *impl->planner,
                                                 *impl->signing_key, impl->trust, wo);
+  if (absl::Status s = impl->OpenAccess(); !s.ok()) return s;
   impl->reconciler = std::make_unique<sync::Reconciler>(*impl->store, *impl->writer, impl->trust,
                                                         *impl->signing_key, *impl->clock);
   return std::unique_ptr<Node>(new Node(std::move(impl)));

@@ -9,33 +9,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "base/strings.h"
 #include "base/logging.h"
+#include "daemon/gate.h"
 #include "model/fields.h"
 #include "model/merge.h"
 #include "model/pid.h"
 #include "wlsync/v1/registry.grpc.pb.h"
 
 namespace wlsync::daemon {
-namespace {
-
-using sync::LocalResult;
-using sync::LocalWrite;
-
-// Import keeps this many batches of rows in the writer at once.
-constexpr size_t kImportInFlight = 8;
-
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
-
-v1::Outcome ToOutcome(model::WriteOutcome o) {
-  switch (o) {
-    case model::WriteOutcome::kCreated: return v1::CREATED;
-    case model::WriteOutcome::kUpdated: return v1::UPDATED;
-    case model::WriteOutcome::kUnchanged: return v1::UNCHANGED;
-  }
-  return v1::OUTCOME_UNSPECIFIED;
-}
 
 v1::Person ToPerson(const v1::Record& record, bool tombstone_only) {
   v1::Person p;
@@ -50,6 +30,24 @@ v1::Person ToPerson(const v1::Record& record, bool tombstone_only) {
   }
   return p;
 }
+
+namespace {
+
+using sync::LocalResult;
+using sync::LocalWrite;
+
+// Import keeps this many batches of rows in the writer at once.
+constexpr size_t kImportInFlight = 8;
+
+v1::Outcome ToOutcome(model::WriteOutcome o) {
+  switch (o) {
+    case model::WriteOutcome::kCreated: return v1::CREATED;
+    case model::WriteOutcome::kUpdated: return v1::UPDATED;
+    case model::WriteOutcome::kUnchanged: return v1::UNCHANGED;
+  }
+  return v1::OUTCOME_UNSPECIFIED;
+}
+
 
 // The pids an import has seen, with the line of each, to name duplicated people. Keys are
 // the 26 pid characters inline (no heap string per row): about 40 bytes a row.
@@ -73,8 +71,10 @@ class RegistryServiceImpl final : public v1::Registry::Service {
  public:
   explicit RegistryServiceImpl(RegistryDeps deps) : d_(std::move(deps)) {}
 
-  grpc::Status Register(grpc::ServerContext*, const v1::RegisterRequest* request,
+  grpc::Status Register(grpc::ServerContext* context, const v1::RegisterRequest* request,
                         v1::WriteResponse* response) override {
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kRegister, &caller); !a.ok()) return a;
     LocalWrite w;
     w.kind = LocalWrite::Kind::kRegister;
     w.fields = request->person();
@@ -84,8 +84,10 @@ class RegistryServiceImpl final : public v1::Registry::Service {
     return WriteOne(std::move(w), response);
   }
 
-  grpc::Status Update(grpc::ServerContext*, const v1::UpdateRequest* request,
+  grpc::Status Update(grpc::ServerContext* context, const v1::UpdateRequest* request,
                       v1::WriteResponse* response) override {
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kUpdate, &caller); !a.ok()) return a;
     LocalWrite w;
     w.kind = LocalWrite::Kind::kUpdate;
     absl::StatusOr<std::string> pid = Resolve(request->person());
@@ -102,8 +104,10 @@ class RegistryServiceImpl final : public v1::Registry::Service {
     return WriteOne(std::move(w), response);
   }
 
-  grpc::Status Deregister(grpc::ServerContext*, const v1::DeregisterRequest* request,
+  grpc::Status Deregister(grpc::ServerContext* context, const v1::DeregisterRequest* request,
                           v1::WriteResponse* response) override {
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kDeregister, &caller); !a.ok()) return a;
     LocalWrite w;
     w.kind = LocalWrite::Kind::kDeregister;
     absl::StatusOr<std::string> pid = Resolve(request->person());
@@ -112,14 +116,24 @@ class RegistryServiceImpl final : public v1::Registry::Service {
     return WriteOne(std::move(w), response);
   }
 
-  grpc::Status Get(grpc::ServerContext*, const v1::GetRequest* request,
+  grpc::Status Get(grpc::ServerContext* context, const v1::GetRequest* request,
                    v1::Person* response) override {
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kGet, &caller); !a.ok()) return a;
     absl::StatusOr<std::string> pid = Resolve(request->person());
     if (!pid.ok()) return ToGrpc(pid.status());
     absl::StatusOr<std::optional<v1::Record>> record = d_.store.GetRecord(*pid);
     if (!record.ok()) return ToGrpc(record.status());
     if (!record->has_value() || !model::Exists(**record)) {
       return ToGrpc(absl::NotFoundError(base::StrCat("person: no record for pid ", *pid)));
+    }
+    std::string filter = request->person().ref_case() == v1::PersonRef::kPid
+                             ? base::StrCat("pid=", *pid)
+                             : base::StrCat("id_doc=pid:", *pid);
+    if (grpc::Status a = d_.gate.Disclose(caller, access::Method::kGet, std::move(filter), "",
+                                          {*pid}, 1);
+        !a.ok()) {
+      return a;
     }
     *response = ToPerson(**record, /*tombstone_only=*/false);
     return grpc::Status::OK;
@@ -131,6 +145,15 @@ class RegistryServiceImpl final : public v1::Registry::Service {
 
   grpc::Status Export(grpc::ServerContext* context, const v1::ExportRequest*,
                       grpc::ServerWriter<v1::Person>* writer) override {
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kExport, &caller); !a.ok()) return a;
+    // Recorded before the first record leaves: an export shows every record.
+    uint64_t records = static_cast<uint64_t>(d_.store.counts().records);
+    if (grpc::Status a = d_.gate.Disclose(caller, access::Method::kExport, "all", "", {}, records,
+                                          /*full_export=*/true);
+        !a.ok()) {
+      return a;
+    }
     std::unique_ptr<storage::RecordCursor> cursor = d_.store.ScanRecords();
     for (; cursor->Valid(); cursor->Next()) {
       if (context->IsCancelled()) return grpc::Status::CANCELLED;
@@ -147,16 +170,21 @@ class RegistryServiceImpl final : public v1::Registry::Service {
   grpc::Status Status(grpc::ServerContext*, const v1::StatusRequest*,
                       v1::StatusResponse* response) override;
 
-  grpc::Status Reconcile(grpc::ServerContext*, const v1::ReconcileRequest* request,
+  grpc::Status Reconcile(grpc::ServerContext* context, const v1::ReconcileRequest* request,
                          v1::ReconcileReport* response) override {
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kReconcile, &caller); !a.ok()) return a;
     absl::StatusOr<v1::ReconcileReport> report = d_.reconcile(request->peer());
     if (!report.ok()) return ToGrpc(report.status());
     *response = std::move(*report);
     return grpc::Status::OK;
   }
 
-  grpc::Status ListQuarantine(grpc::ServerContext*, const v1::ListQuarantineRequest* request,
+  grpc::Status ListQuarantine(grpc::ServerContext* context,
+                              const v1::ListQuarantineRequest* request,
                               v1::ListQuarantineResponse* response) override {
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kListQuarantine, &caller); !a.ok()) return a;
     size_t limit = request->limit() == 0 ? 100 : std::min<uint32_t>(request->limit(), 10000);
     absl::StatusOr<std::vector<storage::QuarantineEntry>> entries = d_.store.ReadQuarantine(limit);
     if (!entries.ok()) return ToGrpc(entries.status());
@@ -174,8 +202,10 @@ class RegistryServiceImpl final : public v1::Registry::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status ListReports(grpc::ServerContext*, const v1::ListReportsRequest* request,
+  grpc::Status ListReports(grpc::ServerContext* context, const v1::ListReportsRequest* request,
                            v1::ListReportsResponse* response) override {
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kListReports, &caller); !a.ok()) return a;
     size_t last = request->last() == 0 ? 10 : std::min<uint32_t>(request->last(), 1000);
     absl::StatusOr<std::vector<std::string>> reports = d_.store.ListReports(last);
     if (!reports.ok()) return ToGrpc(reports.status());
@@ -312,6 +342,8 @@ void RegistryServiceImpl::Finish(PendingBatch* batch, v1::ImportSummary* summary
 grpc::Status RegistryServiceImpl::Import(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::ImportResponse, v1::ImportRequest>* stream) {
+  Caller caller;
+  if (grpc::Status a = d_.gate.Admit(*context, access::Method::kImport, &caller); !a.ok()) return a;
   SeenPids seen;
   std::deque<PendingBatch> in_flight;
   v1::ImportSummary summary;
@@ -354,8 +386,10 @@ grpc::Status RegistryServiceImpl::Import(
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryServiceImpl::Status(grpc::ServerContext*, const v1::StatusRequest*,
+grpc::Status RegistryServiceImpl::Status(grpc::ServerContext* context, const v1::StatusRequest*,
                                          v1::StatusResponse* response) {
+  Caller caller;
+  if (grpc::Status a = d_.gate.Admit(*context, access::Method::kStatus, &caller); !a.ok()) return a;
   response->set_node(d_.planner.node());
   response->set_epoch(model::HexEncode(d_.store.epoch()));
   storage::Counts c = d_.store.counts();

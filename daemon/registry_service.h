@@ -19,7 +19,10 @@ class Service;
 
 namespace wlsync::daemon {
 
+class Gate;
+
 struct RegistryDeps {
+  Gate& gate;
   storage::Store& store;
   sync::Writer& writer;
   const model::WritePlanner& planner;
@@ -31,6 +34,10 @@ struct RegistryDeps {
   // Rows accepted in one ImportRequest at most.
   size_t max_rows_per_request = 10000;
 };
+
+// A record as the client API shows it; with `tombstone_only`, a deregistered person shows
+// only home and status.
+v1::Person ToPerson(const v1::Record& record, bool tombstone_only);
 
 // All references in `deps` must outlive the service. Thread safe.
 std::unique_ptr<grpc::Service> NewRegistryService(RegistryDeps deps);

@@ -174,7 +174,12 @@ done
 
 # ---- start ------------------------------------------------------------------------------
 
-cli() { local n=$1; shift; "$wlsync" --node "$(addr_of "$n")" "$@"; }
+# The CLI as NAME's operator once start_node made the token, as its admin before that.
+token_of() {
+  if [ -f "$workdir/$1/operator.token" ]; then echo "$workdir/$1/operator.token"
+  else echo "$workdir/$1/admin.token"; fi
+}
+cli() { local n=$1; shift; "$wlsync" --node "$(addr_of "$n")" --token-file "$(token_of "$n")" "$@"; }
 
 start_node() {
   local n=$1 pid
@@ -186,6 +191,9 @@ start_node() {
     kill -0 "$pid" 2>/dev/null || die "$n exited at start; see $workdir/$n/wlsyncd.log"
     if cli "$n" status >/dev/null 2>&1; then
       log "started $n on $(addr_of "$n") (pid $pid)"
+      cli "$n" token create quickstart-operator --role operator \
+        --out "$workdir/$n/operator.token" 2>/dev/null ||
+        die "cannot create the operator token of $n"
       return 0
     fi
     sleep 0.1
@@ -310,7 +318,8 @@ EOF
 
 if [ "$keep_running" = 1 ]; then
   for n in "${kNodes[@]}"; do
-    echo "export WLSYNC_NODE=$(addr_of "$n")" >"$workdir/$n.env"
+    printf 'export WLSYNC_NODE=%s\nexport WLSYNC_TOKEN_FILE=%s\n' "$(addr_of "$n")" \
+      "$workdir/$n/operator.token" >"$workdir/$n.env"
   done
   log "nodes left running; e.g. source $workdir/waihai.env && $wlsync status;" \
     "stop them with: $0 --stop --workdir $workdir"

@@ -74,6 +74,31 @@ std::string FederationKey::Fingerprint() const {
   return std::string(reinterpret_cast<const char*>(mac), 16);
 }
 
+std::string FederationKey::DeriveKey(std::string_view purpose) const {
+  std::string label = base::StrCat("wlsync/derive/v1/", purpose);
+  uint8_t mac[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256_state state;
+  crypto_auth_hmacsha256_init(&state, bytes_.data(), bytes_.size());
+  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const uint8_t*>(label.data()),
+                                label.size());
+  crypto_auth_hmacsha256_final(&state, mac);
+  return std::string(reinterpret_cast<const char*>(mac), sizeof(mac));
+}
+
+std::string KeyedTag(std::string_view key, std::string_view domain, std::string_view value) {
+  uint8_t mac[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256_state state;
+  crypto_auth_hmacsha256_init(&state, reinterpret_cast<const uint8_t*>(key.data()), key.size());
+  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const uint8_t*>(domain.data()),
+                                domain.size());
+  const uint8_t zero = 0;
+  crypto_auth_hmacsha256_update(&state, &zero, 1);
+  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const uint8_t*>(value.data()),
+                                value.size());
+  crypto_auth_hmacsha256_final(&state, mac);
+  return std::string(reinterpret_cast<const char*>(mac), 16);
+}
+
 std::string Base32Lower(const uint8_t* data, size_t size) {
   std::string out;
   out.reserve((size * 8 + 4) / 5);

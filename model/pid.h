@@ -35,11 +35,20 @@ class FederationKey {
   // HMAC-SHA256(key, "wlsync/federation-check/v1"), truncated.
   std::string Fingerprint() const;
 
+  // A 32-byte subkey for one purpose ("index", "audit"): HMAC-SHA256(key,
+  // "wlsync/derive/v1/" + purpose). Lets other keyed hashes use the federation key
+  // without ever sharing its bytes.
+  std::string DeriveKey(std::string_view purpose) const;
+
  private:
   explicit FederationKey(const std::array<uint8_t, kSize>& bytes) : bytes_(bytes) {}
 
   std::array<uint8_t, kSize> bytes_;
 };
+
+// 16 bytes of HMAC-SHA256(key, domain + '\0' + value): a keyed, one-way tag for a
+// personal value (a phone in an index key, a filter value in the audit trail).
+std::string KeyedTag(std::string_view key, std::string_view domain, std::string_view value);
 
 // Lowercase RFC 4648 base32 without padding.
 std::string Base32Lower(const uint8_t* data, size_t size);

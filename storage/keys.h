@@ -18,12 +18,17 @@ inline constexpr std::string_view kMetaCf = "meta";
 inline constexpr std::string_view kQuarantineCf = "quarantine";
 inline constexpr std::string_view kDigestsCf = "digests";
 inline constexpr std::string_view kReportsCf = "reports";
+inline constexpr std::string_view kIndexCf = "index";
+inline constexpr std::string_view kTokensCf = "tokens";
+inline constexpr std::string_view kAuditCf = "audit";
+inline constexpr std::string_view kAuditIndexCf = "audit_index";
 
 inline constexpr std::string_view kMetaEpoch = "epoch";
 inline constexpr std::string_view kMetaHlc = "hlc";
 inline constexpr std::string_view kMetaFormat = "format";
 inline constexpr std::string_view kMetaCounts = "counts";
 inline constexpr std::string_view kMetaQuarantined = "quarantined";
+inline constexpr std::string_view kMetaIndexVersion = "index_version";
 inline constexpr std::string_view kFormatVersion = "1";
 
 void PutFixed64(std::string* out, uint64_t v);  // big-endian

@@ -15,33 +15,14 @@
 #include "model/merge.h"
 #include "spdlog/spdlog.h"
 #include "storage/keys.h"
+#include "storage/store_internal.h"
 #include "base/logging.h"
 #include "base/strings.h"
 
 namespace wlsync::storage {
 namespace {
 
-enum CfIndex {
-  kDefault = 0,
-  kRecords,
-  kLog,
-  kCursors,
-  kMeta,
-  kQuarantine,
-  kDigests,
-  kReports,
-  kCfCount
-};
-
-absl::Status ToStatus(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return absl::OkStatus();
-  std::string msg = base::StrCat("storage: ", what, ": ", s.ToString());
-  if (s.IsNotFound()) return absl::NotFoundError(msg);
-  if (s.IsCorruption()) return absl::DataLossError(msg);
-  if (s.IsNoSpace()) return absl::ResourceExhaustedError(msg);
-  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
-  return absl::UnavailableError(msg);
-}
+using namespace internal;  // NOLINT: the column family indexes and helpers of this folder
 
 rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o,
                                        const std::shared_ptr<rocksdb::Cache>& cache,
@@ -60,7 +41,6 @@ rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o,
   return cf;
 }
 
-std::string_view View(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
 
 class RocksRecordCursor final : public RecordCursor {
  public:
@@ -100,29 +80,6 @@ class RocksRecordCursor final : public RecordCursor {
 
 }  // namespace
 
-struct Store::Impl {
-  std::string dir;
-  StoreOptions options;
-  std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs;
-
-  ~Impl() {
-    for (auto* cf : cfs) {
-      if (cf != nullptr) db->DestroyColumnFamilyHandle(cf);
-    }
-    if (db) db->Close();
-  }
-
-  rocksdb::ColumnFamilyHandle* cf(CfIndex i) const { return cfs[i]; }
-
-  absl::StatusOr<std::optional<std::string>> Get(CfIndex i, std::string_view key) const {
-    std::string value;
-    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf(i), key, &value);
-    if (s.IsNotFound()) return std::nullopt;
-    if (!s.ok()) return ToStatus(s, "read");
-    return value;
-  }
-};
 
 void Counts::Add(const Counts& d) {
   records += d.records;
@@ -140,6 +97,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
   impl->options = options;
+  impl->indexer = std::make_unique<Indexer>(options.index_tag_key);
 
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
@@ -162,6 +120,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
       {std::string(keys::kQuarantineCf), CfOptions(options, cache, false)},
       {std::string(keys::kDigestsCf), CfOptions(options, cache, false)},
       {std::string(keys::kReportsCf), CfOptions(options, cache, false)},
+      {std::string(keys::kIndexCf), CfOptions(options, cache, false)},
+      {std::string(keys::kTokensCf), CfOptions(options, cache, true)},
+      {std::string(keys::kAuditCf), CfOptions(options, cache, false)},
+      {std::string(keys::kAuditIndexCf), CfOptions(options, cache, false)},
   };
 
   rocksdb::DB* raw = nullptr;
@@ -178,6 +140,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   auto store = std::unique_ptr<Store>(new Store(std::move(impl)));
   if (absl::Status st = store->LoadMeta(); !st.ok()) return st;
   if (absl::Status st = store->LoadDigests(); !st.ok()) return st;
+  if (absl::Status st = store->CheckIndexes(); !st.ok()) return st;
   return store;
 }
 
@@ -476,6 +439,8 @@ absl::Status Store::Commit(const CommitBatch& batch) {
   for (const auto& [bucket, node] : buckets) {
     wb.Put(impl_->cf(kDigests), bucket, keys::EncodeTreeNode(node));
   }
+  for (const std::string& key : batch.index_deletes) wb.Delete(impl_->cf(kIndex), key);
+  for (const std::string& key : batch.index_puts) wb.Put(impl_->cf(kIndex), key, "");
   for (const QuarantineEntry& q : batch.quarantine) {
     wb.Put(impl_->cf(kQuarantine), keys::QuarantineKey(q.stream, q.seq, q.index),
            keys::EncodeQuarantine(q));

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "model/digest.h"
 #include "storage/digest_tree.h"
+#include "storage/index.h"
 #include "wlsync/v1/records.pb.h"
 
 namespace wlsync::storage {
@@ -85,6 +86,22 @@ struct CommitBatch {
   // Sync the WAL before returning. Local writes need it before acknowledgement; a remote
   // delta lost with an unsynced tail is simply pulled again, as its cursor goes with it.
   bool sync = true;
+  // Secondary index entries to add and remove (see storage/index.h).
+  std::vector<std::string> index_puts;
+  std::vector<std::string> index_deletes;
+};
+
+// Node-local tables: never replicated, each its own column family.
+enum class Table { kIndex, kTokens, kAudit, kAuditIndex };
+
+// Puts into node-local tables, written as one WriteBatch.
+struct TableBatch {
+  struct Put {
+    Table table;
+    std::string key;
+    std::string value;
+  };
+  std::vector<Put> puts;
 };
 
 struct StoreOptions {
@@ -93,6 +110,8 @@ struct StoreOptions {
   // Memory budget hints.
   size_t block_cache_bytes = 32 << 20;
   size_t write_buffer_bytes = 16 << 20;
+  // Keys the phone tags of the secondary indexes (see storage/index.h).
+  std::string index_tag_key;
 };
 
 class RecordCursor;
@@ -161,6 +180,20 @@ class Store {
   // True once WakeAll was called: long waits should end.
   bool closing() const;
 
+  // The secondary indexes' key schema.
+  const Indexer& indexer() const;
+  // Visits entries of `table` whose key starts with `prefix`, from the first key >= `start`
+  // (>= prefix when empty), in key order, until `visit` returns false.
+  absl::Status Scan(Table table, std::string_view prefix, std::string_view start,
+                    const std::function<bool(std::string_view key, std::string_view value)>&
+                        visit) const;
+  // The last entry of `table` (nullopt when empty), as (key, value).
+  absl::StatusOr<std::optional<std::pair<std::string, std::string>>> Last(Table table) const;
+  absl::StatusOr<std::optional<std::string>> Get(Table table, std::string_view key) const;
+  // Writes node-local entries atomically; `sync` makes them durable before returning.
+  // Not affected by the sticky record-write error, but fails when RocksDB does.
+  absl::Status Write(const TableBatch& batch, bool sync);
+
   // On-disk size in bytes (SST + WAL), for status and metrics.
   uint64_t ApproximateSizeBytes() const;
 
@@ -174,6 +207,8 @@ class Store {
   absl::Status RebuildDigestsLocked();
   absl::Status InitializeMeta();
   absl::Status StartEpoch();
+  // Rebuilds the secondary indexes when they were made with another schema (or never).
+  absl::Status CheckIndexes();
 
   std::unique_ptr<Impl> impl_;
   std::string epoch_;

@@ -39,6 +39,7 @@ absl::StatusOr<v1::Record*> Overlay::Get(const std::string& pid) {
   if (entry.existed) {
     entry.before_digest = model::RecordDigest(*entry.record);
     entry.before_counts = Classify(entry.record);
+    entry.before_index = store_.indexer().Keys(*entry.record);
   } else {
     entry.record->set_pid(pid);
     for (int g = 0; g < model::kGroupCount; ++g) entry.record->add_groups();
@@ -63,6 +64,9 @@ void Overlay::Fill(storage::CommitBatch* batch) const {
     storage::DigestChange change{pid, model::RecordDigest(*e.record), e.existed ? 0 : 1};
     model::XorInto(&change.delta, e.before_digest);
     batch->digests.push_back(std::move(change));
+
+    storage::DiffKeys(e.before_index, store_.indexer().Keys(*e.record), &batch->index_puts,
+                      &batch->index_deletes);
   }
 }
 

@@ -46,6 +46,7 @@ class Overlay {
     bool existed = false;
     model::Digest before_digest{};
     storage::Counts before_counts;
+    std::vector<std::string> before_index;  // index keys of the stored record
   };
 
   storage::Store& store_;

@@ -225,9 +225,11 @@ TEST_CASE("Quickstart: --keep-running leaves both nodes up until --stop", "[e2e]
   std::vector<pid_t> pids;
   for (const auto& [name, port] : ports) {
     std::string address = "127.0.0.1:" + std::to_string(port);
-    CHECK(ReadFile(workdir + "/" + name + ".env") == "export WLSYNC_NODE=" + address + "\n");
+    std::string token = workdir + "/" + name + "/operator.token";
+    CHECK(ReadFile(workdir + "/" + name + ".env") ==
+          "export WLSYNC_NODE=" + address + "\nexport WLSYNC_TOKEN_FILE=" + token + "\n");
     pids.push_back(std::stoi(ReadFile(workdir + "/" + name + ".pid")));
-    CommandResult status = Cli({"--node", address, "status"});
+    CommandResult status = Cli({"--node", address, "--token-file", token, "status"});
     CHECK(status.exit_code == 0);
     CHECK(status.out.find("\"node\": \"" + name + "\"") != std::string::npos);
   }

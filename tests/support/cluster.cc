@@ -107,10 +107,24 @@ CommandResult Run(const std::vector<std::string>& argv,
   return r;
 }
 
+std::map<std::string, std::map<std::string, std::string>>& NodeEnvironments() {
+  static std::map<std::string, std::map<std::string, std::string>> envs;
+  return envs;
+}
+
 CommandResult Cli(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {std::string(WLSYNC_BIN_DIR) + "/wlsync"};
   argv.insert(argv.end(), args.begin(), args.end());
-  return Run(argv, {{"WLSYNC_NODE", ""}});
+  std::map<std::string, std::string> env = {{"WLSYNC_NODE", ""}, {"WLSYNC_TOKEN_FILE", ""}};
+  // The credentials of the node named by --node, as its Node wrapper registered them.
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] != "--node") continue;
+    auto it = NodeEnvironments().find(args[i + 1]);
+    if (it != NodeEnvironments().end()) {
+      for (const auto& [k, v] : it->second) env[k] = v;
+    }
+  }
+  return Run(argv, env);
 }
 
 int FreePort() {
@@ -137,7 +151,25 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeou
 }
 
 Node::Node(std::string name, std::string dir, int port)
-    : name_(std::move(name)), dir_(std::move(dir)), port_(port) {}
+    : name_(std::move(name)), dir_(std::move(dir)), port_(port) {
+  // Until Start makes the operator token, the CLI uses the admin token of `wlsync init`.
+  NodeEnvironments()[address()]["WLSYNC_TOKEN_FILE"] = dir_ + "/admin.token";
+}
+
+std::string Node::token_file(const std::string& role) const {
+  return dir_ + "/" + role + ".token";
+}
+
+bool Node::MakeToken(const std::string& name, const std::string& role,
+                     const std::string& out) const {
+  CommandResult r = testing::Cli({"--token-file", dir_ + "/admin.token", "--node", address(),
+                                  "token", "create", name, "--role", role, "--out", out});
+  return r.exit_code == 0;
+}
+
+void Node::UseToken(const std::string& file) {
+  NodeEnvironments()[address()]["WLSYNC_TOKEN_FILE"] = file;
+}
 
 Node::~Node() {
   if (pid_ > 0) Kill();
@@ -165,6 +197,7 @@ void Node::Trust(const Node& other) {
 }
 
 bool Node::Start() {
+  UseToken(dir_ + "/admin.token");
   std::vector<std::string> argv = {std::string(WLSYNC_BIN_DIR) + "/wlsyncd", "--config", config()};
   pid_ = Spawn(argv, {}, dir_ + "/wlsyncd.out", dir_ + "/wlsyncd.log");
   if (pid_ < 0) return false;
@@ -175,7 +208,19 @@ bool Node::Start() {
       return true;  // exited: give up
     }
     return Records() >= 0;
-  }, std::chrono::seconds(20)) && pid_ > 0;
+  }, std::chrono::seconds(20)) && pid_ > 0 && EnsureOperatorToken();
+}
+
+bool Node::EnsureOperatorToken() {
+  // Tokens live in the data dir: a node started on a wiped one needs a new token.
+  std::string file = token_file("operator");
+  if (fs::exists(file) &&
+      testing::Cli({"--token-file", file, "--node", address(), "status"}).exit_code != 0) {
+    fs::remove(file);
+  }
+  if (!fs::exists(file) && !MakeToken("operator", "operator", file)) return false;
+  UseToken(file);
+  return true;
 }
 
 int Node::Stop() {

@@ -77,8 +77,16 @@ class Node {
   void Kill();
   bool running() const { return pid_ > 0; }
 
-  // `wlsync --node ADDRESS args...`
+  // `wlsync --node ADDRESS args...`. Every CLI call naming this node's address (also through
+  // testing::Cli) carries the node's current token: the admin token of `wlsync init` until
+  // Start has made DIR/operator.token, that one afterwards, or what UseToken set.
   CommandResult Cli(const std::vector<std::string>& args) const;
+  // DIR/ROLE.token.
+  std::string token_file(const std::string& role) const;
+  // Creates a token with the admin token, written to `out`; false on failure.
+  bool MakeToken(const std::string& name, const std::string& role, const std::string& out) const;
+  // Makes later CLI calls to this node use the token in `file`.
+  void UseToken(const std::string& file);
   // Number of records in `status`, or -1 when the node does not answer.
   long Records() const;
   // `export` output (jsonl).
@@ -89,6 +97,8 @@ class Node {
   std::string dir_;
   int port_;
   pid_t pid_ = -1;
+
+  bool EnsureOperatorToken();
 };
 
 // Makes nodes sharing one federation key under `root`, named as given, on free ports.

@@ -1,0 +1,98 @@
+#include "daemon/gate.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "base/logging.h"
+#include "base/strings.h"
+
+namespace wlsync::daemon {
+namespace {
+
+constexpr std::string_view kBearer = "Bearer ";
+
+std::string_view CodeName(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kUnauthenticated: return "UNAUTHENTICATED";
+    case absl::StatusCode::kPermissionDenied: return "PERMISSION_DENIED";
+    case absl::StatusCode::kResourceExhausted: return "RESOURCE_EXHAUSTED";
+    case absl::StatusCode::kOk: return "OK";
+    default: return "ERROR";
+  }
+}
+
+}  // namespace
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+grpc::Status Gate::Refuse(const std::string& token, std::string_view role, access::Method method,
+                          const std::string& peer, const absl::Status& why) {
+  base::Logger("rpc")->warn("refused method={} token={} peer={} code={} reason=\"{}\"",
+                            access::MethodName(method), token, peer, CodeName(why.code()),
+                            why.message());
+  v1::AuditEntry entry;
+  entry.set_token(token);
+  entry.set_role(std::string(role));
+  entry.set_method(std::string(access::MethodName(method)));
+  entry.set_outcome(base::StrCat(CodeName(why.code()), ": ", why.message()));
+  entry.set_peer(peer);
+  if (absl::Status s = trail_.Append(std::move(entry)); !s.ok()) return ToGrpc(s);
+  return ToGrpc(why);
+}
+
+grpc::Status Gate::Admit(const grpc::ServerContext& context, access::Method method,
+                         Caller* caller) {
+  caller->peer = context.peer();
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return Refuse("-", "", method, caller->peer,
+                  absl::UnauthenticatedError("no token: send \"authorization: Bearer TOKEN\""));
+  }
+  std::string_view value(it->second.data(), it->second.size());
+  if (value.substr(0, kBearer.size()) != kBearer) {
+    return Refuse("-", "", method, caller->peer,
+                  absl::UnauthenticatedError("authorization: must be \"Bearer TOKEN\""));
+  }
+  absl::StatusOr<access::Identity> id = tokens_.Authenticate(value.substr(kBearer.size()));
+  if (!id.ok()) return Refuse("-", "", method, caller->peer, id.status());
+
+  caller->token = id->name;
+  caller->role = id->role;
+  std::string_view role = access::RoleName(id->role);
+  if (!access::Allowed(id->role, method)) {
+    return Refuse(id->name, role, method, caller->peer,
+                  absl::PermissionDeniedError(base::StrCat("role ", role, " may not call ",
+                                                           access::MethodName(method))));
+  }
+  if (absl::Status s = limiter_.AdmitRequest(id->name, id->role); !s.ok()) {
+    return Refuse(id->name, role, method, caller->peer, s);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status Gate::Disclose(const Caller& caller, access::Method method, std::string filter,
+                            std::string case_id, std::vector<std::string> pids,
+                            uint64_t result_count, bool full_export) {
+  std::string_view role = access::RoleName(caller.role);
+  if (absl::Status s = limiter_.TakeRecords(caller.token, caller.role,
+                                            static_cast<int64_t>(result_count));
+      !s.ok()) {
+    return Refuse(caller.token, role, method, caller.peer, s);
+  }
+  v1::AuditEntry entry;
+  entry.set_token(caller.token);
+  entry.set_role(std::string(role));
+  entry.set_method(std::string(access::MethodName(method)));
+  entry.set_filter(std::move(filter));
+  entry.set_case_id(std::move(case_id));
+  entry.set_result_count(result_count);
+  for (std::string& pid : pids) entry.add_pids(std::move(pid));
+  entry.set_outcome("OK");
+  entry.set_peer(caller.peer);
+  return ToGrpc(trail_.Append(std::move(entry), full_export));
+}
+
+}  // namespace wlsync::daemon

@@ -1,0 +1,59 @@
+// The gate every client-API call passes: bearer-token authentication, the role check, the
+// per-token rate limit, and the audit entry of each refusal and each disclosure of personal
+// data. Services call Admit first and Disclose before sending personal data.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <string>
+#include <vector>
+
+#include "access/audit_trail.h"
+#include "access/rate_limit.h"
+#include "access/roles.h"
+#include "access/tokens.h"
+
+namespace grpc {
+class ServerContext;
+}
+
+namespace wlsync::daemon {
+
+// Who is calling, once admitted.
+struct Caller {
+  std::string token = "-";
+  access::Role role = access::Role::kOperator;
+  std::string peer;
+};
+
+// Thread safe; the references must outlive it.
+class Gate {
+ public:
+  Gate(access::TokenStore& tokens, access::RateLimiter& limiter, access::AuditTrail& trail)
+      : tokens_(tokens), limiter_(limiter), trail_(trail) {}
+
+  // Reads "authorization: Bearer TOKEN", authenticates it, checks the role may call
+  // `method` and takes one request from the token's budget. UNAUTHENTICATED,
+  // PERMISSION_DENIED or RESOURCE_EXHAUSTED otherwise, each recorded in the trail.
+  grpc::Status Admit(const grpc::ServerContext& context, access::Method method, Caller* caller);
+
+  // Before personal data is sent: takes the records from the token's record budget and
+  // records the disclosure (filter with personal values hashed, case id, pids) durably.
+  // A refusal or a trail that cannot record means nothing may be sent.
+  grpc::Status Disclose(const Caller& caller, access::Method method, std::string filter,
+                        std::string case_id, std::vector<std::string> pids,
+                        uint64_t result_count, bool full_export = false);
+
+ private:
+  grpc::Status Refuse(const std::string& token, std::string_view role, access::Method method,
+                      const std::string& peer, const absl::Status& why);
+
+  access::TokenStore& tokens_;
+  access::RateLimiter& limiter_;
+  access::AuditTrail& trail_;
+};
+
+// absl::Status to grpc::Status, keeping code and message.
+grpc::Status ToGrpc(const absl::Status& status);
+
+}  // namespace wlsync::daemon

@@ -1,0 +1,31 @@
+// The client-API services beside Registry: Query (flow tracing), Access (tokens) and Audit
+// (the trail). Each checks the caller through the Gate first. gRPC headers stay in the .cc
+// files.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "access/audit_trail.h"
+#include "access/tokens.h"
+#include "query/engine.h"
+
+namespace grpc {
+class Service;
+}
+
+namespace wlsync::daemon {
+
+class Gate;
+
+// Masks phones and identity numbers for tracers unless the request names a case.
+// `audit_key` keys the hashes of personal filter values in the trail.
+std::unique_ptr<grpc::Service> NewQueryService(Gate& gate, const query::QueryEngine& engine,
+                                               std::string audit_key);
+std::unique_ptr<grpc::Service> NewAccessService(Gate& gate, access::TokenStore& tokens);
+// `pid_of` turns an identity number into its pid for WhoSaw.
+std::unique_ptr<grpc::Service> NewAuditService(
+    Gate& gate, const access::AuditTrail& trail,
+    std::function<absl::StatusOr<std::string>(std::string_view)> pid_of);
+
+}  // namespace wlsync::daemon

@@ -1,0 +1,303 @@
+#include "query/engine.h"
+
+#include <sodium.h>
+
+#include "base/strings.h"
+#include "model/fields.h"
+#include "model/merge.h"
+#include "model/pid.h"
+#include "model/validate.h"
+#include "storage/index.h"
+#include "storage/keys.h"
+
+namespace wlsync::query {
+namespace {
+
+using storage::IndexKind;
+using storage::Indexer;
+
+constexpr size_t kMaxTermBytes = 256;
+constexpr std::string_view kTokenVersion = "q1.";
+
+// One index scan: keys that start with `prefix`, from `start`, up to `last` inclusive
+// (no bound when empty).
+struct Plan {
+  std::string index;
+  std::string prefix;
+  std::string start;
+  std::string last;
+};
+
+absl::Status Bad(std::string_view field, std::string_view why) {
+  return absl::InvalidArgumentError(base::StrCat("filter.", field, ": ", why));
+}
+
+absl::Status CheckTerm(std::string_view field, std::string_view value) {
+  if (value.size() > kMaxTermBytes) return Bad(field, "longer than 256 bytes");
+  if (!model::IsValidUtf8(value)) return Bad(field, "not valid UTF-8");
+  for (unsigned char c : value) {
+    if (c < 0x20 || c == 0x7f) return Bad(field, "holds a control character");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckDate(std::string_view field, std::string_view date) {
+  if (date.empty()) return absl::OkStatus();
+  int y = 0, m = 0, d = 0;
+  if (date.size() != 10 || date[4] != '-' || date[7] != '-' ||
+      std::sscanf(std::string(date).c_str(), "%4d-%2d-%2d", &y, &m, &d) != 3 ||
+      !model::IsRealDate(y, m, d)) {
+    return Bad(field, "must be a date YYYY-MM-DD");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const v1::QueryFilter& f) {
+  const std::pair<std::string_view, const std::string*> terms[] = {
+      {"phone", &f.phone()},           {"residence_grid", &f.residence_grid()},
+      {"work_grid", &f.work_grid()},   {"workplace", &f.workplace()},
+      {"workplace_prefix", &f.workplace_prefix()}, {"list", &f.list()},
+      {"category", &f.category()},     {"status", &f.status()},
+      {"test_result", &f.test_result()}};
+  for (const auto& [name, value] : terms) {
+    if (absl::Status s = CheckTerm(name, *value); !s.ok()) return s;
+  }
+  if (!f.list().empty() && f.list() != "WHITE" && f.list() != "GREY") {
+    return Bad("list", "must be WHITE or GREY");
+  }
+  if (!f.status().empty() && f.status() != model::kRegistered && f.status() != model::kDeregistered) {
+    return Bad("status", "must be REGISTERED or DEREGISTERED");
+  }
+  if (absl::Status s = CheckDate("tested_from", f.tested_from()); !s.ok()) return s;
+  if (absl::Status s = CheckDate("tested_to", f.tested_to()); !s.ok()) return s;
+  if (!f.tested_from().empty() && !f.tested_to().empty() && f.tested_from() > f.tested_to()) {
+    return Bad("tested_from", "is after tested_to");
+  }
+  if (f.changed_since_unix_ms() < 0) return Bad("changed_since", "must not be negative");
+  if (!f.workplace().empty() && !f.workplace_prefix().empty()) {
+    return Bad("workplace_prefix", "give workplace or workplace_prefix, not both");
+  }
+  bool any = f.has_person() || !f.phone().empty() || !f.residence_grid().empty() ||
+             !f.work_grid().empty() || !f.workplace().empty() || !f.workplace_prefix().empty() ||
+             !f.list().empty() || !f.category().empty() || !f.status().empty() ||
+             !f.test_result().empty() || !f.tested_from().empty() || !f.tested_to().empty() ||
+             f.changed_since_unix_ms() > 0;
+  if (!any) return absl::InvalidArgumentError("filter: at least one condition is needed");
+  return absl::OkStatus();
+}
+
+uint64_t SinceHlc(int64_t unix_ms) { return static_cast<uint64_t>(unix_ms) << 16; }
+
+// Every condition, checked on the merged record.
+bool Matches(const v1::Record& r, const v1::QueryFilter& f) {
+  using model::GroupOf;
+  if (!model::Exists(r)) return false;
+  const v1::PersonFields& contact = GroupOf(r, v1::CONTACT).value();
+  const v1::PersonFields& residence = GroupOf(r, v1::RESIDENCE).value();
+  const v1::PersonFields& work = GroupOf(r, v1::WORK).value();
+  const v1::PersonFields& test = GroupOf(r, v1::TEST).value();
+  if (!f.phone().empty() && contact.phone() != f.phone()) return false;
+  if (!f.residence_grid().empty() && residence.residence_grid() != f.residence_grid()) return false;
+  if (!f.work_grid().empty() && work.work_grid() != f.work_grid()) return false;
+  if (!f.workplace().empty() && work.workplace() != f.workplace()) return false;
+  if (!f.workplace_prefix().empty() &&
+      work.workplace().compare(0, f.workplace_prefix().size(), f.workplace_prefix()) != 0) {
+    return false;
+  }
+  if (!f.list().empty() && GroupOf(r, v1::LIST).value().list() != f.list()) return false;
+  if (!f.category().empty() && GroupOf(r, v1::CATEGORY).value().category() != f.category()) {
+    return false;
+  }
+  if (!f.status().empty() && GroupOf(r, v1::STATUS).value().status() != f.status()) return false;
+  if (!f.test_result().empty() && test.last_test_result() != f.test_result()) return false;
+  if (!f.tested_from().empty() || !f.tested_to().empty()) {
+    const std::string& date = test.last_test_date();
+    if (date.empty()) return false;
+    if (!f.tested_from().empty() && date < f.tested_from()) return false;
+    if (!f.tested_to().empty() && date > f.tested_to()) return false;
+  }
+  if (f.changed_since_unix_ms() > 0 && model::UpdatedHlc(r) < SinceHlc(f.changed_since_unix_ms())) {
+    return false;
+  }
+  return true;
+}
+
+Plan Term(std::string index, IndexKind kind, std::string_view term) {
+  Plan p{std::move(index), Indexer::TermPrefix(kind, term), "", ""};
+  return p;
+}
+
+// The most selective index the filter allows.
+Plan Choose(const v1::QueryFilter& f, const Indexer& indexer) {
+  if (!f.phone().empty()) return Term("phone", IndexKind::kPhone, indexer.PhoneTerm(f.phone()));
+  if (!f.residence_grid().empty()) {
+    return Term("residence_grid", IndexKind::kResidenceGrid, f.residence_grid());
+  }
+  if (!f.work_grid().empty()) return Term("work_grid", IndexKind::kWorkGrid, f.work_grid());
+  if (!f.workplace().empty()) return Term("workplace", IndexKind::kWorkplace, f.workplace());
+  if (!f.test_result().empty()) {
+    Plan p = Term("test_result", IndexKind::kTest, f.test_result());
+    if (!f.tested_from().empty()) p.start = p.prefix + f.tested_from();
+    if (!f.tested_to().empty()) p.last = p.prefix + f.tested_to() + std::string(1, '\x01');
+    return p;
+  }
+  if (!f.workplace_prefix().empty()) {
+    return Plan{"workplace_prefix",
+                std::string(1, static_cast<char>(IndexKind::kWorkplace)) + f.workplace_prefix(), "",
+                ""};
+  }
+  if (f.changed_since_unix_ms() > 0) {
+    Plan p{"changed_since", std::string(1, static_cast<char>(IndexKind::kUpdated)), "", ""};
+    p.start = p.prefix;
+    storage::keys::PutFixed64(&p.start, SinceHlc(f.changed_since_unix_ms()));
+    return p;
+  }
+  if (!f.category().empty()) return Term("category", IndexKind::kCategory, f.category());
+  if (!f.list().empty()) return Term("list", IndexKind::kList, f.list());
+  if (!f.status().empty()) return Term("status", IndexKind::kStatus, f.status());
+  return Plan{"test_date", std::string(1, static_cast<char>(IndexKind::kTest)), "", ""};
+}
+
+// Binds a page token to its filter, so that a token is never replayed with another one.
+std::string FilterFingerprint(const v1::QueryFilter& f) {
+  std::string bytes;
+  f.SerializeToString(&bytes);
+  uint8_t digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  return model::HexEncode(std::string_view(reinterpret_cast<const char*>(digest), 8));
+}
+
+std::string EncodeToken(const v1::QueryFilter& f, std::string_view last_key) {
+  return base::StrCat(kTokenVersion, FilterFingerprint(f), ".", model::HexEncode(last_key));
+}
+
+// The key to resume after; INVALID_ARGUMENT for a token of another filter or a damaged one.
+absl::StatusOr<std::string> DecodeToken(const v1::QueryFilter& f, std::string_view token) {
+  std::string fp = FilterFingerprint(f);
+  std::string_view head = token.substr(0, kTokenVersion.size() + fp.size() + 1);
+  if (head != base::StrCat(kTokenVersion, fp, ".")) {
+    return absl::InvalidArgumentError("page_token: does not belong to this filter");
+  }
+  std::string_view hex = token.substr(head.size());
+  std::string key;
+  if (hex.size() % 2 != 0 || hex.empty()) {
+    return absl::InvalidArgumentError("page_token: damaged");
+  }
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    unsigned value = 0;
+    if (std::sscanf(std::string(hex.substr(i, 2)).c_str(), "%2x", &value) != 1) {
+      return absl::InvalidArgumentError("page_token: damaged");
+    }
+    key.push_back(static_cast<char>(value));
+  }
+  return key;
+}
+
+}  // namespace
+
+QueryEngine::QueryEngine(const storage::Store& store,
+                         std::function<absl::StatusOr<std::string>(std::string_view)> pid_of)
+    : store_(store), pid_of_(std::move(pid_of)) {}
+
+absl::StatusOr<Page> QueryEngine::Search(const v1::QueryFilter& filter, int limit,
+                                         const std::string& page_token) const {
+  if (limit < 0 || limit > kMaxLimit) {
+    return absl::InvalidArgumentError("limit: must be from 1 to 1000 (0 for the default 100)");
+  }
+  if (limit == 0) limit = kDefaultLimit;
+  if (absl::Status s = Validate(filter); !s.ok()) return s;
+
+  Page page;
+  if (filter.has_person()) {
+    // One person: no index, no pages.
+    page.index = "pid";
+    std::string pid = filter.person().pid();
+    if (filter.person().ref_case() == v1::PersonRef::kIdDoc) {
+      absl::StatusOr<std::string> p = pid_of_(filter.person().id_doc());
+      if (!p.ok()) return p.status();
+      pid = *p;
+    } else if (!model::IsValidPid(pid)) {
+      return Bad("person.pid", "must be 26 base32 characters");
+    }
+    v1::Record record;
+    absl::StatusOr<bool> found = store_.ReadRecord(pid, &record);
+    if (!found.ok()) return found.status();
+    if (*found && Matches(record, filter)) page.records.push_back(std::move(record));
+    return page;
+  }
+
+  Plan plan = Choose(filter, store_.indexer());
+  page.index = plan.index;
+  std::string start = plan.start;
+  if (!page_token.empty()) {
+    absl::StatusOr<std::string> after = DecodeToken(filter, page_token);
+    if (!after.ok()) return after.status();
+    if (after->compare(0, plan.prefix.size(), plan.prefix) != 0) {
+      return absl::InvalidArgumentError("page_token: does not belong to this filter");
+    }
+    start = *after + std::string(1, '\0');  // the first key after it
+  }
+
+  size_t examined = 0;
+  std::string last_key;
+  bool more = false;
+  absl::Status read_error;
+  absl::Status s = store_.Scan(storage::Table::kIndex, plan.prefix, start,
+                               [&](std::string_view key, std::string_view) {
+    if (!plan.last.empty() && key > plan.last) return false;
+    if (page.records.size() >= static_cast<size_t>(limit) || examined >= kScanBudget) {
+      more = true;
+      return false;
+    }
+    ++examined;
+    last_key = std::string(key);
+    v1::Record record;
+    absl::StatusOr<bool> found = store_.ReadRecord(Indexer::PidOf(key), &record);
+    if (!found.ok()) {
+      read_error = found.status();
+      return false;
+    }
+    if (*found && Matches(record, filter)) page.records.push_back(std::move(record));
+    return true;
+  });
+  if (!s.ok()) return s;
+  if (!read_error.ok()) return read_error;
+  if (more) page.next_page_token = EncodeToken(filter, last_key);
+  return page;
+}
+
+std::string DescribeFilter(const v1::QueryFilter& f, std::string_view audit_key) {
+  std::string out;
+  auto add = [&](std::string_view name, std::string_view value) {
+    if (value.empty()) return;
+    if (!out.empty()) out.push_back(' ');
+    base::StrAppend(&out, name, "=", value);
+  };
+  auto tag = [&](std::string_view domain, std::string_view value) {
+    return value.empty() ? std::string()
+                         : base::StrCat("h:", model::HexEncode(model::KeyedTag(audit_key, domain,
+                                                                                value)));
+  };
+  if (f.has_person()) {
+    if (f.person().ref_case() == v1::PersonRef::kIdDoc) {
+      add("id_doc", tag("id_doc", model::NormalizeIdDoc(f.person().id_doc())));
+    } else {
+      add("pid", f.person().pid());
+    }
+  }
+  add("phone", tag("phone", f.phone()));
+  add("residence_grid", f.residence_grid());
+  add("work_grid", f.work_grid());
+  add("workplace", f.workplace());
+  add("workplace_prefix", f.workplace_prefix());
+  add("list", f.list());
+  add("category", f.category());
+  add("status", f.status());
+  add("test_result", f.test_result());
+  add("tested_from", f.tested_from());
+  add("tested_to", f.tested_to());
+  if (f.changed_since_unix_ms() > 0) add("changed_since_ms", std::to_string(f.changed_since_unix_ms()));
+  return out;
+}
+
+}  // namespace wlsync::query

@@ -1,0 +1,89 @@
+#include "storage/index.h"
+
+#include <algorithm>
+
+#include "base/strings.h"
+#include "model/merge.h"
+#include "model/pid.h"
+#include "storage/keys.h"
+
+namespace wlsync::storage {
+namespace {
+
+// Bumped when the layout of index keys changes.
+constexpr std::string_view kLayoutVersion = "index-v1";
+
+void AddTerm(std::vector<std::string>* out, IndexKind kind, std::string_view term,
+             std::string_view pid) {
+  if (term.empty()) return;
+  std::string key = Indexer::TermPrefix(kind, term);
+  key.append(pid);
+  out->push_back(std::move(key));
+}
+
+}  // namespace
+
+Indexer::Indexer(std::string tag_key)
+    : tag_key_(tag_key.empty() ? std::string(32, '\x5a') : std::move(tag_key)) {}
+
+std::string Indexer::TermPrefix(IndexKind kind, std::string_view term) {
+  std::string key(1, static_cast<char>(kind));
+  key.append(term);
+  if (kind != IndexKind::kUpdated) key.push_back('\0');
+  return key;
+}
+
+std::string_view Indexer::PidOf(std::string_view key) {
+  if (key.size() < model::kPidLength + 1) return {};
+  return key.substr(key.size() - model::kPidLength);
+}
+
+std::string Indexer::PhoneTerm(std::string_view phone) const {
+  return model::HexEncode(model::KeyedTag(tag_key_, "phone", phone));
+}
+
+std::string Indexer::Version() const {
+  return base::StrCat(kLayoutVersion, ":",
+                      model::HexEncode(model::KeyedTag(tag_key_, "index-version", "")));
+}
+
+std::vector<std::string> Indexer::Keys(const v1::Record& record) const {
+  std::vector<std::string> out;
+  if (!model::Exists(record)) return out;
+  const std::string& pid = record.pid();
+  using model::GroupOf;
+
+  const v1::PersonFields& contact = GroupOf(record, v1::CONTACT).value();
+  if (!contact.phone().empty()) AddTerm(&out, IndexKind::kPhone, PhoneTerm(contact.phone()), pid);
+  AddTerm(&out, IndexKind::kResidenceGrid, GroupOf(record, v1::RESIDENCE).value().residence_grid(),
+          pid);
+  const v1::PersonFields& work = GroupOf(record, v1::WORK).value();
+  AddTerm(&out, IndexKind::kWorkGrid, work.work_grid(), pid);
+  AddTerm(&out, IndexKind::kWorkplace, work.workplace(), pid);
+  AddTerm(&out, IndexKind::kList, GroupOf(record, v1::LIST).value().list(), pid);
+  AddTerm(&out, IndexKind::kCategory, GroupOf(record, v1::CATEGORY).value().category(), pid);
+  AddTerm(&out, IndexKind::kStatus, GroupOf(record, v1::STATUS).value().status(), pid);
+
+  const v1::PersonFields& test = GroupOf(record, v1::TEST).value();
+  if (!test.last_test_result().empty()) {
+    AddTerm(&out, IndexKind::kTest,
+            base::StrCat(test.last_test_result(), std::string_view("\0", 1), test.last_test_date()),
+            pid);
+  }
+  std::string hlc;
+  keys::PutFixed64(&hlc, model::UpdatedHlc(record));
+  AddTerm(&out, IndexKind::kUpdated, hlc, pid);
+
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void DiffKeys(const std::vector<std::string>& before, const std::vector<std::string>& after,
+              std::vector<std::string>* puts, std::vector<std::string>* deletes) {
+  std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                      std::back_inserter(*puts));
+  std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                      std::back_inserter(*deletes));
+}
+
+}  // namespace wlsync::storage

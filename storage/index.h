@@ -1,0 +1,60 @@
+// Secondary indexes of the records: which index keys a record has, so that the writer can
+// put and delete them in the same WriteBatch as the record itself. Start with Indexer::Keys;
+// docs/storage.md shows the key layout of the index column family.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wlsync/v1/records.pb.h"
+
+namespace wlsync::storage {
+
+// The first byte of an index key.
+enum class IndexKind : char {
+  kPhone = 'p',          // hex keyed tag of the phone (never the number itself)
+  kResidenceGrid = 'r',
+  kWorkGrid = 'w',
+  kWorkplace = 'f',
+  kList = 'l',
+  kCategory = 'c',
+  kStatus = 's',
+  kTest = 't',           // result '\0' date
+  kUpdated = 'u',        // 8-byte big-endian highest HLC of the record
+};
+
+// Computes index keys. A key is kind, term, '\0' and the 26-character pid (the updated
+// index has no separator: its term is 8 bytes). The value of an index entry is empty.
+// Immutable after construction; thread safe.
+class Indexer {
+ public:
+  // `tag_key` keys the phone tags: 32 bytes derived from the federation key, so that every
+  // node indexes a phone the same way. Empty uses a fixed key (tests only).
+  explicit Indexer(std::string tag_key);
+
+  // The index keys of a stored record, sorted; none for a record that does not exist.
+  std::vector<std::string> Keys(const v1::Record& record) const;
+
+  // The term of a phone in the phone index.
+  std::string PhoneTerm(std::string_view phone) const;
+
+  // kind + term + '\0': every key of one term starts with it. For kUpdated, term is the
+  // 8-byte HLC and no separator follows.
+  static std::string TermPrefix(IndexKind kind, std::string_view term);
+  // The pid at the end of an index key (empty for a key too short to hold one).
+  static std::string_view PidOf(std::string_view key);
+  // A check value that changes whenever the key layout or tag key changes, so that a
+  // node rebuilds its indexes on such a change.
+  std::string Version() const;
+
+ private:
+  const std::string tag_key_;
+};
+
+// Keys in `after` but not `before`, and in `before` but not `after` (both sorted).
+void DiffKeys(const std::vector<std::string>& before, const std::vector<std::string>& after,
+              std::vector<std::string>* puts, std::vector<std::string>* deletes);
+
+}  // namespace wlsync::storage

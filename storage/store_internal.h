@@ -1,0 +1,75 @@
+// Internal to storage/: the RocksDB handles behind Store, shared by its .cc files.
+#pragma once
+
+#include <rocksdb/db.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "storage/index.h"
+#include "storage/store.h"
+
+namespace wlsync::storage::internal {
+
+enum CfIndex {
+  kDefault = 0,
+  kRecords,
+  kLog,
+  kCursors,
+  kMeta,
+  kQuarantine,
+  kDigests,
+  kReports,
+  kIndex,
+  kTokens,
+  kAudit,
+  kAuditIndex,
+  kCfCount
+};
+
+inline absl::Status ToStatus(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = base::StrCat("storage: ", what, ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsNoSpace()) return absl::ResourceExhaustedError(msg);
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
+  return absl::UnavailableError(msg);
+}
+
+inline std::string_view View(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
+}  // namespace wlsync::storage::internal
+
+namespace wlsync::storage {
+
+struct Store::Impl {
+  std::unique_ptr<Indexer> indexer;
+  std::string dir;
+  StoreOptions options;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs;
+
+  ~Impl() {
+    for (auto* cf : cfs) {
+      if (cf != nullptr) db->DestroyColumnFamilyHandle(cf);
+    }
+    if (db) db->Close();
+  }
+
+  rocksdb::ColumnFamilyHandle* cf(internal::CfIndex i) const { return cfs[i]; }
+
+  absl::StatusOr<std::optional<std::string>> Get(internal::CfIndex i, std::string_view key) const {
+    std::string value;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf(i), key, &value);
+    if (s.IsNotFound()) return std::nullopt;
+    if (!s.ok()) return internal::ToStatus(s, "read");
+    return value;
+  }
+};
+
+}  // namespace wlsync::storage

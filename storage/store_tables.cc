@@ -1,0 +1,105 @@
+// Store: the node-local tables (index, tokens, audit) and the index rebuild.
+#include <rocksdb/write_batch.h>
+
+#include "base/logging.h"
+#include "base/strings.h"
+#include "storage/keys.h"
+#include "storage/store.h"
+#include "storage/store_internal.h"
+
+namespace wlsync::storage {
+namespace {
+
+using internal::CfIndex;
+using internal::ToStatus;
+using internal::View;
+
+CfIndex CfOf(Table table) {
+  switch (table) {
+    case Table::kIndex: return internal::kIndex;
+    case Table::kTokens: return internal::kTokens;
+    case Table::kAudit: return internal::kAudit;
+    case Table::kAuditIndex: return internal::kAuditIndex;
+  }
+  return internal::kIndex;
+}
+
+// Records indexed per WriteBatch during a rebuild.
+constexpr size_t kRebuildBatch = 4096;
+
+}  // namespace
+
+const Indexer& Store::indexer() const { return *impl_->indexer; }
+
+absl::Status Store::Scan(
+    Table table, std::string_view prefix, std::string_view start,
+    const std::function<bool(std::string_view key, std::string_view value)>& visit) const {
+  rocksdb::ReadOptions ro;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(CfOf(table))));
+  std::string_view from = start.empty() || start < prefix ? prefix : start;
+  for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Next()) {
+    std::string_view key = View(it->key());
+    if (key.substr(0, prefix.size()) != prefix) break;
+    if (!visit(key, View(it->value()))) break;
+  }
+  return ToStatus(it->status(), "scan");
+}
+
+absl::StatusOr<std::optional<std::pair<std::string, std::string>>> Store::Last(Table table) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(CfOf(table))));
+  it->SeekToLast();
+  if (!it->status().ok()) return ToStatus(it->status(), "read last");
+  if (!it->Valid()) return std::nullopt;
+  return std::make_pair(it->key().ToString(), it->value().ToString());
+}
+
+absl::StatusOr<std::optional<std::string>> Store::Get(Table table, std::string_view key) const {
+  return impl_->Get(CfOf(table), key);
+}
+
+absl::Status Store::Write(const TableBatch& batch, bool sync) {
+  rocksdb::WriteBatch wb;
+  for (const TableBatch::Put& p : batch.puts) wb.Put(impl_->cf(CfOf(p.table)), p.key, p.value);
+  rocksdb::WriteOptions wo;
+  wo.sync = impl_->options.sync && sync;
+  return ToStatus(impl_->db->Write(wo, &wb), "write node-local table");
+}
+
+absl::Status Store::CheckIndexes() {
+  const std::string version = impl_->indexer->Version();
+  absl::StatusOr<std::optional<std::string>> stored =
+      impl_->Get(internal::kMeta, keys::kMetaIndexVersion);
+  if (!stored.ok()) return stored.status();
+  if (stored->has_value() && **stored == version) return absl::OkStatus();
+
+  // Made before the indexes existed, or with another schema or federation key: drop the
+  // index column family's entries and index every record again, in batches.
+  auto log = base::Logger("storage");
+  log->info("rebuilding secondary indexes dir={}", impl_->dir);
+  rocksdb::WriteOptions wo;
+  rocksdb::ColumnFamilyHandle* cf = impl_->cf(internal::kIndex);
+  if (rocksdb::Status s = impl_->db->DeleteRange(wo, cf, "", "\xff\xff\xff\xff"); !s.ok()) {
+    return ToStatus(s, "clear indexes");
+  }
+  rocksdb::WriteBatch wb;
+  size_t records = 0;
+  std::unique_ptr<RecordCursor> cursor = ScanRecords();
+  for (; cursor->Valid(); cursor->Next()) {
+    absl::StatusOr<v1::Record> record = cursor->record();
+    if (!record.ok()) return record.status();
+    for (const std::string& key : impl_->indexer->Keys(*record)) wb.Put(cf, key, "");
+    if (++records % kRebuildBatch == 0) {
+      if (rocksdb::Status s = impl_->db->Write(wo, &wb); !s.ok()) return ToStatus(s, "index");
+      wb.Clear();
+    }
+  }
+  if (absl::Status s = cursor->status(); !s.ok()) return s;
+  wb.Put(impl_->cf(internal::kMeta), keys::kMetaIndexVersion, version);
+  wo.sync = true;
+  if (rocksdb::Status s = impl_->db->Write(wo, &wb); !s.ok()) return ToStatus(s, "index");
+  log->info("rebuilt secondary indexes dir={} records={}", impl_->dir, records);
+  return absl::OkStatus();
+}
+
+}  // namespace wlsync::storage
