@@ -72,6 +72,13 @@ absl::Status Store::CheckIndexes() {
       impl_->Get(internal::kMeta, keys::kMetaIndexVersion);
   if (!stored.ok()) return stored.status();
   if (stored->has_value() && **stored == version) return absl::OkStatus();
+  if (created_new()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return ToStatus(impl_->db->Put(wo, impl_->cf(internal::kMeta), keys::kMetaIndexVersion,
+                                   version),
+                    "save index version");
+  }
 
   // Made before the indexes existed, or with another schema or federation key: drop the
   // index column family's entries and index every record again, in batches.

@@ -5,10 +5,12 @@
 
 #include <csignal>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "model/hlc.h"
 #include "model/merge.h"
+#include "storage/index.h"
 #include "storage/store.h"
 #include "tests/support/cluster.h"
 
@@ -175,6 +177,59 @@ TEST_CASE("Store: an applied delta is all-or-nothing across kill -9", "[storage]
       REQUIRE(model::GroupOf(**r, v1::CONTACT).value().phone() == std::to_string(last));
     }
   }
+}
+
+}  // namespace
+}  // namespace wlsync::storage
+
+namespace wlsync::storage {
+namespace {
+
+// Every index entry of the store, and what its records call for.
+std::pair<std::set<std::string>, std::set<std::string>> IndexAndExpected(const Store& s) {
+  std::set<std::string> actual, expected;
+  REQUIRE(s.Scan(Table::kIndex, "", "", [&](std::string_view k, std::string_view) {
+    actual.insert(std::string(k));
+    return true;
+  }).ok());
+  auto c = s.ScanRecords();
+  for (; c->Valid(); c->Next()) {
+    for (auto& k : s.indexer().Keys(c->record().value())) expected.insert(k);
+  }
+  return {actual, expected};
+}
+
+TEST_CASE("Store: indexes are rebuilt when the index key changes, and kept otherwise",
+          "[storage]") {
+  TempDir dir("index-rebuild");
+  StoreOptions a;
+  a.index_tag_key = std::string(32, 'a');
+  {
+    auto s = Store::Open(dir.path(), a);
+    REQUIRE(s.ok());
+    CommitBatch b = MakeBatch(StreamId{"waihai", std::string(16, 'e')}, 1, 5, 1 << 20);
+    for (v1::Record& r : b.records) {
+      v1::GroupState* status = r.mutable_groups(v1::STATUS - 1);
+      status->mutable_stamp()->set_hlc(1 << 20);
+      status->mutable_value()->set_status("REGISTERED");
+      for (auto& k : (*s)->indexer().Keys(r)) b.index_puts.push_back(k);
+    }
+    REQUIRE((*s)->Commit(b).ok());
+    auto [actual, expected] = IndexAndExpected(**s);
+    REQUIRE(actual.size() == 5 * 3);  // phone, status, updated
+    REQUIRE(actual == expected);
+  }
+  StoreOptions other;
+  other.index_tag_key = std::string(32, 'b');
+  auto s = Store::Open(dir.path(), other);
+  REQUIRE(s.ok());
+  auto [actual, expected] = IndexAndExpected(**s);
+  REQUIRE(actual == expected);
+  REQUIRE(actual.size() == 15);
+  // Phone terms changed with the key: none of the old ones is left.
+  Indexer old_indexer(a.index_tag_key);
+  REQUIRE_FALSE(actual.contains(
+      Indexer::TermPrefix(IndexKind::kPhone, old_indexer.PhoneTerm("1")) + Pid(0)));
 }
 
 }  // namespace

@@ -1,0 +1,265 @@
+#include <catch2/catch.hpp>
+
+#include <random>
+#include <set>
+
+#include "query/engine.h"
+#include "storage/index.h"
+#include "tests/sync/fixture.h"
+
+namespace wlsync::query {
+namespace {
+
+using sync::testing::Person;
+using sync::testing::TestNode;
+
+struct Fixture {
+  model::FederationKey federation = model::FederationKey::Generate();
+  model::Grids grids = sync::testing::TestGrids();
+  TestNode node{"waihai", federation, grids};
+  QueryEngine engine{node.store(),
+                     [this](std::string_view id) { return node.planner().PidOf(id); }};
+
+  Fixture() { node.Start(); }
+
+  std::string PidOf(int n, const std::string& home = "waihai") {
+    return node.planner().PidOf(Person(n, home).id_doc()).value();
+  }
+
+  // Every pid the filter finds, following page tokens with pages of `limit`.
+  std::vector<std::string> All(const v1::QueryFilter& f, int limit = 100) {
+    std::vector<std::string> out;
+    std::string token;
+    for (int pages = 0; pages < 10000; ++pages) {
+      absl::StatusOr<Page> page = engine.Search(f, limit, token);
+      REQUIRE(page.ok());
+      for (const v1::Record& r : page->records) out.push_back(r.pid());
+      token = page->next_page_token;
+      if (token.empty()) break;
+    }
+    return out;
+  }
+};
+
+// The index column family holds exactly the keys its records call for.
+void RequireIndexMatchesRecords(storage::Store& store) {
+  std::set<std::string> expected;
+  std::unique_ptr<storage::RecordCursor> c = store.ScanRecords();
+  for (; c->Valid(); c->Next()) {
+    for (std::string& k : store.indexer().Keys(c->record().value())) expected.insert(std::move(k));
+  }
+  std::set<std::string> actual;
+  REQUIRE(store.Scan(storage::Table::kIndex, "", "", [&](std::string_view key, std::string_view) {
+    actual.insert(std::string(key));
+    return true;
+  }).ok());
+  REQUIRE(actual == expected);
+}
+
+v1::QueryFilter Filter(const std::function<void(v1::QueryFilter*)>& fill) {
+  v1::QueryFilter f;
+  fill(&f);
+  return f;
+}
+
+TEST_CASE("Query: each condition finds exactly the matching people", "[query]") {
+  Fixture fx;
+  std::vector<v1::PersonFields> people;
+  for (int n = 1; n <= 30; ++n) {
+    v1::PersonFields p = Person(n, n % 3 == 0 ? "guzhen" : "waihai");
+    if (n % 5 == 0) {
+      p.set_list("GREY");
+      p.set_list_reason("MISSED_TESTS");
+    }
+    if (n % 7 == 0) {
+      p.set_last_test_result("POSITIVE");
+      p.set_last_test_date(n < 20 ? "2022-11-20" : "2022-11-28");
+    }
+    p.set_workplace(n % 2 == 0 ? "东兴灯饰商场" : "东兴五金厂");
+    people.push_back(p);
+  }
+  for (const auto& r : fx.node.Register(people)) REQUIRE(r.status.ok());
+
+  auto count = [&](const std::function<bool(int)>& pred) {
+    std::set<std::string> out;
+    for (int n = 1; n <= 30; ++n) {
+      if (pred(n)) out.insert(fx.PidOf(n, n % 3 == 0 ? "guzhen" : "waihai"));
+    }
+    return out;
+  };
+  auto found = [&](const v1::QueryFilter& f) {
+    std::vector<std::string> v = fx.All(f, 4);
+    return std::set<std::string>(v.begin(), v.end());
+  };
+
+  SECTION("phone") {
+    REQUIRE(found(Filter([](auto* f) { f->set_phone("13810000007"); })) ==
+            count([](int n) { return n == 7; }));
+  }
+  SECTION("residence grid") {
+    REQUIRE(found(Filter([](auto* f) { f->set_residence_grid("GZ-GUYI-02"); })) ==
+            count([](int n) { return n % 3 == 0; }));
+  }
+  SECTION("workplace exact and prefix") {
+    REQUIRE(found(Filter([](auto* f) { f->set_workplace("东兴灯饰商场"); })) ==
+            count([](int n) { return n % 2 == 0; }));
+    REQUIRE(found(Filter([](auto* f) { f->set_workplace_prefix("东兴"); })).size() == 30);
+  }
+  SECTION("list, and list AND grid") {
+    REQUIRE(found(Filter([](auto* f) { f->set_list("GREY"); })) ==
+            count([](int n) { return n % 5 == 0; }));
+    REQUIRE(found(Filter([](auto* f) {
+              f->set_list("GREY");
+              f->set_residence_grid("GZ-GUYI-02");
+            })) == count([](int n) { return n % 5 == 0 && n % 3 == 0; }));
+  }
+  SECTION("test result and date range") {
+    REQUIRE(found(Filter([](auto* f) { f->set_test_result("POSITIVE"); })) ==
+            count([](int n) { return n % 7 == 0; }));
+    REQUIRE(found(Filter([](auto* f) {
+              f->set_test_result("POSITIVE");
+              f->set_tested_from("2022-11-21");
+            })) == count([](int n) { return n % 7 == 0 && n >= 20; }));
+    REQUIRE(found(Filter([](auto* f) {
+              f->set_test_result("POSITIVE");
+              f->set_tested_to("2022-11-20");
+            })) == count([](int n) { return n % 7 == 0 && n < 20; }));
+  }
+  SECTION("category and status") {
+    REQUIRE(found(Filter([](auto* f) { f->set_category("COMMUTER"); })).size() == 30);
+    REQUIRE(found(Filter([](auto* f) { f->set_status("DEREGISTERED"); })).empty());
+  }
+  SECTION("person by identity number and by pid") {
+    v1::QueryFilter f;
+    f.mutable_person()->set_id_doc(Person(4, "waihai").id_doc());
+    REQUIRE(found(f) == count([](int n) { return n == 4; }));
+    f.mutable_person()->set_pid(fx.PidOf(4));
+    REQUIRE(found(f) == count([](int n) { return n == 4; }));
+  }
+  RequireIndexMatchesRecords(fx.node.store());
+}
+
+TEST_CASE("Query: pages are stable, complete and never repeat", "[query]") {
+  Fixture fx;
+  std::vector<v1::PersonFields> people;
+  for (int n = 1; n <= 57; ++n) people.push_back(Person(n, "waihai"));
+  fx.node.Register(people);
+  v1::QueryFilter f = Filter([](auto* x) { x->set_residence_grid("WH-MAYI-01"); });
+
+  int limit = GENERATE(1, 7, 56, 57, 100);
+  std::vector<std::string> pids = fx.All(f, limit);
+  REQUIRE(pids.size() == 57);
+  REQUIRE(std::set<std::string>(pids.begin(), pids.end()).size() == 57);
+  REQUIRE(std::is_sorted(pids.begin(), pids.end()));  // one term: pid order
+  REQUIRE(fx.All(f, limit) == pids);
+}
+
+TEST_CASE("Query: bad filters, limits and page tokens are refused by name", "[query]") {
+  Fixture fx;
+  fx.node.Register({Person(1, "waihai"), Person(2, "waihai")});
+  auto error = [&](const v1::QueryFilter& f, int limit = 0, const std::string& token = "") {
+    absl::StatusOr<Page> p = fx.engine.Search(f, limit, token);
+    REQUIRE_FALSE(p.ok());
+    REQUIRE(p.status().code() == absl::StatusCode::kInvalidArgument);
+    return std::string(p.status().message());
+  };
+  REQUIRE(error(v1::QueryFilter()).find("at least one condition") != std::string::npos);
+  REQUIRE(error(Filter([](auto* f) { f->set_list("BLACK"); })).find("filter.list") == 0);
+  REQUIRE(error(Filter([](auto* f) { f->set_status("GONE"); })).find("filter.status") == 0);
+  REQUIRE(error(Filter([](auto* f) { f->set_tested_from("2022-13-01"); }))
+              .find("filter.tested_from") == 0);
+  REQUIRE(error(Filter([](auto* f) {
+            f->set_tested_from("2022-11-30");
+            f->set_tested_to("2022-11-01");
+          })).find("after tested_to") != std::string::npos);
+  REQUIRE(error(Filter([](auto* f) { f->set_residence_grid(std::string(300, 'x')); }))
+              .find("filter.residence_grid") == 0);
+  REQUIRE(error(Filter([](auto* f) { f->set_workplace("a\nb"); })).find("control") !=
+          std::string::npos);
+  REQUIRE(error(Filter([](auto* f) { f->set_phone("\xff\xfe"); })).find("UTF-8") !=
+          std::string::npos);
+  v1::QueryFilter grid = Filter([](auto* f) { f->set_residence_grid("WH-MAYI-01"); });
+  REQUIRE(error(grid, 1001).find("limit") == 0);
+  REQUIRE(error(grid, -1).find("limit") == 0);
+
+  // A token of one filter is refused for another, and a damaged one too.
+  absl::StatusOr<Page> first = fx.engine.Search(grid, 1, "");
+  REQUIRE(first.ok());
+  REQUIRE_FALSE(first->next_page_token.empty());
+  v1::QueryFilter other = Filter([](auto* f) { f->set_list("WHITE"); });
+  REQUIRE(error(other, 1, first->next_page_token).find("page_token") == 0);
+  REQUIRE(error(grid, 1, first->next_page_token + "zz").find("page_token") == 0);
+  REQUIRE(error(grid, 1, "q1.nonsense").find("page_token") == 0);
+}
+
+TEST_CASE("Query: indexes follow every edit and deregistration", "[query]") {
+  Fixture fx;
+  fx.node.Register({Person(1, "waihai"), Person(2, "waihai")});
+  std::string pid = fx.PidOf(1);
+
+  REQUIRE(fx.node.Set(pid, "phone", "13999999999")[0].status.ok());
+  REQUIRE(fx.All(Filter([](auto* f) { f->set_phone("13810000001"); })).empty());
+  REQUIRE(fx.All(Filter([](auto* f) { f->set_phone("13999999999"); })) ==
+          std::vector<std::string>{pid});
+
+  REQUIRE(fx.node.Set(pid, "residence_grid", "GZ-GUYI-02")[0].status.ok());
+  REQUIRE(fx.All(Filter([](auto* f) { f->set_residence_grid("GZ-GUYI-02"); })) ==
+          std::vector<std::string>{pid});
+
+  REQUIRE(fx.node.Deregister(pid)[0].status.ok());
+  REQUIRE(fx.All(Filter([](auto* f) { f->set_status("DEREGISTERED"); })) ==
+          std::vector<std::string>{pid});
+  REQUIRE(fx.All(Filter([](auto* f) { f->set_status("REGISTERED"); })) ==
+          std::vector<std::string>{fx.PidOf(2)});
+  RequireIndexMatchesRecords(fx.node.store());
+}
+
+TEST_CASE("Query: random edits keep the indexes equal to the records", "[query]") {
+  Fixture fx;
+  std::vector<v1::PersonFields> people;
+  for (int n = 1; n <= 40; ++n) people.push_back(Person(n, "waihai"));
+  fx.node.Register(people);
+  std::mt19937 rng(7);
+  const char* fields[] = {"phone", "residence_grid", "list", "workplace", "last_test_result"};
+  for (int i = 0; i < 200; ++i) {
+    std::string pid = fx.PidOf(1 + static_cast<int>(rng() % 40));
+    std::string field = fields[rng() % 5];
+    std::string value = field == "phone" ? "139" + std::to_string(10000000 + rng() % 1000)
+                        : field == "residence_grid" ? (rng() % 2 ? "GZ-GUYI-02" : "WH-MAYI-01")
+                        : field == "list" ? "WHITE"
+                        : field == "workplace" ? "厂" + std::to_string(rng() % 5)
+                                               : (rng() % 2 ? "POSITIVE" : "NEGATIVE");
+    fx.node.Set(pid, field, value);
+    if (rng() % 50 == 0) fx.node.Deregister(pid);
+  }
+  RequireIndexMatchesRecords(fx.node.store());
+}
+
+TEST_CASE("Query: changed-since finds the people written after a time", "[query]") {
+  Fixture fx;
+  fx.node.Register({Person(1, "waihai"), Person(2, "waihai")});
+  fx.node.wall().now_ms += 60000;
+  int64_t cut = fx.node.wall().NowMs();
+  fx.node.Set(fx.PidOf(2), "phone", "13900000002");
+  REQUIRE(fx.All(Filter([&](auto* f) { f->set_changed_since_unix_ms(cut); })) ==
+          std::vector<std::string>{fx.PidOf(2)});
+  REQUIRE(fx.All(Filter([&](auto* f) { f->set_changed_since_unix_ms(cut - 120000); })).size() == 2);
+}
+
+TEST_CASE("Query: the audit description hashes phones and identity numbers", "[query]") {
+  v1::QueryFilter f;
+  f.set_phone("13812345678");
+  f.mutable_person()->set_id_doc("44070419900101123X");
+  f.set_residence_grid("WH-MAYI-01");
+  std::string d = DescribeFilter(f, std::string(32, 'k'));
+  REQUIRE(d.find("13812345678") == std::string::npos);
+  REQUIRE(d.find("44070419900101123X") == std::string::npos);
+  REQUIRE(d.find("phone=h:") != std::string::npos);
+  REQUIRE(d.find("id_doc=h:") != std::string::npos);
+  REQUIRE(d.find("residence_grid=WH-MAYI-01") != std::string::npos);
+  REQUIRE(DescribeFilter(f, std::string(32, 'k')) == d);
+  REQUIRE(DescribeFilter(f, std::string(32, 'j')) != d);
+}
+
+}  // namespace
+}  // namespace wlsync::query
