@@ -146,6 +146,8 @@ TEST_CASE("Store: an applied delta is all-or-nothing across kill -9", "[storage]
   for (int round = 0; round < 5; ++round) {
     TempDir dir("store-kill");
     StreamId stream{"waihai", std::string(16, 'k')};
+    int ready[2];
+    REQUIRE(pipe(ready) == 0);
     pid_t child = fork();
     REQUIRE(child >= 0);
     if (child == 0) {
@@ -153,9 +155,15 @@ TEST_CASE("Store: an applied delta is all-or-nothing across kill -9", "[storage]
       if (!store.ok()) _exit(3);
       for (uint64_t seq = 1;; ++seq) {
         if (!(*store)->Commit(MakeBatch(stream, seq, 200, seq)).ok()) _exit(4);
+        if (seq == 1 && write(ready[1], "r", 1) != 1) _exit(5);
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 600));
+    // The kill lands at a random moment after the first commit, however slow the open.
+    close(ready[1]);
+    char byte = 0;
+    REQUIRE(read(ready[0], &byte, 1) == 1);
+    close(ready[0]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 600));
     kill(child, SIGKILL);
     int status = 0;
     waitpid(child, &status, 0);
