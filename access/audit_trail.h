@@ -21,6 +21,11 @@ namespace wlsync::access {
 // durable. A failed write poisons the trail (every later Append fails, so that reads of
 // personal data stop instead of going unrecorded) until restart. Thread safe; `store`
 // must outlive it.
+//
+// LIMITATION: the signed head catches an edited or dropped newest entry, but someone with
+// the data dir can roll the whole trail back to an earlier consistent state (entries and
+// an older signed head); auditors must keep the heads they have seen and check that later
+// heads extend them, until heads are anchored outside the node.
 class AuditTrail {
  public:
   using SignFn = std::function<std::string(std::string_view message)>;

@@ -27,6 +27,9 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
+// LIMITATION: every refusal, also of callers without a valid token, is one synced audit
+// append; a flood of bad-token requests costs disk and I/O until per-address limits exist
+// (issue "Survive faults and bad input").
 grpc::Status Gate::Refuse(const std::string& token, std::string_view role, access::Method method,
                           const std::string& peer, const absl::Status& why) {
   base::Logger("rpc")->warn("refused method={} token={} peer={} code={} reason=\"{}\"",

@@ -32,6 +32,31 @@ TEST_CASE("Config: a minimal file loads with defaults and resolves paths", "[dae
   REQUIRE(c->peers.empty());
 }
 
+TEST_CASE("Config: the auth section sets the admin token and each role's limits", "[daemon]") {
+  std::string text = std::string(kMinimal) + "[auth]\nadmin_token_sha256 = \"" + kKey +
+                     "\"\ntracer_requests_per_minute = 7\ntracer_records_per_hour = 0\n";
+  absl::StatusOr<Config> c = ParseConfig(text, "test.toml", "/srv");
+  REQUIRE(c.ok());
+  REQUIRE(c->admin_token_sha256 == kKey);
+  REQUIRE(c->limits.at(access::Role::kTracer).requests_per_minute == 7);
+  REQUIRE(c->limits.at(access::Role::kTracer).records_per_hour == 0);
+  REQUIRE(c->limits.at(access::Role::kOperator).requests_per_minute == 6000);
+}
+
+TEST_CASE("Config: the shipped example loads", "[daemon]") {
+  std::string example = wlsync::testing::ReadFile(std::string(WLSYNC_SOURCE_DIR) +
+                                                  "/deploy/config/example.toml");
+  // The one placeholder an operator must fill in: the peer's public key.
+  const std::string placeholder = "<64 hex characters: the content of guzhen's keys/guzhen.key.pub>";
+  size_t at = example.find(placeholder);
+  REQUIRE(at != std::string::npos);
+  example.replace(at, placeholder.size(), kKey);
+  absl::StatusOr<Config> c = ParseConfig(example, "example.toml", "/srv");
+  INFO(c.status().message());
+  REQUIRE(c.ok());
+  REQUIRE(c->limits.at(access::Role::kTracer).records_per_hour == 5000);
+}
+
 TEST_CASE("Config: peers and trusted keys are read", "[daemon]") {
   std::string text = std::string(kMinimal) + "[[peers]]\nname = \"guzhen\"\naddress = \"127.0.0.1:7402\"\npublic_key = \"" +
                      kKey + "\"\n[[trusted]]\nname = \"third\"\npublic_key = \"" + kKey + "\"\n";
@@ -57,6 +82,9 @@ TEST_CASE("Config: every kind of mistake names the key", "[daemon]") {
       {std::string(kMinimal) + "[[peers]]\nname = \"waihai\"\naddress = \"h:1\"\npublic_key = \"" + std::string(64, 'a') + "\"\n", "peers[0].name"},
       {std::string(kMinimal) + "[[peers]]\nname = \"Guzhen!\"\naddress = \"h:1\"\npublic_key = \"" + std::string(64, 'a') + "\"\n", "peers[0].name"},
       {std::string(kMinimal) + "surprise = 1\n", "surprise"},
+      {std::string(kMinimal) + "[auth]\nadmin_token_sha256 = \"xyz\"\n", "auth.admin_token_sha256"},
+      {std::string(kMinimal) + "[auth]\ntracer_requests_per_minute = -5\n", "auth.tracer_requests_per_minute"},
+      {std::string(kMinimal) + "[auth]\nspy_records_per_hour = 5\n", "auth.spy_records_per_hour"},
       {"[node\nname=", "test.toml:"},
   }));
   absl::StatusOr<Config> c = ParseConfig(text, "test.toml", "/srv");
