@@ -194,14 +194,24 @@ int RunAuditExport(const std::string& node, uint64_t from_seq) {
   return kExitOk;
 }
 
+// Sets *since_ms from a --since value (empty: 0); false after printing the error.
+bool ParseSince(std::string_view command, const std::string& since, int64_t* since_ms) {
+  if (since.empty()) return true;
+  absl::StatusOr<int64_t> at = ParseTime(since);
+  if (!at.ok()) {
+    Fail(base::StrCat(command, ": --since"), at.status().message());
+    return false;
+  }
+  *since_ms = *at;
+  return true;
+}
+
 int RunAuditWhoSaw(const std::string& node, const std::string& person, const std::string& since) {
   v1::WhoSawRequest request;
   request.set_person(person);
-  if (!since.empty()) {
-    absl::StatusOr<int64_t> at = ParseTime(since);
-    if (!at.ok()) return Fail("audit who-saw: --since", at.status().message());
-    request.set_since_unix_ms(*at);
-  }
+  int64_t since_ms = 0;
+  if (!ParseSince("audit who-saw", since, &since_ms)) return kExitUsage;
+  request.set_since_unix_ms(since_ms);
   v1::AuditEntries response;
   grpc::ClientContext context;
   grpc::Status status = v1::Audit::NewStub(OpenChannel(node))->WhoSaw(&context, request, &response);
@@ -212,11 +222,9 @@ int RunAuditWhoSaw(const std::string& node, const std::string& person, const std
 int RunAuditByToken(const std::string& node, const std::string& token, const std::string& since) {
   v1::ByTokenRequest request;
   request.set_token(token);
-  if (!since.empty()) {
-    absl::StatusOr<int64_t> at = ParseTime(since);
-    if (!at.ok()) return Fail("audit by-token: --since", at.status().message());
-    request.set_since_unix_ms(*at);
-  }
+  int64_t since_ms = 0;
+  if (!ParseSince("audit by-token", since, &since_ms)) return kExitUsage;
+  request.set_since_unix_ms(since_ms);
   v1::AuditEntries response;
   grpc::ClientContext context;
   grpc::Status status =

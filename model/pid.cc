@@ -52,51 +52,41 @@ absl::Status FederationKey::WriteFile(const std::string& path) const {
   return WriteFileAtomic(path, hex + "\n", 0600);
 }
 
-std::string FederationKey::Pid(std::string_view normalized_id_doc) const {
-  uint8_t mac[crypto_auth_hmacsha256_BYTES];
-  crypto_auth_hmacsha256_state state;
-  crypto_auth_hmacsha256_init(&state, bytes_.data(), bytes_.size());
-  crypto_auth_hmacsha256_update(&state,
-                                reinterpret_cast<const uint8_t*>(normalized_id_doc.data()),
-                                normalized_id_doc.size());
-  crypto_auth_hmacsha256_final(&state, mac);
-  return Base32Lower(mac, 16);
-}
+namespace {
 
-std::string FederationKey::Fingerprint() const {
-  constexpr std::string_view kLabel = "wlsync/federation-check/v1";
+// HMAC-SHA256(key, concatenation of `parts`), all 32 bytes.
+std::string Hmac(const uint8_t* key, size_t key_size,
+                 std::initializer_list<std::string_view> parts) {
   uint8_t mac[crypto_auth_hmacsha256_BYTES];
   crypto_auth_hmacsha256_state state;
-  crypto_auth_hmacsha256_init(&state, bytes_.data(), bytes_.size());
-  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const uint8_t*>(kLabel.data()),
-                                kLabel.size());
-  crypto_auth_hmacsha256_final(&state, mac);
-  return std::string(reinterpret_cast<const char*>(mac), 16);
-}
-
-std::string FederationKey::DeriveKey(std::string_view purpose) const {
-  std::string label = base::StrCat("wlsync/derive/v1/", purpose);
-  uint8_t mac[crypto_auth_hmacsha256_BYTES];
-  crypto_auth_hmacsha256_state state;
-  crypto_auth_hmacsha256_init(&state, bytes_.data(), bytes_.size());
-  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const uint8_t*>(label.data()),
-                                label.size());
+  crypto_auth_hmacsha256_init(&state, key, key_size);
+  for (std::string_view part : parts) {
+    crypto_auth_hmacsha256_update(&state, reinterpret_cast<const uint8_t*>(part.data()),
+                                  part.size());
+  }
   crypto_auth_hmacsha256_final(&state, mac);
   return std::string(reinterpret_cast<const char*>(mac), sizeof(mac));
 }
 
+}  // namespace
+
+std::string FederationKey::Pid(std::string_view normalized_id_doc) const {
+  std::string mac = Hmac(bytes_.data(), bytes_.size(), {normalized_id_doc});
+  return Base32Lower(reinterpret_cast<const uint8_t*>(mac.data()), 16);
+}
+
+std::string FederationKey::Fingerprint() const {
+  return Hmac(bytes_.data(), bytes_.size(), {"wlsync/federation-check/v1"}).substr(0, 16);
+}
+
+std::string FederationKey::DeriveKey(std::string_view purpose) const {
+  return Hmac(bytes_.data(), bytes_.size(), {"wlsync/derive/v1/", purpose});
+}
+
 std::string KeyedTag(std::string_view key, std::string_view domain, std::string_view value) {
-  uint8_t mac[crypto_auth_hmacsha256_BYTES];
-  crypto_auth_hmacsha256_state state;
-  crypto_auth_hmacsha256_init(&state, reinterpret_cast<const uint8_t*>(key.data()), key.size());
-  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const uint8_t*>(domain.data()),
-                                domain.size());
-  const uint8_t zero = 0;
-  crypto_auth_hmacsha256_update(&state, &zero, 1);
-  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const uint8_t*>(value.data()),
-                                value.size());
-  crypto_auth_hmacsha256_final(&state, mac);
-  return std::string(reinterpret_cast<const char*>(mac), 16);
+  return Hmac(reinterpret_cast<const uint8_t*>(key.data()), key.size(),
+              {domain, std::string_view("\0", 1), value})
+      .substr(0, 16);
 }
 
 std::string Base32Lower(const uint8_t* data, size_t size) {
