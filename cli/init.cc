@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "model/grids.h"
 #include "model/pid.h"
+#include "storage/sealing.h"
 #include "sync/signer.h"
 
 namespace wlsync::cli {
@@ -38,7 +39,10 @@ std::string ConfigText(const InitArgs& args, const std::string& admin_hash) {
       "data_dir = \"data\"\n"
       "signing_key = \"keys/", args.name, ".key\"\n"
       "federation_key = \"keys/federation.key\"\n"
-      "grids = \"grids.csv\"\n\n"
+      "grids = \"grids.csv\"\n"
+      "# Encrypts records and the delta log at rest. Back it up with the other keys: the\n"
+      "# data dir cannot be read without it.\n"
+      "data_key = \"keys/data.key\"\n\n"
       "[api]\n"
       "listen = \"", args.listen, "\"\n"
       "insecure = true\n\n"
@@ -92,6 +96,10 @@ int RunInit(const InitArgs& args) {
 
   std::string fed_path = (dir / "keys" / "federation.key").string();
   if (absl::Status s = federation.WriteFile(fed_path); !s.ok()) return Fail(std::string(s.message()));
+
+  if (absl::Status s = storage::WriteNewDataKeyFile((dir / "keys" / "data.key").string()); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
 
   sync::SigningKey key = sync::SigningKey::Generate();
   std::string key_path = (dir / "keys" / (args.name + ".key")).string();

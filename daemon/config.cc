@@ -109,7 +109,8 @@ absl::Status ReadNode(const toml::table& root, const std::string& origin,
   const toml::table* node = Section(root, "node");
   if (node == nullptr) return Bad(origin, "node", "missing section [node]");
   WLSYNC_RETURN_IF_ERROR(CheckKeys(*node, "node.",
-                                   {"name", "data_dir", "signing_key", "federation_key", "grids"},
+                                   {"name", "data_dir", "signing_key", "federation_key", "grids",
+                                    "data_key"},
                                    origin));
   Reader r(*node, "node.", origin, base);
   WLSYNC_RETURN_IF_ERROR(r.String("name", &c->name, /*required=*/true));
@@ -120,6 +121,7 @@ absl::Status ReadNode(const toml::table& root, const std::string& origin,
   WLSYNC_RETURN_IF_ERROR(r.Path("signing_key", &c->signing_key, /*required=*/true));
   WLSYNC_RETURN_IF_ERROR(r.Path("federation_key", &c->federation_key, /*required=*/true));
   WLSYNC_RETURN_IF_ERROR(r.Path("grids", &c->grids, /*required=*/true));
+  WLSYNC_RETURN_IF_ERROR(r.Path("data_key", &c->data_key, /*required=*/false));
   return absl::OkStatus();
 }
 

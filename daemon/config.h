@@ -34,6 +34,8 @@ struct Config {
   std::string signing_key;
   std::string federation_key;
   std::string grids;
+  // Encrypts records and the delta log at rest; empty stores them in clear (warned).
+  std::string data_key;
 
   std::string listen = "127.0.0.1:7400";
   bool insecure = true;

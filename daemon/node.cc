@@ -25,6 +25,7 @@
 #include "model/hlc.h"
 #include "model/pid.h"
 #include "model/writes.h"
+#include "storage/sealing.h"
 #include "storage/store.h"
 #include "sync/peer_service.h"
 #include "sync/puller.h"
@@ -231,6 +232,19 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
 
   storage::StoreOptions so;
   so.index_tag_key = impl->federation_key->DeriveKey("index");
+  if (!impl->config.data_key.empty()) {
+    WarnIfExposed(impl->config.data_key, "node.data_key");
+    absl::StatusOr<std::string> key = storage::LoadDataKeyFile(impl->config.data_key);
+    if (!key.ok()) {
+      return absl::Status(key.status().code(),
+                          base::StrCat("node.data_key: ", key.status().message()));
+    }
+    so.data_key = *key;
+  } else {
+    base::Logger("node")->warn(
+        "node={} node.data_key is not set: records and the delta log are stored unencrypted",
+        impl->config.name);
+  }
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
       storage::Store::Open(impl->config.data_dir, so);
   if (!store.ok()) return store.status();

@@ -41,11 +41,25 @@ rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o,
   return cf;
 }
 
+// Opens (decrypts) a stored record value and parses it into *out.
+absl::Status ParseRecord(const Sealer& sealer, std::string_view stored, std::string_view pid,
+                         v1::Record* out) {
+  std::string buffer;
+  absl::StatusOr<std::string_view> plain = sealer.Open(stored, &buffer);
+  if (!plain.ok()) {
+    return absl::DataLossError(base::StrCat("storage: record pid=", pid, ": ", plain.status().message()));
+  }
+  if (!out->ParseFromArray(plain->data(), static_cast<int>(plain->size()))) {
+    return absl::DataLossError(base::StrCat("storage: record pid=", pid, " does not parse"));
+  }
+  return absl::OkStatus();
+}
 
 class RocksRecordCursor final : public RecordCursor {
  public:
-  RocksRecordCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix)
-      : db_(db), prefix_(prefix) {
+  RocksRecordCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const Sealer& sealer,
+                    std::string_view prefix)
+      : db_(db), sealer_(sealer), prefix_(prefix) {
     snapshot_ = db_->GetSnapshot();
     rocksdb::ReadOptions ro;
     ro.snapshot = snapshot_;
@@ -64,15 +78,14 @@ class RocksRecordCursor final : public RecordCursor {
   std::string_view pid() const override { return View(it_->key()); }
   absl::StatusOr<v1::Record> record() const override {
     v1::Record r;
-    if (!r.ParseFromArray(it_->value().data(), static_cast<int>(it_->value().size()))) {
-      return absl::DataLossError(base::StrCat("storage: record pid=", pid(), " does not parse"));
-    }
+    if (absl::Status s = ParseRecord(sealer_, View(it_->value()), pid(), &r); !s.ok()) return s;
     return r;
   }
   absl::Status status() const override { return ToStatus(it_->status(), "scan records"); }
 
  private:
   rocksdb::DB* db_;
+  const Sealer& sealer_;
   std::string prefix_;
   const rocksdb::Snapshot* snapshot_;
   std::unique_ptr<rocksdb::Iterator> it_;
@@ -98,6 +111,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   impl->dir = dir;
   impl->options = options;
   impl->indexer = std::make_unique<Indexer>(options.index_tag_key);
+  if (!options.data_key.empty() && options.data_key.size() != 32) {
+    return absl::InvalidArgumentError("storage: the data key must be 32 bytes");
+  }
+  impl->sealer = std::make_unique<Sealer>(options.data_key);
 
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
@@ -139,6 +156,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
 
   auto store = std::unique_ptr<Store>(new Store(std::move(impl)));
   if (absl::Status st = store->LoadMeta(); !st.ok()) return st;
+  if (absl::Status st = store->CheckDataKey(); !st.ok()) return st;
   if (absl::Status st = store->LoadDigests(); !st.ok()) return st;
   if (absl::Status st = store->CheckIndexes(); !st.ok()) return st;
   return store;
@@ -226,9 +244,7 @@ absl::StatusOr<std::optional<v1::Record>> Store::GetRecord(std::string_view pid)
   if (!raw.ok()) return raw.status();
   if (!raw->has_value()) return std::nullopt;
   v1::Record record;
-  if (!record.ParseFromString(**raw)) {
-    return absl::DataLossError(base::StrCat("storage: record pid=", pid, " does not parse"));
-  }
+  if (absl::Status st = ParseRecord(*impl_->sealer, **raw, pid, &record); !st.ok()) return st;
   return record;
 }
 
@@ -237,14 +253,13 @@ absl::StatusOr<bool> Store::ReadRecord(std::string_view pid, v1::Record* out) co
   rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(kRecords), pid, &value);
   if (s.IsNotFound()) return false;
   if (!s.ok()) return ToStatus(s, "read");
-  if (!out->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-    return absl::DataLossError(base::StrCat("storage: record pid=", pid, " does not parse"));
-  }
+  if (absl::Status st = ParseRecord(*impl_->sealer, View(value), pid, out); !st.ok()) return st;
   return true;
 }
 
 std::unique_ptr<RecordCursor> Store::ScanRecords(std::string_view prefix) const {
-  return std::make_unique<RocksRecordCursor>(impl_->db.get(), impl_->cf(kRecords), prefix);
+  return std::make_unique<RocksRecordCursor>(impl_->db.get(), impl_->cf(kRecords), *impl_->sealer,
+                                             prefix);
 }
 
 TreeNode Store::DigestNode(std::string_view prefix) const {
@@ -356,7 +371,10 @@ absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> Store::ReadLog(
   for (it->Seek(keys::LogKey(id, after + 1)); it->Valid() && out.size() < max; it->Next()) {
     std::string_view key = View(it->key());
     if (key.size() != prefix.size() + 8 || key.substr(0, prefix.size()) != prefix) break;
-    out.emplace_back(keys::GetFixed64(key.substr(prefix.size())), it->value().ToString());
+    std::string buffer;
+    absl::StatusOr<std::string_view> plain = impl_->sealer->Open(View(it->value()), &buffer);
+    if (!plain.ok()) return plain.status();
+    out.emplace_back(keys::GetFixed64(key.substr(prefix.size())), std::string(*plain));
   }
   if (!it->status().ok()) return ToStatus(it->status(), "read log");
   return out;
@@ -412,16 +430,17 @@ absl::Status Store::Commit(const CommitBatch& batch) {
   counts.Add(batch.counts_delta);
 
   if (!batch.signed_delta.empty()) {
-    wb.Put(impl_->cf(kLog), keys::LogKey(batch.stream, batch.seq), batch.signed_delta);
+    wb.Put(impl_->cf(kLog), keys::LogKey(batch.stream, batch.seq),
+           impl_->sealer->Seal(batch.signed_delta));
     StreamState state{batch.seq, batch.body_hash, batch.max_hlc, batch.created_unix_ms,
                       batch.stream_events_before + batch.event_count};
     wb.Put(impl_->cf(kCursors), keys::StreamKey(batch.stream), keys::EncodeStreamState(state));
   }
   for (const v1::Record& r : batch.records) {
-    wb.Put(impl_->cf(kRecords), r.pid(), model::SerializeDeterministic(r));
+    wb.Put(impl_->cf(kRecords), r.pid(), impl_->sealer->Seal(model::SerializeDeterministic(r)));
   }
   for (const v1::Record* r : batch.record_refs) {
-    wb.Put(impl_->cf(kRecords), r->pid(), model::SerializeDeterministic(*r));
+    wb.Put(impl_->cf(kRecords), r->pid(), impl_->sealer->Seal(model::SerializeDeterministic(*r)));
   }
   std::map<std::string, TreeNode> buckets;
   {

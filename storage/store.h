@@ -112,6 +112,9 @@ struct StoreOptions {
   size_t write_buffer_bytes = 16 << 20;
   // Keys the phone tags of the secondary indexes (see storage/index.h).
   std::string index_tag_key;
+  // 32 bytes: records and log entries are encrypted at rest with it (storage/sealing.h).
+  // Empty stores them in clear (tests and benchmarks that say so).
+  std::string data_key;
 };
 
 class RecordCursor;
@@ -207,6 +210,9 @@ class Store {
   absl::Status RebuildDigestsLocked();
   absl::Status InitializeMeta();
   absl::Status StartEpoch();
+  // Refuses a data key other than the one the dir was written with (a check value of the
+  // key is kept in meta), and an encrypted dir opened without a key.
+  absl::Status CheckDataKey();
   // Rebuilds the secondary indexes when they were made with another schema (or never).
   absl::Status CheckIndexes();
 

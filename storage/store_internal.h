@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "storage/index.h"
+#include "storage/sealing.h"
 #include "storage/store.h"
 
 namespace wlsync::storage::internal {
@@ -49,6 +50,7 @@ namespace wlsync::storage {
 
 struct Store::Impl {
   std::unique_ptr<Indexer> indexer;
+  std::unique_ptr<Sealer> sealer;
   std::string dir;
   StoreOptions options;
   std::unique_ptr<rocksdb::DB> db;

@@ -3,6 +3,7 @@
 
 #include "base/logging.h"
 #include "base/strings.h"
+#include "model/pid.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 #include "storage/store_internal.h"
@@ -64,6 +65,27 @@ absl::Status Store::Write(const TableBatch& batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = impl_->options.sync && sync;
   return ToStatus(impl_->db->Write(wo, &wb), "write node-local table");
+}
+
+absl::Status Store::CheckDataKey() {
+  std::string check;
+  if (impl_->sealer->enabled()) {
+    check = model::HexEncode(model::KeyedTag(impl_->options.data_key, "data-key-check", ""));
+  }
+  absl::StatusOr<std::optional<std::string>> stored =
+      impl_->Get(internal::kMeta, keys::kMetaDataKeyCheck);
+  if (!stored.ok()) return stored.status();
+  if (stored->has_value() && **stored != check) {
+    return absl::FailedPreconditionError(base::StrCat(
+        "storage: data dir ", impl_->dir,
+        check.empty() ? " is encrypted: set node.data_key to its key file"
+                      : " was written with another data key: node.data_key does not match"));
+  }
+  if (stored->has_value() || check.empty()) return absl::OkStatus();
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return ToStatus(impl_->db->Put(wo, impl_->cf(internal::kMeta), keys::kMetaDataKeyCheck, check),
+                  "save data key check");
 }
 
 absl::Status Store::CheckIndexes() {

@@ -11,6 +11,7 @@
 #include "model/hlc.h"
 #include "model/merge.h"
 #include "storage/index.h"
+#include "storage/sealing.h"
 #include "storage/store.h"
 #include "tests/support/cluster.h"
 
@@ -238,6 +239,67 @@ TEST_CASE("Store: indexes are rebuilt when the index key changes, and kept other
   Indexer old_indexer(a.index_tag_key);
   REQUIRE_FALSE(actual.contains(
       Indexer::TermPrefix(IndexKind::kPhone, old_indexer.PhoneTerm("1")) + Pid(0)));
+}
+
+}  // namespace
+}  // namespace wlsync::storage
+
+namespace wlsync::storage {
+namespace {
+
+TEST_CASE("Sealer: values open with their key only, and damage is found", "[storage]") {
+  Sealer sealer(std::string(32, 'k'));
+  std::string buffer;
+  std::string sealed = sealer.Seal("phone 13812341234");
+  REQUIRE(sealed.find("13812341234") == std::string::npos);
+  REQUIRE(sealer.Seal("phone 13812341234") != sealed);  // a fresh nonce each time
+  REQUIRE(*sealer.Open(sealed, &buffer) == "phone 13812341234");
+
+  SECTION("another key") {
+    Sealer other(std::string(32, 'x'));
+    REQUIRE(other.Open(sealed, &buffer).status().code() == absl::StatusCode::kDataLoss);
+  }
+  SECTION("no key") {
+    Sealer none("");
+    auto r = none.Open(sealed, &buffer);
+    REQUIRE(r.status().code() == absl::StatusCode::kDataLoss);
+    REQUIRE(std::string(r.status().message()).find("node.data_key") != std::string::npos);
+    REQUIRE(none.Seal("plain") == "plain");
+  }
+  SECTION("a flipped byte or a cut value") {
+    std::string damaged = sealed;
+    damaged[damaged.size() - 3] ^= 1;
+    REQUIRE(sealer.Open(damaged, &buffer).status().code() == absl::StatusCode::kDataLoss);
+    REQUIRE(sealer.Open(sealed.substr(0, 10), &buffer).status().code() ==
+            absl::StatusCode::kDataLoss);
+  }
+  SECTION("values stored before encryption still read") {
+    REQUIRE(*sealer.Open("\x0a\x1a" "plain record", &buffer) == "\x0a\x1a" "plain record");
+  }
+}
+
+TEST_CASE("Store: with a data key, records and log read back and a wrong key is refused",
+          "[storage]") {
+  TempDir dir("sealed-store");
+  StoreOptions with_key;
+  with_key.data_key = std::string(32, 'd');
+  StreamId stream{"waihai", std::string(16, 's')};
+  {
+    auto s = Store::Open(dir.path(), with_key);
+    REQUIRE(s.ok());
+    REQUIRE((*s)->Commit(MakeBatch(stream, 1, 3, 1 << 20)).ok());
+    REQUIRE((*s)->GetRecord(Pid(1)).value()->pid() == Pid(1));
+    REQUIRE((*s)->ReadLog(stream, 0, 10).value().front().second == "delta-1");
+  }
+  StoreOptions wrong;
+  wrong.data_key = std::string(32, 'w');
+  auto s = Store::Open(dir.path(), wrong);
+  REQUIRE(s.status().code() == absl::StatusCode::kFailedPrecondition);
+  REQUIRE(std::string(s.status().message()).find("another data key") != std::string::npos);
+  auto none = Store::Open(dir.path(), StoreOptions{});
+  REQUIRE(none.status().code() == absl::StatusCode::kFailedPrecondition);
+  REQUIRE(std::string(none.status().message()).find("set node.data_key") != std::string::npos);
+  REQUIRE(Store::Open(dir.path(), with_key).ok());
 }
 
 }  // namespace

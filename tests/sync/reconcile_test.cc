@@ -8,6 +8,7 @@
 
 #include "model/digest.h"
 #include "model/merge.h"
+#include "storage/sealing.h"
 #include "storage/store.h"
 #include "tests/support/cluster.h"
 #include "tests/sync/fixture.h"
@@ -41,7 +42,11 @@ long Field(const std::string& json, const std::string& key) {
 // Rewrites records of a stopped node's data dir through the store's own commit, keeping
 // the digest tree consistent, as a bug or a damaged disk might leave them.
 void Damage(const Node& node, int every, const std::function<void(v1::Record*)>& change) {
-  auto store = storage::Store::Open(node.dir() + "/data", storage::StoreOptions{});
+  storage::StoreOptions options;  // the node's own keys, so that it reads what we write
+  options.data_key = storage::LoadDataKeyFile(node.dir() + "/keys/data.key").value();
+  options.index_tag_key =
+      model::FederationKey::LoadFile(node.dir() + "/keys/federation.key")->DeriveKey("index");
+  auto store = storage::Store::Open(node.dir() + "/data", options);
   REQUIRE(store.ok());
   storage::CommitBatch batch;
   int i = 0;
