@@ -1,9 +1,14 @@
 #include "cli/client.h"
 
-#include <cstdio>
+#include <grpc/support/log.h>
 
+#include <cstdio>
+#include <cstdlib>
+
+#include "base/strings.h"
 #include "cli/commands.h"
 #include "model/pid.h"
+#include "net/credentials.h"
 
 namespace wlsync::cli {
 namespace {
@@ -25,20 +30,78 @@ const char* CodeName(grpc::StatusCode code) {
   }
 }
 
+// Set once by ConfigureClient, before any command connects.
+struct Transport {
+  bool configured = false;
+  bool insecure = false;
+  std::string ca_file;
+  std::string ca_pem;
+};
+Transport& TheTransport() {
+  static Transport transport;
+  return transport;
+}
+
 }  // namespace
 
-std::unique_ptr<v1::Registry::Stub> Connect(const std::string& node) {
+absl::Status ConfigureClient(const ClientOptions& options) {
+  // gRPC's own log lines (a handshake failure, ...) repeat what ReportRpcError says; they
+  // stay available with GRPC_VERBOSITY set.
+  if (std::getenv("GRPC_VERBOSITY") == nullptr) gpr_set_log_function([](gpr_log_func_args*) {});
+  Transport& t = TheTransport();
+  t.configured = true;
+  t.insecure = options.insecure;
+  t.ca_file = options.ca_file;
+  if (options.insecure) return absl::OkStatus();
+  if (options.ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        "no CA to check the node's TLS certificate with: give --ca FILE or set WLSYNC_CA "
+        "(`. DIR/cli.env` of `wlsync init` sets it); --insecure only for a node run with "
+        "api.insecure = true");
+  }
+  absl::StatusOr<std::string> pem = model::ReadSmallFile(options.ca_file);
+  if (!pem.ok()) return absl::InvalidArgumentError(base::StrCat("--ca: ", pem.status().message()));
+  if (!net::FingerprintOfPem(*pem).ok()) {
+    return absl::InvalidArgumentError(
+        base::StrCat("--ca: ", options.ca_file, ": holds no PEM certificate"));
+  }
+  t.ca_pem = *std::move(pem);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::Channel> ChannelTo(const std::string& node) {
+  const Transport& t = TheTransport();
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  // LIMITATION: the CLI connects without TLS or a token for now; both come with the
-  // access-control issue.
-  return v1::Registry::NewStub(
-      grpc::CreateCustomChannel(node, grpc::InsecureChannelCredentials(), args));
+  // LIMITATION: the CLI sends no token yet: any client that trusts the CA may call the
+  // Registry service. Tokens come with the access-control issue.
+  return grpc::CreateCustomChannel(node,
+                                   t.insecure ? net::PlainChannelCredentials()
+                                              : net::ClientChannelCredentials(t.ca_pem),
+                                   args);
+}
+
+std::unique_ptr<v1::Registry::Stub> Connect(const std::string& node) {
+  return v1::Registry::NewStub(ChannelTo(node));
 }
 
 int ReportRpcError(const std::string& what, const grpc::Status& status) {
   std::fprintf(stderr, "wlsync: %s: %s: %s\n", what.c_str(), CodeName(status.error_code()),
                status.error_message().c_str());
+  const Transport& t = TheTransport();
+  if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return kExitFailure;
+  if (t.insecure) {
+    std::fprintf(stderr,
+                 "wlsync: hint: --insecure speaks plain TCP; if the node runs TLS (the "
+                 "default), drop --insecure and give --ca FILE\n");
+  } else if (net::LooksLikeHandshakeFailure(status.error_message())) {
+    std::fprintf(stderr,
+                 "wlsync: the TLS handshake with the node failed: check --ca (or WLSYNC_CA, "
+                 "now %s): it must name the CA that signed the node's certificate, and the "
+                 "--node address must be one the certificate names; a node run with "
+                 "api.insecure = true needs --insecure\n",
+                 t.ca_file.c_str());
+  }
   return kExitFailure;
 }
 

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "CLI/CLI.hpp"
+#include "cli/client.h"
 #include "cli/commands.h"
 #include "daemon/config.h"
 
@@ -10,9 +11,9 @@ namespace {
 
 using wlsync::cli::kExitUsage;
 
-std::string NodeOrEnv(const std::string& flag) {
+std::string FlagOrEnv(const std::string& flag, const char* name) {
   if (!flag.empty()) return flag;
-  const char* env = std::getenv("WLSYNC_NODE");
+  const char* env = std::getenv(name);
   return env == nullptr ? "" : env;
 }
 
@@ -23,6 +24,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string node_flag;
   app.add_option("--node", node_flag, "node address HOST:PORT (default: $WLSYNC_NODE)");
+  std::string ca_flag;
+  bool insecure_flag = false;
+  app.add_option("--ca", ca_flag, "CA certificate (PEM) of the node's TLS certificate "
+                                  "(default: $WLSYNC_CA)");
+  app.add_flag("--insecure", insecure_flag,
+               "plain TCP, for a node run with api.insecure = true (or WLSYNC_INSECURE=1)");
 
   wlsync::cli::InitArgs init;
   CLI::App* init_cmd = app.add_subcommand("init", "make a node directory: config, keys, data dir");
@@ -32,6 +39,14 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--grids", init.grids, "grids CSV (default: the shipped sample grids)");
   init_cmd->add_option("--federation-key", init.federation_key,
                        "existing federation key file to share (default: make a new one)");
+  init_cmd->add_option("--ca-cert", init.ca_cert,
+                       "CA certificate to sign the node's TLS certificate with, or to trust "
+                       "with --cert (default: make a CA in DIR/tls)");
+  init_cmd->add_option("--ca-key", init.ca_key, "the key of --ca-cert");
+  init_cmd->add_option("--cert", init.cert, "use this node certificate (PEM) instead of making one");
+  init_cmd->add_option("--key", init.key, "the key of --cert");
+  init_cmd->add_option("--san", init.sans,
+                       "extra host name or IP address for the node certificate (repeatable)");
 
   wlsync::cli::ImportArgs import;
   CLI::App* import_cmd = app.add_subcommand("import", "import commuters CSV rows (upsert)");
@@ -109,13 +124,20 @@ int main(int argc, char** argv) {
     return wlsync::cli::RunVerifyCert(cert_file, cert_config, cert_keys);
   }
 
-  std::string node = NodeOrEnv(node_flag);
+  std::string node = FlagOrEnv(node_flag, "WLSYNC_NODE");
   if (node.empty()) {
     std::fprintf(stderr, "wlsync: no node: give --node HOST:PORT or set WLSYNC_NODE\n");
     return kExitUsage;
   }
   if (!wlsync::daemon::IsValidHostPort(node)) {
     std::fprintf(stderr, "wlsync: --node must be HOST:PORT with a port from 1 to 65535\n");
+    return kExitUsage;
+  }
+  wlsync::cli::ClientOptions client;
+  client.ca_file = FlagOrEnv(ca_flag, "WLSYNC_CA");
+  client.insecure = insecure_flag || FlagOrEnv("", "WLSYNC_INSECURE") == "1";
+  if (absl::Status s = wlsync::cli::ConfigureClient(client); !s.ok()) {
+    std::fprintf(stderr, "wlsync: %s\n", std::string(s.message()).c_str());
     return kExitUsage;
   }
   if (import_cmd->parsed()) {
