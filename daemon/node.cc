@@ -101,6 +101,9 @@ absl::Status Node::Impl::LoadKeys() {
   return absl::OkStatus();
 }
 
+// LIMITATION: the TLS files are read here, at start only; rotating a certificate, the CA
+// bundle or a pin needs a restart of this node (gRPC could watch the files, but the pins
+// and the start-up checks would not follow).
 absl::Status Node::Impl::LoadTls() {
   if (config.insecure) return absl::OkStatus();
   WarnIfExposed(config.tls_key, "tls.key");

@@ -106,6 +106,8 @@ absl::Status AuthenticatePeer(const NodeTls* tls, const grpc::ServerContext& con
       ") is not the one this node pins for the calling node; give it in [[peers]] cert"));
 }
 
+// LIMITATION: no revocation check (CRL or OCSP): a node certificate signed by the CA stays
+// trusted by the CLI until it expires. Peers are not affected: unpinning revokes.
 std::shared_ptr<grpc::ChannelCredentials> ClientChannelCredentials(const std::string& ca_pem) {
   grpc::SslCredentialsOptions options;
   options.pem_root_certs = ca_pem;
