@@ -90,7 +90,9 @@ int ReportRpcError(const std::string& what, const grpc::Status& status) {
                status.error_message().c_str());
   const Transport& t = TheTransport();
   if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return kExitFailure;
-  if (t.insecure) {
+  // A TLS server closes a plain-TCP connection at once; "refused" means nothing listens.
+  bool closed = status.error_message().find("Socket closed") != std::string::npos;
+  if (t.insecure && closed) {
     std::fprintf(stderr,
                  "wlsync: hint: --insecure speaks plain TCP; if the node runs TLS (the "
                  "default), drop --insecure and give --ca FILE\n");

@@ -46,8 +46,9 @@ std::shared_ptr<grpc::ChannelCredentials> ClientChannelCredentials(const std::st
 // Plain TCP, for nodes run with `api.insecure = true`.
 std::shared_ptr<grpc::ChannelCredentials> PlainChannelCredentials();
 
-// True when a failed call's error text says the TLS handshake failed (a wrong CA, a plain
-// server, a refused certificate), as opposed to nothing listening.
+// True when a failed call's error text says that gRPC could not connect because the TLS
+// handshake failed (a wrong CA, a plain-TCP server, a refused certificate), as opposed to
+// nothing listening or an error returned by the server.
 bool LooksLikeHandshakeFailure(std::string_view error_message);
 
 // Process-wide counts of refused certificates, for logs and tests.

@@ -229,7 +229,7 @@ TEST_CASE("Quickstart: --keep-running leaves both nodes up until --stop", "[e2e]
     std::string env = ReadFile(workdir + "/" + name + ".env");
     CHECK(env.find("\nexport WLSYNC_NODE=" + address + "\n") != std::string::npos);
     CHECK(env.find("\nexport WLSYNC_CA=" + ca + "\n") != std::string::npos);
-    SetCliEnv(address, {{"WLSYNC_CA", ca}});
+    SetCliEnv(address, "WLSYNC_CA", ca);
     pids.push_back(std::stoi(ReadFile(workdir + "/" + name + ".pid")));
     CommandResult status = Cli({"--node", address, "status"});
     CHECK(status.exit_code == 0);

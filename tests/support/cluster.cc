@@ -125,21 +125,23 @@ CliEnvs& TheCliEnvs() {
 
 }  // namespace
 
-void SetCliEnv(const std::string& address, std::map<std::string, std::string> env) {
+void SetCliEnv(const std::string& address, const std::string& name, const std::string& value) {
   CliEnvs& envs = TheCliEnvs();
   std::lock_guard<std::mutex> lock(envs.mu);
-  if (env.empty()) {
-    envs.by_address.erase(address);
-  } else {
-    envs.by_address[address] = std::move(env);
-  }
+  envs.by_address[address][name] = value;
+}
+
+void ForgetCliEnv(const std::string& address) {
+  CliEnvs& envs = TheCliEnvs();
+  std::lock_guard<std::mutex> lock(envs.mu);
+  envs.by_address.erase(address);
 }
 
 const TestCa& SharedTestCa() {
-  static TempDir* dir = new TempDir("test-ca");  // lives to the end of the process
+  static const TempDir dir("test-ca");  // removed at exit
   static const TestCa ca = [] {
     absl::StatusOr<net::KeyAndCert> made = net::MakeCa("wlsync test CA");
-    TestCa out{*dir / "ca.crt", *dir / "ca.key"};
+    TestCa out{dir / "ca.crt", dir / "ca.key"};
     if (made.ok()) {
       (void)model::WriteFileAtomic(out.cert, made->cert_pem, 0644);
       (void)model::WriteFileAtomic(out.key, made->key_pem, 0600);
@@ -191,12 +193,12 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeou
 
 Node::Node(std::string name, std::string dir, int port)
     : name_(std::move(name)), dir_(std::move(dir)), port_(port) {
-  SetCliEnv(address(), {{"WLSYNC_CA", ca()}});
+  SetCliEnv(address(), "WLSYNC_CA", ca());
 }
 
 Node::~Node() {
   if (pid_ > 0) Kill();
-  SetCliEnv(address(), {});
+  ForgetCliEnv(address());
 }
 
 void Node::SetInsecure() {
@@ -204,7 +206,8 @@ void Node::SetInsecure() {
   size_t at = text.find("insecure = false");
   if (at != std::string::npos) text.replace(at, 16, "insecure = true");
   WriteFile(config(), text);
-  SetCliEnv(address(), {{"WLSYNC_INSECURE", "1"}, {"WLSYNC_CA", ""}});
+  SetCliEnv(address(), "WLSYNC_INSECURE", "1");
+  SetCliEnv(address(), "WLSYNC_CA", "");
 }
 
 std::string Node::public_key_hex() const {

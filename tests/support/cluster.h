@@ -42,9 +42,10 @@ CommandResult Run(const std::vector<std::string>& argv,
 // the caller's environment never leak in.
 CommandResult Cli(const std::vector<std::string>& args);
 
-// Environment variables (WLSYNC_CA, WLSYNC_INSECURE, ...) that Cli adds for `address`;
-// an empty map forgets the address. Thread safe.
-void SetCliEnv(const std::string& address, std::map<std::string, std::string> env);
+// The environment variables (WLSYNC_CA, WLSYNC_INSECURE, ...) that Cli adds for calls to
+// `address`: SetCliEnv sets one, ForgetCliEnv drops all of the address. Thread safe.
+void SetCliEnv(const std::string& address, const std::string& name, const std::string& value);
+void ForgetCliEnv(const std::string& address);
 
 // A CA made once per test process (ECDSA P-256, in a temporary directory), which signs
 // the certificates of the nodes MakeNodes makes, so that they accept each other.
