@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
                        "CA certificate to sign the node's TLS certificate with, or to trust "
                        "with --cert (default: make a CA in DIR/tls)");
   init_cmd->add_option("--ca-key", init.ca_key, "the key of --ca-cert");
-  init_cmd->add_option("--cert", init.cert, "use this node certificate (PEM) instead of making one");
+  init_cmd->add_option("--cert", init.cert,
+                       "use this node certificate (PEM) instead of making one");
   init_cmd->add_option("--key", init.key, "the key of --cert");
   init_cmd->add_option("--san", init.sans,
                        "extra host name or IP address for the node certificate (repeatable)");

@@ -31,7 +31,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$out" ] && [ ${#nodes[@]} -gt 0 ] || usage
-[[ "$days" =~ ^[0-9]+$ ]] && [ "$days" -ge 1 ] || { log "--days must be a positive number"; exit 2; }
+[[ "$days" =~ ^[0-9]+$ ]] && [ "$days" -ge 1 ] ||
+  { log "--days must be a positive number"; exit 2; }
 command -v openssl >/dev/null || { log "openssl is needed (bash deploy/install-deps.sh)"; exit 1; }
 
 umask 077

@@ -46,15 +46,15 @@ TEST_CASE("Config: a minimal file loads with defaults and resolves paths", "[dae
   REQUIRE(c->tls_ca == "/srv/node/tls/ca.crt");
 }
 
-const std::string kPeer = "[[peers]]\nname = \"guzhen\"\naddress = \"127.0.0.1:7402\"\npublic_key = \"" +
-                          kKey + "\"\n";
+const std::string kPeer =
+    "[[peers]]\nname = \"guzhen\"\naddress = \"127.0.0.1:7402\"\npublic_key = \"" + kKey + "\"\n";
 
 TEST_CASE("Config: TLS with pinned peer certificates is the default, plain TCP is explicit",
           "[daemon][tls]") {
   const std::string& peer = kPeer;
   SECTION("TLS with a pinned peer certificate, relative to the config") {
-    absl::StatusOr<Config> c =
-        ParseConfig(std::string(kMinimal) + peer + "cert = \"peers/guzhen.crt\"\n", "t.toml", "/srv");
+    std::string text = std::string(kMinimal) + peer + "cert = \"peers/guzhen.crt\"\n";
+    absl::StatusOr<Config> c = ParseConfig(text, "t.toml", "/srv");
     REQUIRE(c.ok());
     REQUIRE(c->peers[0].cert == "/srv/peers/guzhen.crt");
   }
@@ -154,6 +154,22 @@ TEST_CASE("Daemon: start-up refuses a bad config, a missing key and a held data 
     CommandResult r = wlsync::testing::Run({wlsyncd, "--config", node.config()});
     REQUIRE(r.exit_code == 1);
     REQUIRE(r.err.find("node.signing_key") != std::string::npos);
+  }
+  SECTION("a TLS key that is not the certificate's, and a missing pinned certificate") {
+    std::filesystem::copy_file(wlsync::testing::SharedTestCa().key, node.dir() + "/tls/waihai.key",
+                               std::filesystem::copy_options::overwrite_existing);
+    CommandResult r = wlsync::testing::Run({wlsyncd, "--config", node.config()});
+    REQUIRE(r.exit_code == 1);
+    REQUIRE(r.err.find("tls.key: " + node.dir() + "/tls/waihai.key: is not the key of tls.cert") !=
+            std::string::npos);
+  }
+  SECTION("a pinned peer certificate that cannot be read") {
+    node.AppendConfig("[[peers]]\nname = \"guzhen\"\naddress = \"127.0.0.1:1\"\npublic_key = \"" +
+                      kKey + "\"\ncert = \"peers/guzhen.crt\"\n");
+    CommandResult r = wlsync::testing::Run({wlsyncd, "--config", node.config()});
+    REQUIRE(r.exit_code == 1);
+    REQUIRE(r.err.find("peers[0].cert: " + node.dir() + "/peers/guzhen.crt: cannot open") !=
+            std::string::npos);
   }
   SECTION("an unknown config key") {
     std::string text = wlsync::testing::ReadFile(node.config());
