@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "bench/transport.h"
 #include "model/csv.h"
 #include "model/fields.h"
 #include "model/validate.h"
@@ -94,8 +95,10 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
+std::shared_ptr<grpc::ChannelCredentials> credentials;  // set by main before Run
+
 std::unique_ptr<v1::Registry::Stub> Connect(const std::string& address) {
-  return v1::Registry::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  return v1::Registry::NewStub(grpc::CreateChannel(address, credentials));
 }
 
 // The first `n` data rows of a commuters CSV as Register requests.
@@ -230,6 +233,14 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", args.seconds, "how long to write")->check(CLI::PositiveNumber);
   app.add_option("--senders", args.senders, "concurrent Register callers")
       ->check(CLI::PositiveNumber);
+  wlsync::bench::Transport transport;
+  wlsync::bench::AddTransportOptions(app, &transport);
   CLI11_PARSE(app, argc, argv);
+  std::string error;
+  wlsync::bench::credentials = wlsync::bench::Credentials(transport, &error);
+  if (wlsync::bench::credentials == nullptr) {
+    std::fprintf(stderr, "%s: %s\n", "wlsync-bench-latency", error.c_str());
+    return 2;
+  }
   return wlsync::bench::Run(args);
 }

@@ -53,22 +53,35 @@ gen_rows() {
 # data_rows FILE: data rows of a CSV (lines minus the header; the files have no quoted newlines).
 data_rows() { echo $(( $(wc -l < "$1") - 1 )); }
 
+# Nodes run TLS as `wlsync init` makes them: the first make_node's CA (kept in $BENCH_CA)
+# signs every later node's certificate, and the CLI and bench tools trust it.
+BENCH_CA="$WORK/ca"
+export WLSYNC_CA="$BENCH_CA/ca.crt"
+
 # make_node DIR NAME PORT [FEDERATION_KEY]: `wlsync init` a node in DIR.
 make_node() {
   local dir="$1" name="$2" port="$3" fed="${4:-}"
   local args=(init "$dir" --name "$name" --listen "127.0.0.1:$port" --grids "$GRIDS")
   [[ -n "$fed" ]] && args+=(--federation-key "$fed")
+  if [[ -f "$BENCH_CA/ca.key" ]]; then
+    args+=(--ca-cert "$BENCH_CA/ca.crt" --ca-key "$BENCH_CA/ca.key")
+  fi
   "$BIN/wlsync" "${args[@]}" > "$WORK/init-$name.log" 2>&1 || {
     cat "$WORK/init-$name.log" >&2
     die "wlsync init $name failed"
   }
+  if [[ ! -f "$BENCH_CA/ca.key" ]]; then
+    mkdir -p "$BENCH_CA" && cp "$dir/tls/ca.crt" "$dir/tls/ca.key" "$BENCH_CA/"
+  fi
 }
 
-# add_peer DIR PEER_NAME PEER_DIR PEER_PORT: appends a [[peers]] block to DIR/config.toml.
+# add_peer DIR PEER_NAME PEER_DIR PEER_PORT: appends a [[peers]] block to DIR/config.toml,
+# pinning the peer's certificate.
 add_peer() {
   local dir="$1" name="$2" peer_dir="$3" port="$4"
-  printf '\n[[peers]]\nname = "%s"\naddress = "127.0.0.1:%s"\npublic_key = "%s"\n' \
-    "$name" "$port" "$(tr -d '\r\n' < "$peer_dir/keys/$name.key.pub")" >> "$dir/config.toml"
+  printf '\n[[peers]]\nname = "%s"\naddress = "127.0.0.1:%s"\npublic_key = "%s"\ncert = "%s"\n' \
+    "$name" "$port" "$(tr -d '\r\n' < "$peer_dir/keys/$name.key.pub")" \
+    "$peer_dir/tls/$name.crt" >> "$dir/config.toml"
 }
 
 # start_node DIR PORT: starts wlsyncd, waits until it answers status, sets NODE_PID.

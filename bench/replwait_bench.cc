@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "bench/transport.h"
 #include "wlsync/v1/registry.grpc.pb.h"
 
 namespace wlsync::bench {
@@ -44,8 +45,10 @@ uint64_t CursorOn(const v1::StatusResponse& target, const v1::StatusResponse& so
   return 0;
 }
 
+std::shared_ptr<grpc::ChannelCredentials> credentials;  // set by main before Run
+
 std::unique_ptr<v1::Registry::Stub> Connect(const std::string& address) {
-  return v1::Registry::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  return v1::Registry::NewStub(grpc::CreateChannel(address, credentials));
 }
 
 int Run(const Args& args) {
@@ -102,6 +105,14 @@ int main(int argc, char** argv) {
   app.add_option("--records", args.records, "records the target must hold")->required();
   app.add_option("--timeout", args.timeout_s, "give up after this many seconds");
   app.add_option("--poll-ms", args.poll_ms, "status poll interval");
+  wlsync::bench::Transport transport;
+  wlsync::bench::AddTransportOptions(app, &transport);
   CLI11_PARSE(app, argc, argv);
+  std::string error;
+  wlsync::bench::credentials = wlsync::bench::Credentials(transport, &error);
+  if (wlsync::bench::credentials == nullptr) {
+    std::fprintf(stderr, "%s: %s\n", "wlsync-bench-replwait", error.c_str());
+    return 2;
+  }
   return wlsync::bench::Run(args);
 }

@@ -58,7 +58,7 @@ std::string EntryJson(const v1::AuditEntry& e) {
 absl::StatusOr<v1::AuditHead> ExportTrail(const std::string& node, uint64_t from_seq,
                                           const std::function<bool(const v1::AuditEntry&)>& on_entry,
                                           grpc::Status* rpc) {
-  auto stub = v1::Audit::NewStub(OpenChannel(node));
+  auto stub = v1::Audit::NewStub(ChannelTo(node));
   grpc::ClientContext context;
   v1::AuditExportRequest request;
   request.set_from_seq(from_seq);
@@ -109,7 +109,7 @@ int RunTokenCreate(const std::string& node, const std::string& name, const std::
   }
   v1::CreateTokenResponse response;
   grpc::ClientContext context;
-  grpc::Status status = v1::Access::NewStub(OpenChannel(node))->CreateToken(&context, request,
+  grpc::Status status = v1::Access::NewStub(ChannelTo(node))->CreateToken(&context, request,
                                                                             &response);
   if (!status.ok()) return ReportRpcError("token create", status);
   if (!out_file.empty()) {
@@ -128,7 +128,7 @@ int RunTokenCreate(const std::string& node, const std::string& name, const std::
 int RunTokenList(const std::string& node) {
   v1::ListTokensResponse response;
   grpc::ClientContext context;
-  grpc::Status status = v1::Access::NewStub(OpenChannel(node))->ListTokens(
+  grpc::Status status = v1::Access::NewStub(ChannelTo(node))->ListTokens(
       &context, v1::ListTokensRequest(), &response);
   if (!status.ok()) return ReportRpcError("token list", status);
   for (const v1::TokenInfo& t : response.tokens()) std::printf("%s\n", TokenJson(t).c_str());
@@ -140,7 +140,7 @@ int RunTokenRevoke(const std::string& node, const std::string& name) {
   request.set_name(name);
   v1::TokenInfo response;
   grpc::ClientContext context;
-  grpc::Status status = v1::Access::NewStub(OpenChannel(node))->RevokeToken(&context, request,
+  grpc::Status status = v1::Access::NewStub(ChannelTo(node))->RevokeToken(&context, request,
                                                                             &response);
   if (!status.ok()) return ReportRpcError("token revoke", status);
   std::printf("%s\n", TokenJson(response).c_str());
@@ -214,7 +214,7 @@ int RunAuditWhoSaw(const std::string& node, const std::string& person, const std
   request.set_since_unix_ms(since_ms);
   v1::AuditEntries response;
   grpc::ClientContext context;
-  grpc::Status status = v1::Audit::NewStub(OpenChannel(node))->WhoSaw(&context, request, &response);
+  grpc::Status status = v1::Audit::NewStub(ChannelTo(node))->WhoSaw(&context, request, &response);
   if (!status.ok()) return ReportRpcError("audit who-saw", status);
   return PrintEntries(response);
 }
@@ -228,7 +228,7 @@ int RunAuditByToken(const std::string& node, const std::string& token, const std
   v1::AuditEntries response;
   grpc::ClientContext context;
   grpc::Status status =
-      v1::Audit::NewStub(OpenChannel(node))->ByToken(&context, request, &response);
+      v1::Audit::NewStub(ChannelTo(node))->ByToken(&context, request, &response);
   if (!status.ok()) return ReportRpcError("audit by-token", status);
   return PrintEntries(response);
 }

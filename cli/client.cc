@@ -1,13 +1,19 @@
 #include "cli/client.h"
 
+#include <grpc/support/log.h>
 #include <grpcpp/support/client_interceptor.h>
 #include <sys/stat.h>
 
 #include <cstdio>
 
+#include <cstdio>
+#include <cstdlib>
+
+#include "base/strings.h"
 #include "cli/commands.h"
 #include "base/strings.h"
 #include "model/pid.h"
+#include "net/credentials.h"
 
 namespace wlsync::cli {
 namespace {
@@ -29,9 +35,17 @@ const char* CodeName(grpc::StatusCode code) {
   }
 }
 
-ConnectOptions& Options() {
-  static ConnectOptions options;
-  return options;
+// Set once by ConfigureClient, before any command connects.
+struct Transport {
+  bool configured = false;
+  bool insecure = false;
+  std::string ca_file;
+  std::string ca_pem;
+  std::string token;
+};
+Transport& TheTransport() {
+  static Transport transport;
+  return transport;
 }
 
 // Adds the bearer token to the initial metadata of every call on the channel.
@@ -65,7 +79,31 @@ class TokenInterceptorFactory final
 
 }  // namespace
 
-void SetConnectOptions(ConnectOptions options) { Options() = std::move(options); }
+absl::Status ConfigureClient(const ClientOptions& options) {
+  // gRPC's own log lines (a handshake failure, ...) repeat what ReportRpcError says; they
+  // stay available with GRPC_VERBOSITY set.
+  if (std::getenv("GRPC_VERBOSITY") == nullptr) gpr_set_log_function([](gpr_log_func_args*) {});
+  Transport& t = TheTransport();
+  t.configured = true;
+  t.insecure = options.insecure;
+  t.ca_file = options.ca_file;
+  t.token = options.token;
+  if (options.insecure) return absl::OkStatus();
+  if (options.ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        "no CA to check the node's TLS certificate with: give --ca FILE or set WLSYNC_CA "
+        "(`. DIR/cli.env` of `wlsync init` sets it); --insecure only for a node run with "
+        "api.insecure = true");
+  }
+  absl::StatusOr<std::string> pem = model::ReadSmallFile(options.ca_file);
+  if (!pem.ok()) return absl::InvalidArgumentError(base::StrCat("--ca: ", pem.status().message()));
+  if (!net::FingerprintOfPem(*pem).ok()) {
+    return absl::InvalidArgumentError(
+        base::StrCat("--ca: ", options.ca_file, ": holds no PEM certificate"));
+  }
+  t.ca_pem = *std::move(pem);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   absl::StatusOr<std::string> text = model::ReadSmallFile(path);
@@ -85,26 +123,42 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   return token;
 }
 
-std::shared_ptr<grpc::Channel> OpenChannel(const std::string& node) {
+std::shared_ptr<grpc::Channel> ChannelTo(const std::string& node) {
+  const Transport& t = TheTransport();
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
-  if (!Options().token.empty()) {
-    interceptors.push_back(std::make_unique<TokenInterceptorFactory>(Options().token));
-  }
+  if (!t.token.empty()) interceptors.push_back(std::make_unique<TokenInterceptorFactory>(t.token));
   return grpc::experimental::CreateCustomChannelWithInterceptors(
-      node, grpc::InsecureChannelCredentials(), args, std::move(interceptors));
+      node, t.insecure ? net::PlainChannelCredentials() : net::ClientChannelCredentials(t.ca_pem),
+      args, std::move(interceptors));
 }
 
 std::unique_ptr<v1::Registry::Stub> Connect(const std::string& node) {
-  return v1::Registry::NewStub(OpenChannel(node));
+  return v1::Registry::NewStub(ChannelTo(node));
 }
 
 int ReportRpcError(const std::string& what, const grpc::Status& status) {
   std::fprintf(stderr, "wlsync: %s: %s: %s\n", what.c_str(), CodeName(status.error_code()),
                status.error_message().c_str());
-  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED && Options().token.empty()) {
+  const Transport& t = TheTransport();
+  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED && t.token.empty()) {
     std::fprintf(stderr, "wlsync: give a token with --token-file FILE or WLSYNC_TOKEN_FILE\n");
+  }
+  if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return kExitFailure;
+  // A TLS server closes a plain-TCP connection at once; "refused" means nothing listens.
+  bool closed = status.error_message().find("Socket closed") != std::string::npos;
+  if (t.insecure && closed) {
+    std::fprintf(stderr,
+                 "wlsync: hint: --insecure speaks plain TCP; if the node runs TLS (the "
+                 "default), drop --insecure and give --ca FILE\n");
+  } else if (net::LooksLikeHandshakeFailure(status.error_message())) {
+    std::fprintf(stderr,
+                 "wlsync: the TLS handshake with the node failed: check --ca (or WLSYNC_CA, "
+                 "now %s): it must name the CA that signed the node's certificate, and the "
+                 "--node address must be one the certificate names; a node run with "
+                 "api.insecure = true needs --insecure\n",
+                 t.ca_file.c_str());
   }
   return kExitFailure;
 }

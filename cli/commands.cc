@@ -87,8 +87,7 @@ int RunStatus(const std::string& node) {
 }
 
 int RunHealth(const std::string& node) {
-  auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(node, grpc::InsecureChannelCredentials()));
+  auto stub = grpc::health::v1::Health::NewStub(ChannelTo(node));
   grpc::health::v1::HealthCheckRequest request;
   grpc::health::v1::HealthCheckResponse response;
   grpc::ClientContext context;

@@ -21,6 +21,11 @@ struct InitArgs {
   std::string listen;
   std::string grids;           // empty: the sample grids shipped with wlsync
   std::string federation_key;  // empty: make a new one
+  std::string ca_cert;         // empty: make a CA in DIR/tls
+  std::string ca_key;          // with ca_cert: sign the node certificate with it
+  std::string cert;            // with key: use this node certificate instead of making one
+  std::string key;
+  std::vector<std::string> sans;  // extra subjectAltNames
 };
 int RunInit(const InitArgs& args);
 

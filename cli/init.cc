@@ -6,6 +6,7 @@
 #include "access/tokens.h"
 #include "base/strings.h"
 #include "cli/commands.h"
+#include "cli/init_tls.h"
 #include "model/grids.h"
 #include "model/pid.h"
 #include "storage/sealing.h"
@@ -45,7 +46,13 @@ std::string ConfigText(const InitArgs& args, const std::string& admin_hash) {
       "data_key = \"keys/data.key\"\n\n"
       "[api]\n"
       "listen = \"", args.listen, "\"\n"
-      "insecure = true\n\n"
+      "# TLS on the client and peer APIs. true means plain TCP: loopback development only.\n"
+      "insecure = false\n\n"
+      "[tls]\n"
+      "cert = \"tls/", args.name, ".crt\"\n"
+      "key = \"tls/", args.name, ".key\"\n"
+      "# CA certificates trusted for peers and clients; several may be concatenated.\n"
+      "ca = \"tls/ca.crt\"\n\n"
       "[sync]\n"
       "max_clock_skew_ms = 10000\n\n"
       "[log]\n"
@@ -58,7 +65,8 @@ std::string ConfigText(const InitArgs& args, const std::string& admin_hash) {
       "# [[peers]]\n"
       "# name = \"guzhen\"\n"
       "# address = \"127.0.0.1:7402\"\n"
-      "# public_key = \"<contents of the peer's keys/NAME.key.pub>\"\n");
+      "# public_key = \"<contents of the peer's keys/NAME.key.pub>\"\n"
+      "# cert = \"peers/guzhen.crt\"  # a copy of the peer's tls/NAME.crt, pinned\n");
 }
 
 }  // namespace
@@ -79,6 +87,8 @@ int RunInit(const InitArgs& args) {
                  "can register but never deregister people of its own\n",
                  grids.c_str(), args.name.c_str());
   }
+  absl::StatusOr<InitTls> tls = PrepareInitTls(args);
+  if (!tls.ok()) return Fail(std::string(tls.status().message()));
   model::FederationKey federation = model::FederationKey::Generate();
   if (!args.federation_key.empty()) {
     absl::StatusOr<model::FederationKey> key = model::FederationKey::LoadFile(args.federation_key);
@@ -104,10 +114,19 @@ int RunInit(const InitArgs& args) {
   sync::SigningKey key = sync::SigningKey::Generate();
   std::string key_path = (dir / "keys" / (args.name + ".key")).string();
   if (absl::Status s = key.WriteFiles(key_path); !s.ok()) return Fail(std::string(s.message()));
+  if (absl::Status s = WriteInitTls(args, *tls); !s.ok()) return Fail(std::string(s.message()));
+  std::string ca_path = fs::absolute(dir / "tls" / "ca.crt").lexically_normal().string();
   // The first token: admin, to create the others (`wlsync token create`).
   std::string admin = access::NewTokenSecret();
-  std::string admin_path = (dir / "admin.token").string();
+  std::string admin_path = fs::absolute(dir / "admin.token").lexically_normal().string();
   if (absl::Status s = model::WriteFileAtomic(admin_path, admin + "\n", 0600); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  std::vector<std::pair<std::string, std::string>> env = {
+      {"WLSYNC_NODE", DialAddress(args.listen)},
+      {"WLSYNC_CA", ca_path},
+      {"WLSYNC_TOKEN_FILE", admin_path}};
+  if (absl::Status s = WriteCliEnv((dir / "cli.env").string(), env); !s.ok()) {
     return Fail(std::string(s.message()));
   }
   if (absl::Status s = model::WriteFileAtomic((dir / "config.toml").string(),
@@ -115,18 +134,16 @@ int RunInit(const InitArgs& args) {
       !s.ok()) {
     return Fail(std::string(s.message()));
   }
-  std::string env = base::StrCat("# Source this file to point `wlsync` at this node.\n",
-                                 "export WLSYNC_NODE=", args.listen, "\n",
-                                 "export WLSYNC_TOKEN_FILE=", fs::absolute(admin_path).string(),
-                                 "\n");
-  if (absl::Status s = model::WriteFileAtomic((dir / "cli.env").string(), env, 0644); !s.ok()) {
-    return Fail(std::string(s.message()));
-  }
-  std::printf("initialized node %s in %s\npublic key: %s\nkey id: %s\nstart it with: wlsyncd --config %s\n"
-              "admin token: %s/admin.token (source %s/cli.env to use it)\n",
+  std::printf("initialized node %s in %s\npublic key: %s\nkey id: %s\n"
+              "tls certificate: %s (sha256 %s)\nCA: %s%s\n"
+              "admin token: %s\n"
+              "start it with: wlsyncd --config %s\npoint the CLI at it with: . %s\n",
               args.name.c_str(), dir.string().c_str(), model::HexEncode(key.public_key()).c_str(),
-              key.key_id().c_str(), (dir / "config.toml").string().c_str(), dir.string().c_str(),
-              dir.string().c_str());
+              key.key_id().c_str(), (dir / "tls" / (args.name + ".crt")).string().c_str(),
+              tls->fingerprint.c_str(), ca_path.c_str(),
+              tls->ca_key_pem.empty() ? "" : " (made here; its key is tls/ca.key: keep it safe)",
+              admin_path.c_str(), (dir / "config.toml").string().c_str(),
+              (dir / "cli.env").string().c_str());
   return kExitOk;
 }
 

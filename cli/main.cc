@@ -27,6 +27,12 @@ int main(int argc, char** argv) {
   std::string token_file_flag;
   app.add_option("--token-file", token_file_flag,
                  "file holding the bearer token (default: $WLSYNC_TOKEN_FILE)");
+  std::string ca_flag;
+  bool insecure_flag = false;
+  app.add_option("--ca", ca_flag, "CA certificate (PEM) of the node's TLS certificate "
+                                  "(default: $WLSYNC_CA)");
+  app.add_flag("--insecure", insecure_flag,
+               "plain TCP, for a node run with api.insecure = true (or WLSYNC_INSECURE=1)");
 
   wlsync::cli::InitArgs init;
   CLI::App* init_cmd = app.add_subcommand("init", "make a node directory: config, keys, data dir");
@@ -36,6 +42,15 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--grids", init.grids, "grids CSV (default: the shipped sample grids)");
   init_cmd->add_option("--federation-key", init.federation_key,
                        "existing federation key file to share (default: make a new one)");
+  init_cmd->add_option("--ca-cert", init.ca_cert,
+                       "CA certificate to sign the node's TLS certificate with, or to trust "
+                       "with --cert (default: make a CA in DIR/tls)");
+  init_cmd->add_option("--ca-key", init.ca_key, "the key of --ca-cert");
+  init_cmd->add_option("--cert", init.cert,
+                       "use this node certificate (PEM) instead of making one");
+  init_cmd->add_option("--key", init.key, "the key of --cert");
+  init_cmd->add_option("--san", init.sans,
+                       "extra host name or IP address for the node certificate (repeatable)");
 
   wlsync::cli::ImportArgs import;
   CLI::App* import_cmd = app.add_subcommand("import", "import commuters CSV rows (upsert)");
@@ -169,6 +184,7 @@ int main(int argc, char** argv) {
 
   if (token_hash->parsed()) return wlsync::cli::RunTokenHash(token_hash_file);
 
+  wlsync::cli::ClientOptions client;
   std::string token_file = FlagOrEnv(token_file_flag, "WLSYNC_TOKEN_FILE");
   if (!token_file.empty()) {
     absl::StatusOr<std::string> token = wlsync::cli::ReadTokenFile(token_file);
@@ -176,7 +192,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "wlsync: %s\n", std::string(token.status().message()).c_str());
       return kExitUsage;
     }
-    wlsync::cli::SetConnectOptions({*token});
+    client.token = *token;
   }
 
   std::string node = FlagOrEnv(node_flag, "WLSYNC_NODE");
@@ -186,6 +202,12 @@ int main(int argc, char** argv) {
   }
   if (!wlsync::daemon::IsValidHostPort(node)) {
     std::fprintf(stderr, "wlsync: --node must be HOST:PORT with a port from 1 to 65535\n");
+    return kExitUsage;
+  }
+  client.ca_file = FlagOrEnv(ca_flag, "WLSYNC_CA");
+  client.insecure = insecure_flag || FlagOrEnv("", "WLSYNC_INSECURE") == "1";
+  if (absl::Status s = wlsync::cli::ConfigureClient(client); !s.ok()) {
+    std::fprintf(stderr, "wlsync: %s\n", std::string(s.message()).c_str());
     return kExitUsage;
   }
   if (import_cmd->parsed()) {

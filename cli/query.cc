@@ -61,7 +61,7 @@ int RunQuery(const std::string& node, const QueryArgs& args) {
   *request.mutable_filter() = args.filter;
   request.set_case_id(args.case_id);
   request.set_page_token(args.page_token);
-  auto stub = v1::Query::NewStub(OpenChannel(node));
+  auto stub = v1::Query::NewStub(ChannelTo(node));
 
   // Pages are fetched until `limit` people are printed or the results end.
   std::vector<v1::Person> people;

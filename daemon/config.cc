@@ -135,12 +135,13 @@ absl::Status ReadTuning(const toml::table& root, const std::string& origin,
     if (!IsValidHostPort(c->listen)) {
       return Bad(origin, "api.listen", "must be HOST:PORT with a port from 1 to 65535");
     }
-    if (!c->insecure) {
-      // LIMITATION: TLS is not built yet (access-control issue); refuse rather than
-      // pretend.
-      return Bad(origin, "api.insecure",
-                 "TLS is not available in this version: set insecure = true (loopback only)");
-    }
+  }
+  if (const toml::table* tls = Section(root, "tls")) {
+    WLSYNC_RETURN_IF_ERROR(CheckKeys(*tls, "tls.", {"cert", "key", "ca"}, origin));
+    Reader r(*tls, "tls.", origin, base);
+    WLSYNC_RETURN_IF_ERROR(r.Path("cert", &c->tls_cert, /*required=*/true));
+    WLSYNC_RETURN_IF_ERROR(r.Path("key", &c->tls_key, /*required=*/true));
+    WLSYNC_RETURN_IF_ERROR(r.Path("ca", &c->tls_ca, /*required=*/true));
   }
   if (const toml::table* sync = Section(root, "sync")) {
     WLSYNC_RETURN_IF_ERROR(CheckKeys(*sync, "sync.",
@@ -234,7 +235,7 @@ absl::Status ReadPeers(const toml::table& root, const std::string& origin,
       if (t == nullptr) return Bad(origin, prefix, "must be a table");
       bool is_peer = section == std::string_view("peers");
       std::set<std::string_view> known = {"name", "public_key"};
-      if (is_peer) known.insert("address");
+      if (is_peer) known.insert({"address", "cert"});
       WLSYNC_RETURN_IF_ERROR(CheckKeys(*t, prefix, known, origin));
       Reader r(*t, prefix, origin, base);
       std::string name, key, address;
@@ -247,7 +248,14 @@ absl::Status ReadPeers(const toml::table& root, const std::string& origin,
         if (!IsValidHostPort(address)) {
           return Bad(origin, r.Name("address"), "must be HOST:PORT with a port from 1 to 65535");
         }
-        c->peers.push_back({name, address, key});
+        std::string cert;
+        WLSYNC_RETURN_IF_ERROR(r.Path("cert", &cert, /*required=*/false));
+        if (cert.empty() && !c->insecure) {
+          return Bad(origin, r.Name("cert"),
+                     "missing: the file of the peer's TLS certificate, which this node pins "
+                     "(required unless api.insecure = true)");
+        }
+        c->peers.push_back({name, address, key, cert});
       } else {
         c->trusted.push_back({name, key});
       }
@@ -292,7 +300,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& ori
                                                    err.description()));
   }
   WLSYNC_RETURN_IF_ERROR(CheckKeys(root, "",
-                                   {"node", "api", "sync", "log", "auth", "health", "reconcile",
+                                   {"node", "api", "tls", "sync", "log", "auth", "health", "reconcile",
                                     "ownership", "peers", "trusted"},
                                    origin));
   Config c;
@@ -310,6 +318,11 @@ absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& ori
   }
   if (c.reconnect_min_ms > c.reconnect_max_ms) {
     return Bad(origin, "sync.reconnect_min_ms", "must not exceed sync.reconnect_max_ms");
+  }
+  if (!c.insecure && Section(root, "tls") == nullptr) {
+    return Bad(origin, "tls",
+               "missing section [tls] with cert, key and ca (`wlsync init` writes one); plain "
+               "TCP needs an explicit api.insecure = true, for loopback development only");
   }
   return c;
 }

@@ -18,6 +18,7 @@ struct PeerConfig {
   std::string name;
   std::string address;     // host:port
   std::string public_key;  // 32 raw bytes
+  std::string cert;        // PEM file of the peer's certificate(s), pinned; empty if insecure
 };
 
 // A jurisdiction whose deltas this node verifies without pulling from it directly.
@@ -38,7 +39,14 @@ struct Config {
   std::string data_key;
 
   std::string listen = "127.0.0.1:7400";
-  bool insecure = true;
+  // Plain TCP instead of TLS; only when the file says `api.insecure = true`.
+  bool insecure = false;
+
+  // [tls]: this node's certificate and key, and the CA bundle trusted for peers and
+  // clients (PEM files). Required unless insecure.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
 
   int64_t max_clock_skew_ms = 10000;
   int64_t group_commit_window_us = 2000;

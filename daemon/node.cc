@@ -25,6 +25,8 @@
 #include "model/hlc.h"
 #include "model/pid.h"
 #include "model/writes.h"
+#include "net/credentials.h"
+#include "net/node_tls.h"
 #include "storage/sealing.h"
 #include "storage/store.h"
 #include "sync/peer_service.h"
@@ -42,6 +44,7 @@ struct Node::Impl {
   std::optional<sync::SigningKey> signing_key;
   model::Grids grids;
   sync::TrustStore trust;
+  std::shared_ptr<const net::NodeTls> tls;  // null: plain TCP (api.insecure)
   std::unique_ptr<storage::Store> store;
   std::unique_ptr<model::HybridClock> clock;
   std::unique_ptr<model::WritePlanner> planner;
@@ -74,6 +77,7 @@ struct Node::Impl {
   void MonitorHealth();
 
   absl::Status LoadKeys();
+  absl::Status LoadTls();
   absl::Status BuildServer();
   absl::Status OpenAccess();
   absl::StatusOr<v1::ReconcileReport> Reconcile(const std::string& peer);
@@ -135,6 +139,24 @@ absl::Status Node::Impl::OpenAccess() {
   return absl::OkStatus();
 }
 
+// LIMITATION: the TLS files are read here, at start only; rotating a certificate, the CA
+// bundle or a pin needs a restart of this node (gRPC could watch the files, but the pins
+// and the start-up checks would not follow).
+absl::Status Node::Impl::LoadTls() {
+  if (config.insecure) return absl::OkStatus();
+  WarnIfExposed(config.tls_key, "tls.key");
+  std::vector<net::PinFile> pins;
+  for (size_t i = 0; i < config.peers.size(); ++i) {
+    pins.push_back({config.peers[i].name, config.peers[i].cert,
+                    base::StrCat("peers[", i, "].cert")});
+  }
+  absl::StatusOr<std::shared_ptr<const net::NodeTls>> loaded =
+      net::NodeTls::Load({config.tls_cert, config.tls_key, config.tls_ca}, pins);
+  if (!loaded.ok()) return loaded.status();
+  tls = *std::move(loaded);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::ReconcileReport> Node::Impl::Reconcile(const std::string& peer) {
   for (const PeerConfig& p : config.peers) {
     if (p.name != peer) continue;
@@ -143,6 +165,7 @@ absl::StatusOr<v1::ReconcileReport> Node::Impl::Reconcile(const std::string& pee
     o.peer = p.name;
     o.address = p.address;
     o.max_message_bytes = config.max_message_bytes;
+    o.tls = tls;
     std::lock_guard<std::mutex> lock(reconcile_mu);
     return reconciler->Run(o);
   }
@@ -197,12 +220,13 @@ absl::Status Node::Impl::BuildServer() {
   access_service = NewAccessService(*gate, *tokens);
   audit_service = NewAuditService(*gate, *trail, pid_of);
   peer_service = sync::NewPeerService(*store, *clock, trust, *signing_key, config.name,
-                                      federation_key->Fingerprint());
+                                      federation_key->Fingerprint(), tls);
 
   grpc::ServerBuilder builder;
-  // LIMITATION: the client and peer APIs listen without TLS for now (loopback
-  // development); TLS, mutual TLS and tokens are the work of the access-control issue.
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  // One port for both services. With TLS, client certificates are optional at the
+  // handshake (CLI clients have none; they send bearer tokens, checked by the Gate); the
+  // Peer service requires a pinned one per call.
+  builder.AddListeningPort(config.listen, net::ServerCredentials(tls.get()), &port);
   // Without this gRPC sets SO_REUSEPORT, and a second node on the same port would start
   // and take half of the connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -229,6 +253,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
   auto impl = std::make_unique<Impl>();
   impl->config = std::move(config);
   if (absl::Status s = impl->LoadKeys(); !s.ok()) return s;
+  if (absl::Status s = impl->LoadTls(); !s.ok()) return s;
 
   storage::StoreOptions so;
   so.index_tag_key = impl->federation_key->DeriveKey("index");
@@ -279,7 +304,8 @@ absl::Status Node::Start() {
                            n.config.reconnect_min_ms,
                            n.config.reconnect_max_ms,
                            n.config.max_message_bytes,
-                           n.federation_key->Fingerprint()};
+                           n.federation_key->Fingerprint(),
+                           n.tls};
     n.pullers.push_back(std::make_unique<sync::Puller>(po, *n.store, *n.writer));
     n.pullers.back()->Start();
   }
@@ -305,8 +331,17 @@ absl::Status Node::Start() {
             n.config.listen, n.port, n.config.peers.size(), c.records,
             n.config.ownership.Describe());
   if (n.config.insecure) {
-    log->warn("node={} api is plain TCP (api.insecure = true): use only on loopback",
+    log->warn("node={} api is plain TCP (api.insecure = true): no TLS, and the peer API "
+              "takes any caller; use only on loopback",
               n.config.name);
+  } else {
+    log->info("node={} tls cert {} expires_in_days={} pinned_peers={}", n.config.name,
+              net::ShortFingerprint(n.tls->fingerprint()), n.tls->days_left(),
+              n.config.peers.size());
+    if (n.tls->days_left() < 30) {
+      log->warn("node={} tls.cert {} expires in {} days: renew it (docs/operations.md)",
+                n.config.name, n.config.tls_cert, n.tls->days_left());
+    }
   }
   return absl::OkStatus();
 }

@@ -7,8 +7,8 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   librocksdb-dev libspdlog-dev libfmt-dev catch2 libsodium-dev
-  libtomlplusplus-dev libcli11-dev libabsl-dev
-  python3 curl
+  libtomlplusplus-dev libcli11-dev libabsl-dev libssl-dev
+  python3 curl openssl
 )
 
 missing=()

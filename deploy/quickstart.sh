@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# quickstart: builds wlsync, runs a two-node federation (waihai, guzhen) on loopback, loads
+# quickstart: builds wlsync, makes a local CA and node certificates (deploy/make-certs.sh),
+# runs a two-node federation (waihai, guzhen) on loopback over mutual TLS with each peer's
+# certificate pinned, loads
 # the sample registry, applies each side's changes, waits for the nodes to agree and prints
 # what each holds. The last line of output is JSON with the same figures:
 #   {"waihai": {"records":N,"white":N,"grey":N,"deregistered":N}, "guzhen": {...},
@@ -14,13 +16,15 @@
 #                   (default: ../shared/data beside the repo if present, else deploy/sample)
 #   --timeout S     seconds to wait for each convergence (default 120)
 #   --keep-running  leave both nodes up; writes DIR/waihai.env and DIR/guzhen.env (source
-#                   one to point `wlsync` at that node) next to DIR/waihai.pid, DIR/guzhen.pid
+#                   one to point `wlsync` at that node: WLSYNC_NODE and WLSYNC_CA) next to
+#                   DIR/waihai.pid, DIR/guzhen.pid
 #   --stop          stop the nodes of DIR (via the pid files) and exit
 # Environment: WLSYNC_BUILD_DIR (default: the repo's build/), WLSYNC_BUILD_JOBS (ninja -j).
 #
 # Running it again is safe: nodes still running from an earlier run of the same DIR are
-# stopped first, then DIR/waihai, DIR/guzhen and DIR/split are wiped and made afresh (each run
-# starts from an empty registry). Nothing else in DIR is touched.
+# stopped first, then DIR/waihai, DIR/guzhen, DIR/pki (the CA and certificates) and DIR/split
+# are wiped and made afresh (each run starts from an empty registry). Nothing else in DIR is
+# touched.
 # Exit status: 0 when both exports are identical, 1 on any failure (nodes are stopped),
 # 2 on a usage error.
 set -euo pipefail
@@ -155,20 +159,30 @@ except OSError:
 EOF
   rm -rf "${workdir:?}/$n"
 done
-rm -rf "${workdir:?}/split"
+rm -rf "${workdir:?}/split" "${workdir:?}/pki"
+
+log "making a local CA and TLS certificates in $workdir/pki"
+pki=$workdir/pki
+bash "$repo/deploy/make-certs.sh" --out "$pki" "${kNodes[@]}" 2>"$workdir/make-certs.log" ||
+  { cat "$workdir/make-certs.log" >&2; die "deploy/make-certs.sh failed"; }
 
 log "making keys and configs under $workdir"
-"$wlsync" init "$workdir/waihai" --name waihai --listen "$(addr_of waihai)" \
-  --grids "$data/grids.csv" >/dev/null || die "wlsync init waihai failed"
-"$wlsync" init "$workdir/guzhen" --name guzhen --listen "$(addr_of guzhen)" \
-  --grids "$data/grids.csv" --federation-key "$workdir/waihai/keys/federation.key" >/dev/null ||
-  die "wlsync init guzhen failed"
+fed_args=()
+for n in "${kNodes[@]}"; do
+  "$wlsync" init "$workdir/$n" --name "$n" --listen "$(addr_of "$n")" --grids "$data/grids.csv" \
+    --ca-cert "$pki/ca.crt" --cert "$pki/$n.crt" --key "$pki/$n.key" "${fed_args[@]}" \
+    >/dev/null || die "wlsync init $n failed"
+  fed_args=(--federation-key "$workdir/${kNodes[0]}/keys/federation.key")
+done
+# Each node pins its peer's certificate: a copy of the peer's tls/NAME.crt.
 for n in "${kNodes[@]}"; do
   for peer in "${kNodes[@]}"; do
     [ "$peer" = "$n" ] && continue
-    printf '\n[[peers]]\nname = "%s"\naddress = "%s"\npublic_key = "%s"\n' \
+    mkdir -p "$workdir/$n/peers"
+    cp "$workdir/$peer/tls/$peer.crt" "$workdir/$n/peers/$peer.crt"
+    printf '\n[[peers]]\nname = "%s"\naddress = "%s"\npublic_key = "%s"\ncert = "peers/%s.crt"\n' \
       "$peer" "$(addr_of "$peer")" "$(tr -d '\r\n' <"$workdir/$peer/keys/$peer.key.pub")" \
-      >>"$workdir/$n/config.toml"
+      "$peer" >>"$workdir/$n/config.toml"
   done
 done
 
@@ -179,7 +193,10 @@ token_of() {
   if [ -f "$workdir/$1/operator.token" ]; then echo "$workdir/$1/operator.token"
   else echo "$workdir/$1/admin.token"; fi
 }
-cli() { local n=$1; shift; "$wlsync" --node "$(addr_of "$n")" --token-file "$(token_of "$n")" "$@"; }
+cli() {
+  local n=$1; shift
+  "$wlsync" --node "$(addr_of "$n")" --ca "$pki/ca.crt" --token-file "$(token_of "$n")" "$@"
+}
 
 start_node() {
   local n=$1 pid
@@ -318,8 +335,9 @@ EOF
 
 if [ "$keep_running" = 1 ]; then
   for n in "${kNodes[@]}"; do
-    printf 'export WLSYNC_NODE=%s\nexport WLSYNC_TOKEN_FILE=%s\n' "$(addr_of "$n")" \
-      "$workdir/$n/operator.token" >"$workdir/$n.env"
+    # WLSYNC_NODE and WLSYNC_CA from wlsync init, with the operator token instead of admin's.
+    grep -v '^export WLSYNC_TOKEN_FILE=' "$workdir/$n/cli.env" >"$workdir/$n.env"
+    echo "export WLSYNC_TOKEN_FILE=$workdir/$n/operator.token" >>"$workdir/$n.env"
   done
   log "nodes left running; e.g. source $workdir/waihai.env && $wlsync status;" \
     "stop them with: $0 --stop --workdir $workdir"

@@ -4,11 +4,11 @@
 
 #include <map>
 
-#include "base/strings.h"
 #include "base/logging.h"
 #include "base/strings.h"
 #include "model/digest.h"
 #include "model/pid.h"
+#include "net/credentials.h"
 #include "wlsync/v1/peer.grpc.pb.h"
 
 namespace wlsync::sync {
@@ -35,17 +35,18 @@ class PeerServiceImpl final : public v1::Peer::Service {
  public:
   PeerServiceImpl(const storage::Store& store, const model::HybridClock& clock,
                   const TrustStore& trust, const SigningKey& key, std::string node,
-                  std::string federation_check)
+                  std::string federation_check, std::shared_ptr<const net::NodeTls> tls)
       : store_(store),
         clock_(clock),
         trust_(trust),
         key_(key),
         node_(std::move(node)),
-        federation_check_(std::move(federation_check)) {}
+        federation_check_(std::move(federation_check)),
+        tls_(std::move(tls)) {}
 
-  grpc::Status GetTree(grpc::ServerContext*, const v1::TreeRequest* request,
+  grpc::Status GetTree(grpc::ServerContext* context, const v1::TreeRequest* request,
                        v1::TreeResponse* response) override {
-    if (!trust_.Knows(request->node())) return NotTrusted();
+    if (grpc::Status s = Admit(*context, request->node()); !s.ok()) return s;
     if (request->prefixes_size() > kMaxPrefixes) {
       return Invalid(base::StrCat("prefixes: at most ", kMaxPrefixes, " per call"));
     }
@@ -79,9 +80,9 @@ class PeerServiceImpl final : public v1::Peer::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetBuckets(grpc::ServerContext*, const v1::BucketsRequest* request,
+  grpc::Status GetBuckets(grpc::ServerContext* context, const v1::BucketsRequest* request,
                           v1::BucketsResponse* response) override {
-    if (!trust_.Knows(request->node())) return NotTrusted();
+    if (grpc::Status s = Admit(*context, request->node()); !s.ok()) return s;
     if (request->buckets_size() > kMaxBuckets) {
       return Invalid(base::StrCat("buckets: at most ", kMaxBuckets, " per call"));
     }
@@ -104,9 +105,9 @@ class PeerServiceImpl final : public v1::Peer::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetRecordRefs(grpc::ServerContext*, const v1::RecordRefsRequest* request,
+  grpc::Status GetRecordRefs(grpc::ServerContext* context, const v1::RecordRefsRequest* request,
                              v1::RecordRefsResponse* response) override {
-    if (!trust_.Knows(request->node())) return NotTrusted();
+    if (grpc::Status s = Admit(*context, request->node()); !s.ok()) return s;
     if (request->pids_size() > kMaxPids) {
       return Invalid(base::StrCat("pids: at most ", kMaxPids, " per call"));
     }
@@ -132,9 +133,9 @@ class PeerServiceImpl final : public v1::Peer::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetDeltas(grpc::ServerContext*, const v1::GetDeltasRequest* request,
+  grpc::Status GetDeltas(grpc::ServerContext* context, const v1::GetDeltasRequest* request,
                          v1::GetDeltasResponse* response) override {
-    if (!trust_.Knows(request->node())) return NotTrusted();
+    if (grpc::Status s = Admit(*context, request->node()); !s.ok()) return s;
     if (request->refs_size() > kMaxRefs) {
       return Invalid(base::StrCat("refs: at most ", kMaxRefs, " per call"));
     }
@@ -152,9 +153,9 @@ class PeerServiceImpl final : public v1::Peer::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status SignAgreement(grpc::ServerContext*, const v1::AgreementRequest* request,
+  grpc::Status SignAgreement(grpc::ServerContext* context, const v1::AgreementRequest* request,
                              v1::AgreementResponse* response) override {
-    if (!trust_.Knows(request->node())) return NotTrusted();
+    if (grpc::Status s = Admit(*context, request->node()); !s.ok()) return s;
     v1::AgreementStatement statement;
     if (!statement.ParseFromString(request->statement())) return Invalid("statement: does not parse");
     storage::TreeNode root = store_.DigestNode("");
@@ -173,7 +174,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
 
   grpc::Status Pull(grpc::ServerContext* context, const v1::PullRequest* request,
                     grpc::ServerWriter<v1::PullResponse>* writer) override {
-    if (!trust_.Knows(request->node())) return NotTrusted();
+    if (grpc::Status s = Admit(*context, request->node()); !s.ok()) return s;
     if (request->federation_check() != federation_check_) {
       base::Logger("peer")->error(
           "peer={} refused: its federation key differs from this node's; the two would "
@@ -226,9 +227,16 @@ class PeerServiceImpl final : public v1::Peer::Service {
   }
 
  private:
-  static grpc::Status NotTrusted() {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "peer: the calling node is not in this node's trust store");
+  // The caller's certificate first (it proves the name), then the name itself.
+  grpc::Status Admit(const grpc::ServerContext& context, const std::string& node) const {
+    if (absl::Status s = net::AuthenticatePeer(tls_.get(), context, node); !s.ok()) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(s.message()));
+    }
+    if (!trust_.Knows(node)) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          "peer: the calling node is not in this node's trust store");
+    }
+    return grpc::Status::OK;
   }
 
   v1::PullResponse Heartbeat(
@@ -254,6 +262,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
   const SigningKey& key_;
   const std::string node_;
   const std::string federation_check_;
+  const std::shared_ptr<const net::NodeTls> tls_;  // null: plain TCP, any caller
 };
 
 }  // namespace
@@ -261,9 +270,10 @@ class PeerServiceImpl final : public v1::Peer::Service {
 std::unique_ptr<grpc::Service> NewPeerService(const storage::Store& store,
                                               const model::HybridClock& clock,
                                               const TrustStore& trust, const SigningKey& key,
-                                              std::string node, std::string federation_check) {
+                                              std::string node, std::string federation_check,
+                                              std::shared_ptr<const net::NodeTls> tls) {
   return std::make_unique<PeerServiceImpl>(store, clock, trust, key, std::move(node),
-                                           std::move(federation_check));
+                                           std::move(federation_check), std::move(tls));
 }
 
 }  // namespace wlsync::sync

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "model/hlc.h"
+#include "net/node_tls.h"
 #include "storage/store.h"
 #include "sync/signer.h"
 
@@ -19,11 +20,14 @@ namespace wlsync::sync {
 
 inline constexpr std::string_view kAgreementDomain = "wlsync/agreement/v1\n";
 
-// Creates the service. `store`, `clock`, `trust` and `key` must outlive it. Callers must
-// name a node in `trust`; others get PERMISSION_DENIED. Thread safe.
+// Creates the service. `store`, `clock`, `trust` and `key` must outlive it. With `tls`, a
+// caller must present a client certificate pinned for the node it names, else
+// UNAUTHENTICATED; without (plain TCP) any caller is served. Callers must also name a node
+// in `trust`; others get PERMISSION_DENIED. Thread safe.
 std::unique_ptr<grpc::Service> NewPeerService(const storage::Store& store,
                                               const model::HybridClock& clock,
                                               const TrustStore& trust, const SigningKey& key,
-                                              std::string node, std::string federation_check);
+                                              std::string node, std::string federation_check,
+                                              std::shared_ptr<const net::NodeTls> tls);
 
 }  // namespace wlsync::sync

@@ -9,6 +9,7 @@
 #include "base/logging.h"
 #include "model/hlc.h"
 #include "model/pid.h"
+#include "net/credentials.h"
 #include "wlsync/v1/peer.grpc.pb.h"
 
 namespace wlsync::sync {
@@ -84,10 +85,8 @@ void Puller::PullOnce() {
   args.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(options_.reconnect_min_ms));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options_.reconnect_max_ms));
-  // LIMITATION: peer links are plain TCP for now; mutual TLS with pinned peer certificates
-  // is the work of the TLS issue. Deltas are still signed, so a relay cannot forge them.
-  auto channel = grpc::CreateCustomChannel(options_.endpoint, grpc::InsecureChannelCredentials(),
-                                           args);
+  auto channel = grpc::CreateCustomChannel(
+      options_.endpoint, net::PeerChannelCredentials(options_.tls, options_.peer), args);
   auto stub = v1::Peer::NewStub(channel);
 
   v1::PullRequest request;

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "net/node_tls.h"
 #include "storage/store.h"
 #include "sync/writer.h"
 #include "wlsync/v1/registry.pb.h"
@@ -34,6 +35,8 @@ struct PullerOptions {
   int64_t reconnect_max_ms = 10000;
   int64_t max_message_bytes = 4 << 20;
   std::string federation_check;  // FederationKey::Fingerprint()
+  // Mutual TLS with the peer's certificate pinned; null for plain TCP (api.insecure).
+  std::shared_ptr<const net::NodeTls> tls;
 };
 
 // Lifecycle: construct, Start, Stop (or destroy). `store` and `writer` must outlive it.

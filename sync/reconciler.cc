@@ -12,6 +12,7 @@
 #include "model/digest.h"
 #include "model/merge.h"
 #include "model/pid.h"
+#include "net/credentials.h"
 #include "sync/peer_service.h"
 #include "wlsync/v1/peer.grpc.pb.h"
 
@@ -40,10 +41,8 @@ class Session {
   Session(const ReconcileOptions& o, v1::ReconcileReport* report) : o_(o), report_(report) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
-    // LIMITATION: plain TCP towards the peer, as for Pull; mutual TLS comes with the
-    // access-control issue.
-    stub_ = v1::Peer::NewStub(
-        grpc::CreateCustomChannel(o.address, grpc::InsecureChannelCredentials(), args));
+    stub_ = v1::Peer::NewStub(grpc::CreateCustomChannel(
+        o.address, net::PeerChannelCredentials(o.tls, o.peer), args));
   }
 
   template <typename Req, typename Resp, typename Method>

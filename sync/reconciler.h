@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "model/hlc.h"
+#include "net/node_tls.h"
 #include "storage/store.h"
 #include "sync/signer.h"
 #include "sync/writer.h"
@@ -32,6 +33,8 @@ struct ReconcileOptions {
   std::chrono::milliseconds catch_up_timeout{30000};
   // Per-call deadline towards the peer.
   std::chrono::milliseconds rpc_timeout{60000};
+  // Mutual TLS with the peer's certificate pinned; null for plain TCP (api.insecure).
+  std::shared_ptr<const net::NodeTls> tls;
 };
 
 // Holds references that must outlive it. Run may be called from several threads, but

@@ -72,7 +72,7 @@ struct Secured {
     // testing::Cli would add the node's default token; run the binary directly.
     std::vector<std::string> argv = {std::string(WLSYNC_BIN_DIR) + "/wlsync"};
     argv.insert(argv.end(), full.begin(), full.end());
-    return Run(argv, {{"WLSYNC_TOKEN_FILE", ""}, {"WLSYNC_NODE", ""}});
+    return Run(argv, {{"WLSYNC_TOKEN_FILE", ""}, {"WLSYNC_NODE", ""}, {"WLSYNC_CA", node->ca()}});
   }
 };
 
@@ -143,7 +143,7 @@ TEST_CASE("Access: no token, a bad, an expired or a revoked token is UNAUTHENTIC
     std::string bad = s.root / "bad.token";
     WriteFile(bad, "wlt_" + std::string(52, 'a') + "\n");
     CommandResult r = Run({std::string(WLSYNC_BIN_DIR) + "/wlsync", "--node", s.node->address(),
-                           "--token-file", bad, "status"});
+                           "--ca", s.node->ca(), "--token-file", bad, "status"});
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("UNAUTHENTICATED: token: unknown") != std::string::npos);
   }
@@ -163,7 +163,8 @@ TEST_CASE("Access: no token, a bad, an expired or a revoked token is UNAUTHENTIC
     REQUIRE(s.As("admin", {"token", "create", "short", "--role", "tracer", "--expires", at,
                            "--out", file}).exit_code == 0);
     std::vector<std::string> query = {std::string(WLSYNC_BIN_DIR) + "/wlsync", "--node",
-                                      s.node->address(), "--token-file", file, "query",
+                                      s.node->address(), "--ca", s.node->ca(), "--token-file",
+                                      file, "query",
                                       "--list", "GREY", "--limit", "1"};
     REQUIRE(Run(query).exit_code == 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(3500));

@@ -18,9 +18,19 @@ data_dir = "data"
 signing_key = "keys/waihai.key"
 federation_key = "keys/federation.key"
 grids = "grids.csv"
+[tls]
+cert = "tls/waihai.crt"
+key = "tls/waihai.key"
+ca = "tls/ca.crt"
 )";
 
 const std::string kKey(64, 'a');
+
+// kMinimal without its [tls] section.
+std::string WithoutTls() {
+  std::string text(kMinimal);
+  return text.substr(0, text.find("[tls]"));
+}
 
 TEST_CASE("Config: a minimal file loads with defaults and resolves paths", "[daemon]") {
   absl::StatusOr<Config> c = ParseConfig(kMinimal, "test.toml", "/srv/node");
@@ -30,6 +40,50 @@ TEST_CASE("Config: a minimal file loads with defaults and resolves paths", "[dae
   REQUIRE(c->max_clock_skew_ms == 10000);
   REQUIRE(c->max_message_bytes == 4 << 20);
   REQUIRE(c->peers.empty());
+  REQUIRE_FALSE(c->insecure);
+  REQUIRE(c->tls_cert == "/srv/node/tls/waihai.crt");
+  REQUIRE(c->tls_key == "/srv/node/tls/waihai.key");
+  REQUIRE(c->tls_ca == "/srv/node/tls/ca.crt");
+}
+
+const std::string kPeer =
+    "[[peers]]\nname = \"guzhen\"\naddress = \"127.0.0.1:7402\"\npublic_key = \"" + kKey + "\"\n";
+
+TEST_CASE("Config: TLS with pinned peer certificates is the default, plain TCP is explicit",
+          "[daemon][tls]") {
+  const std::string& peer = kPeer;
+  SECTION("TLS with a pinned peer certificate, relative to the config") {
+    std::string text = std::string(kMinimal) + peer + "cert = \"peers/guzhen.crt\"\n";
+    absl::StatusOr<Config> c = ParseConfig(text, "t.toml", "/srv");
+    REQUIRE(c.ok());
+    REQUIRE(c->peers[0].cert == "/srv/peers/guzhen.crt");
+  }
+  SECTION("plain TCP only with an explicit api.insecure = true") {
+    absl::StatusOr<Config> c =
+        ParseConfig(WithoutTls() + "[api]\ninsecure = true\n" + peer, "t.toml", "/srv");
+    REQUIRE(c.ok());
+    REQUIRE(c->insecure);
+    REQUIRE(c->peers[0].cert.empty());
+  }
+}
+
+TEST_CASE("Config: TLS is required, and each peer's pinned certificate, unless insecure",
+          "[daemon][tls]") {
+  const std::string& peer = kPeer;
+  auto [text, key] = GENERATE_COPY(table<std::string, std::string>({
+      {WithoutTls(), "tls: missing section [tls]"},
+      {WithoutTls() + "[api]\ninsecure = false\n", "tls: missing section [tls]"},
+      {WithoutTls() + "[tls]\ncert = \"a\"\nca = \"b\"\n", "tls.key: missing"},
+      {std::string(kMinimal) + "chain = \"x\"\n", "tls.chain: unknown key"},
+      {std::string(kMinimal) + peer, "peers[0].cert: missing"},
+      {std::string(kMinimal) + peer + "cert = 7\n", "peers[0].cert: must be a string"},
+      {WithoutTls() + "[api]\ninsecure = \"yes\"\n", "api.insecure"},
+  }));
+  absl::StatusOr<Config> c = ParseConfig(text, "t.toml", "/srv");
+  INFO(text);
+  REQUIRE_FALSE(c.ok());
+  INFO(c.status().message());
+  REQUIRE(std::string(c.status().message()).find(key) != std::string::npos);
 }
 
 TEST_CASE("Config: the auth section sets the admin token and each role's limits", "[daemon]") {
@@ -59,7 +113,7 @@ TEST_CASE("Config: the shipped example loads", "[daemon]") {
 
 TEST_CASE("Config: peers and trusted keys are read", "[daemon]") {
   std::string text = std::string(kMinimal) + "[[peers]]\nname = \"guzhen\"\naddress = \"127.0.0.1:7402\"\npublic_key = \"" +
-                     kKey + "\"\n[[trusted]]\nname = \"third\"\npublic_key = \"" + kKey + "\"\n";
+                     kKey + "\"\ncert = \"guzhen.crt\"\n[[trusted]]\nname = \"third\"\npublic_key = \"" + kKey + "\"\n";
   absl::StatusOr<Config> c = ParseConfig(text, "test.toml", "/srv");
   REQUIRE(c.ok());
   REQUIRE(c->peers.size() == 1);
@@ -128,6 +182,22 @@ TEST_CASE("Daemon: start-up refuses a bad config, a missing key and a held data 
     CommandResult r = wlsync::testing::Run({wlsyncd, "--config", node.config()});
     REQUIRE(r.exit_code == 1);
     REQUIRE(r.err.find("node.signing_key") != std::string::npos);
+  }
+  SECTION("a TLS key that is not the certificate's, and a missing pinned certificate") {
+    std::filesystem::copy_file(wlsync::testing::SharedTestCa().key, node.dir() + "/tls/waihai.key",
+                               std::filesystem::copy_options::overwrite_existing);
+    CommandResult r = wlsync::testing::Run({wlsyncd, "--config", node.config()});
+    REQUIRE(r.exit_code == 1);
+    REQUIRE(r.err.find("tls.key: " + node.dir() + "/tls/waihai.key: is not the key of tls.cert") !=
+            std::string::npos);
+  }
+  SECTION("a pinned peer certificate that cannot be read") {
+    node.AppendConfig("[[peers]]\nname = \"guzhen\"\naddress = \"127.0.0.1:1\"\npublic_key = \"" +
+                      kKey + "\"\ncert = \"peers/guzhen.crt\"\n");
+    CommandResult r = wlsync::testing::Run({wlsyncd, "--config", node.config()});
+    REQUIRE(r.exit_code == 1);
+    REQUIRE(r.err.find("peers[0].cert: " + node.dir() + "/peers/guzhen.crt: cannot open") !=
+            std::string::npos);
   }
   SECTION("an unknown config key") {
     std::string text = wlsync::testing::ReadFile(node.config());

@@ -225,9 +225,14 @@ TEST_CASE("Quickstart: --keep-running leaves both nodes up until --stop", "[e2e]
   std::vector<pid_t> pids;
   for (const auto& [name, port] : ports) {
     std::string address = "127.0.0.1:" + std::to_string(port);
+    std::string ca = workdir + "/" + name + "/tls/ca.crt";
     std::string token = workdir + "/" + name + "/operator.token";
-    CHECK(ReadFile(workdir + "/" + name + ".env") ==
-          "export WLSYNC_NODE=" + address + "\nexport WLSYNC_TOKEN_FILE=" + token + "\n");
+    std::string env = ReadFile(workdir + "/" + name + ".env");
+    CHECK(env.find("\nexport WLSYNC_NODE=" + address + "\n") != std::string::npos);
+    CHECK(env.find("\nexport WLSYNC_CA=" + ca + "\n") != std::string::npos);
+    CHECK(env.find("\nexport WLSYNC_TOKEN_FILE=" + token + "\n") != std::string::npos);
+    SetCliEnv(address, "WLSYNC_CA", ca);
+    SetCliEnv(address, "WLSYNC_TOKEN_FILE", token);
     pids.push_back(std::stoi(ReadFile(workdir + "/" + name + ".pid")));
     CommandResult status = Cli({"--node", address, "--token-file", token, "status"});
     CHECK(status.exit_code == 0);

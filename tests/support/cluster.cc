@@ -8,13 +8,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <thread>
+
+#include "model/pid.h"
+#include "net/certs.h"
 
 extern char** environ;
 
@@ -107,20 +112,59 @@ CommandResult Run(const std::vector<std::string>& argv,
   return r;
 }
 
-std::map<std::string, std::map<std::string, std::string>>& NodeEnvironments() {
-  static std::map<std::string, std::map<std::string, std::string>> envs;
+namespace {
+
+struct CliEnvs {
+  std::mutex mu;
+  std::map<std::string, std::map<std::string, std::string>> by_address;  // guarded by mu
+};
+CliEnvs& TheCliEnvs() {
+  static CliEnvs envs;
   return envs;
+}
+
+}  // namespace
+
+void SetCliEnv(const std::string& address, const std::string& name, const std::string& value) {
+  CliEnvs& envs = TheCliEnvs();
+  std::lock_guard<std::mutex> lock(envs.mu);
+  envs.by_address[address][name] = value;
+}
+
+void ForgetCliEnv(const std::string& address) {
+  CliEnvs& envs = TheCliEnvs();
+  std::lock_guard<std::mutex> lock(envs.mu);
+  envs.by_address.erase(address);
+}
+
+const TestCa& SharedTestCa() {
+  static const TempDir dir("test-ca");  // removed at exit
+  static const TestCa ca = [] {
+    absl::StatusOr<net::KeyAndCert> made = net::MakeCa("wlsync test CA");
+    TestCa out{dir / "ca.crt", dir / "ca.key"};
+    if (made.ok()) {
+      (void)model::WriteFileAtomic(out.cert, made->cert_pem, 0644);
+      (void)model::WriteFileAtomic(out.key, made->key_pem, 0600);
+    }
+    return out;
+  }();
+  return ca;
 }
 
 CommandResult Cli(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {std::string(WLSYNC_BIN_DIR) + "/wlsync"};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::map<std::string, std::string> env = {{"WLSYNC_NODE", ""}, {"WLSYNC_TOKEN_FILE", ""}};
-  // The credentials of the node named by --node, as its Node wrapper registered them.
-  for (size_t i = 0; i + 1 < args.size(); ++i) {
-    if (args[i] != "--node") continue;
-    auto it = NodeEnvironments().find(args[i + 1]);
-    if (it != NodeEnvironments().end()) {
+  std::map<std::string, std::string> env = {
+      {"WLSYNC_NODE", ""},
+      {"WLSYNC_CA", SharedTestCa().cert},
+      {"WLSYNC_INSECURE", ""},
+      {"WLSYNC_TOKEN_FILE", ""}};
+  auto flag = std::find(args.begin(), args.end(), "--node");
+  if (flag != args.end() && flag + 1 != args.end()) {
+    CliEnvs& envs = TheCliEnvs();
+    std::lock_guard<std::mutex> lock(envs.mu);
+    auto it = envs.by_address.find(*(flag + 1));
+    if (it != envs.by_address.end()) {
       for (const auto& [k, v] : it->second) env[k] = v;
     }
   }
@@ -152,8 +196,9 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeou
 
 Node::Node(std::string name, std::string dir, int port)
     : name_(std::move(name)), dir_(std::move(dir)), port_(port) {
+  SetCliEnv(address(), "WLSYNC_CA", ca());
   // Until Start makes the operator token, the CLI uses the admin token of `wlsync init`.
-  NodeEnvironments()[address()]["WLSYNC_TOKEN_FILE"] = dir_ + "/admin.token";
+  SetCliEnv(address(), "WLSYNC_TOKEN_FILE", dir_ + "/admin.token");
 }
 
 std::string Node::token_file(const std::string& role) const {
@@ -168,11 +213,21 @@ bool Node::MakeToken(const std::string& name, const std::string& role,
 }
 
 void Node::UseToken(const std::string& file) {
-  NodeEnvironments()[address()]["WLSYNC_TOKEN_FILE"] = file;
+  SetCliEnv(address(), "WLSYNC_TOKEN_FILE", file);
 }
 
 Node::~Node() {
   if (pid_ > 0) Kill();
+  ForgetCliEnv(address());
+}
+
+void Node::SetInsecure() {
+  std::string text = ReadFile(config());
+  size_t at = text.find("insecure = false");
+  if (at != std::string::npos) text.replace(at, 16, "insecure = true");
+  WriteFile(config(), text);
+  SetCliEnv(address(), "WLSYNC_INSECURE", "1");
+  SetCliEnv(address(), "WLSYNC_CA", "");
 }
 
 std::string Node::public_key_hex() const {
@@ -188,7 +243,8 @@ void Node::AppendConfig(const std::string& toml) {
 
 void Node::AddPeer(const Node& peer) {
   AppendConfig("[[peers]]\nname = \"" + peer.name() + "\"\naddress = \"" + peer.address() +
-               "\"\npublic_key = \"" + peer.public_key_hex() + "\"\n");
+               "\"\npublic_key = \"" + peer.public_key_hex() + "\"\ncert = \"" + peer.cert() +
+               "\"\n");
 }
 
 void Node::Trust(const Node& other) {
@@ -263,7 +319,8 @@ std::vector<std::unique_ptr<Node>> MakeNodes(const std::string& root,
     std::string dir = root + "/" + name;
     std::vector<std::string> args = {"init", dir, "--name", name, "--listen",
                                      "127.0.0.1:" + std::to_string(port), "--grids",
-                                     SampleFile("grids.csv")};
+                                     SampleFile("grids.csv"), "--ca-cert", SharedTestCa().cert,
+                                     "--ca-key", SharedTestCa().key};
     if (!federation_key.empty()) {
       args.push_back("--federation-key");
       args.push_back(federation_key);

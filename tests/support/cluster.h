@@ -36,8 +36,24 @@ struct CommandResult {
 // Runs a program with arguments, waits, and captures its output. `env` entries are added.
 CommandResult Run(const std::vector<std::string>& argv,
                   const std::map<std::string, std::string>& env = {});
-// Runs build/bin/wlsync with the arguments.
+// Runs build/bin/wlsync with the arguments, and with the CLI environment registered for
+// the address after `--node` (see SetCliEnv): so `Cli({"--node", node.address(), ...})`
+// reaches a test node with its CA. Other addresses get the shared test CA. WLSYNC_* from
+// the caller's environment never leak in.
 CommandResult Cli(const std::vector<std::string>& args);
+
+// The environment variables (WLSYNC_CA, WLSYNC_INSECURE, ...) that Cli adds for calls to
+// `address`: SetCliEnv sets one, ForgetCliEnv drops all of the address. Thread safe.
+void SetCliEnv(const std::string& address, const std::string& name, const std::string& value);
+void ForgetCliEnv(const std::string& address);
+
+// A CA made once per test process (ECDSA P-256, in a temporary directory), which signs
+// the certificates of the nodes MakeNodes makes, so that they accept each other.
+struct TestCa {
+  std::string cert;  // PEM file paths
+  std::string key;
+};
+const TestCa& SharedTestCa();
 
 // A loopback TCP port that was free a moment ago.
 int FreePort();
@@ -49,7 +65,8 @@ void WriteFile(const std::string& path, const std::string& text);
 bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout,
              std::chrono::milliseconds every = std::chrono::milliseconds(50));
 
-// One wlsyncd process made with `wlsync init`. Not thread safe.
+// One wlsyncd process made with `wlsync init`, with TLS as init configures it (its CA
+// registered for Cli by the constructor) unless SetInsecure is called. Not thread safe.
 class Node {
  public:
   Node(std::string name, std::string dir, int port);
@@ -60,6 +77,9 @@ class Node {
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string config() const { return dir_ + "/config.toml"; }
   std::string public_key_hex() const;
+  // The node's TLS certificate and the CA file its config trusts.
+  std::string cert() const { return dir_ + "/tls/" + name_ + ".crt"; }
+  std::string ca() const { return dir_ + "/tls/ca.crt"; }
   std::string log() const { return ReadFile(dir_ + "/wlsyncd.log"); }
 
   // Appends a [[peers]] block for `peer` to the config (before Start).
@@ -68,6 +88,9 @@ class Node {
   void Trust(const Node& other);
   // Appends raw TOML to the config.
   void AppendConfig(const std::string& toml);
+  // Switches the node to plain TCP (api.insecure = true) before Start, and Cli to
+  // --insecure for it.
+  void SetInsecure();
 
   // Starts wlsyncd and waits until it answers Status. Returns false on failure.
   bool Start();
@@ -101,7 +124,8 @@ class Node {
   bool EnsureOperatorToken();
 };
 
-// Makes nodes sharing one federation key under `root`, named as given, on free ports.
+// Makes nodes sharing one federation key and SharedTestCa under `root`, named as given, on
+// free ports.
 std::vector<std::unique_ptr<Node>> MakeNodes(const std::string& root,
                                              const std::vector<std::string>& names);
 // Connects every node to every other (each pulls from all others).

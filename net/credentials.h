@@ -1,0 +1,58 @@
+// gRPC credentials for wlsync's one port: the server side, the peer links (mutual TLS with
+// the peer's certificate pinned, checked during the handshake) and the operator CLI (TLS
+// against a CA, no client certificate). A null NodeTls means plain TCP (`api.insecure`).
+// Heavy gRPC headers stay in the .cc file.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "net/node_tls.h"
+
+namespace grpc {
+class ChannelCredentials;
+class ServerContext;
+class ServerCredentials;
+}  // namespace grpc
+
+namespace wlsync::net {
+
+// The server's credentials: TLS with the node's certificate; a client certificate is
+// requested and, when presented, must chain to tls.ca, but it is not required (CLI clients
+// have none). Plain TCP when `tls` is null.
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const NodeTls* tls);
+
+// Credentials for calls to peer `peer`: presents the node's certificate, verifies the
+// server's against tls.ca and then requires it to be one pinned for `peer`. The pin is
+// checked in the handshake, so no request reaches a server that fails it; a refusal is
+// logged (logger "tls") and counted. The server's host name is not checked: the pin is
+// stronger. Plain TCP when `tls` is null.
+std::shared_ptr<grpc::ChannelCredentials> PeerChannelCredentials(std::shared_ptr<const NodeTls> tls,
+                                                                 const std::string& peer);
+
+// For the Peer service's handlers: OK when `tls` is null (plain TCP: the peer API is open,
+// see docs/operations.md), or when the caller presented a client certificate pinned for
+// `node`, the node name it claims. Otherwise UNAUTHENTICATED, logged with the caller's
+// network endpoint and counted.
+absl::Status AuthenticatePeer(const NodeTls* tls, const grpc::ServerContext& context,
+                              std::string_view node);
+
+// Credentials for the CLI and tools: TLS, the node's certificate verified against the CA
+// certificates in `ca_pem` and its host name against the address dialled.
+std::shared_ptr<grpc::ChannelCredentials> ClientChannelCredentials(const std::string& ca_pem);
+// Plain TCP, for nodes run with `api.insecure = true`.
+std::shared_ptr<grpc::ChannelCredentials> PlainChannelCredentials();
+
+// True when a failed call's error text says that gRPC could not connect because the TLS
+// handshake failed (a wrong CA, a plain-TCP server, a refused certificate), as opposed to
+// nothing listening or an error returned by the server.
+bool LooksLikeHandshakeFailure(std::string_view error_message);
+
+// Process-wide counts of refused certificates, for logs and tests.
+int64_t RefusedCallers();  // Peer RPCs refused by AuthenticatePeer
+int64_t RefusedServers();  // peer servers refused by PeerChannelCredentials
+
+}  // namespace wlsync::net
