@@ -38,6 +38,12 @@ std::string_view MethodName(Method method) {
     case Method::kAuditExport: return "Audit.Export";
     case Method::kAuditWhoSaw: return "Audit.WhoSaw";
     case Method::kAuditByToken: return "Audit.ByToken";
+    case Method::kFreeze: return "Emergency.Freeze";
+    case Method::kUnfreeze: return "Emergency.Unfreeze";
+    case Method::kLockdown: return "Emergency.Lockdown";
+    case Method::kLift: return "Emergency.Lift";
+    case Method::kEmergencyState: return "Emergency.State";
+    case Method::kEmergencyReport: return "Emergency.Report";
   }
   return "unknown";
 }
@@ -50,6 +56,12 @@ bool Allowed(Role role, Method method) {
     case Method::kCreateToken:
     case Method::kListTokens:
     case Method::kRevokeToken:
+    case Method::kFreeze:
+    case Method::kUnfreeze:
+    case Method::kLockdown:
+    case Method::kLift:
+    case Method::kEmergencyState:
+    case Method::kEmergencyReport:
       return role == Role::kAdmin;
     case Method::kAuditExport:
     case Method::kAuditWhoSaw:

@@ -28,6 +28,12 @@ enum class Method {
   kAuditExport,
   kAuditWhoSaw,
   kAuditByToken,
+  kFreeze,
+  kUnfreeze,
+  kLockdown,
+  kLift,
+  kEmergencyState,
+  kEmergencyReport,
 };
 
 std::string_view RoleName(Role role);
@@ -35,7 +41,8 @@ std::optional<Role> ParseRole(std::string_view name);
 std::string_view MethodName(Method method);
 
 // operator: every Registry method (writes, reads, export, reconcile) and Search;
-// tracer: Search; auditor: the Audit service; admin: the Access service (tokens).
+// tracer: Search; auditor: the Audit service; admin: the Access service (tokens) and the
+// Emergency service.
 // Every role may call Status, which holds no personal data.
 bool Allowed(Role role, Method method);
 

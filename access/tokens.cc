@@ -154,6 +154,23 @@ absl::StatusOr<v1::TokenInfo> TokenStore::Revoke(const std::string& name,
   return it->second.info;
 }
 
+absl::StatusOr<int> TokenStore::RevokeRole(Role role, const std::string& revoked_by) {
+  std::vector<std::string> names;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [name, e] : by_name_) {
+      if (e.info.role() == RoleName(role) && e.info.revoked_unix_ms() == 0 &&
+          e.info.created_by() != "config") {
+        names.push_back(name);
+      }
+    }
+  }
+  for (const std::string& name : names) {
+    if (absl::StatusOr<v1::TokenInfo> r = Revoke(name, revoked_by); !r.ok()) return r.status();
+  }
+  return static_cast<int>(names.size());
+}
+
 std::vector<v1::TokenInfo> TokenStore::List() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::TokenInfo> out;

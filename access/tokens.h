@@ -54,6 +54,8 @@ class TokenStore {
                                                                const std::string& created_by);
   absl::StatusOr<v1::TokenInfo> Revoke(const std::string& name, const std::string& revoked_by);
   std::vector<v1::TokenInfo> List() const;
+  // Revokes every valid token of `role`; returns how many.
+  absl::StatusOr<int> RevokeRole(Role role, const std::string& revoked_by);
 
   static constexpr std::string_view kConfigAdminName = "admin";
 

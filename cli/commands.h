@@ -76,6 +76,15 @@ int RunAuditExport(const std::string& node, uint64_t from_seq);
 int RunAuditWhoSaw(const std::string& node, const std::string& person, const std::string& since);
 int RunAuditByToken(const std::string& node, const std::string& token, const std::string& since);
 
+struct EmergencyArgs {
+  std::string action;  // freeze, unfreeze, lockdown, lift, state or report
+  std::string peer;
+  std::string reason;
+  std::string since;   // report
+  bool json = false;   // report
+};
+int RunEmergency(const std::string& node, const EmergencyArgs& args);
+
 // "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS]" in UTC+8 (China Standard Time) or with a 'Z'
 // for UTC, to milliseconds since the Unix epoch.
 absl::StatusOr<int64_t> ParseTime(const std::string& text);

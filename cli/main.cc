@@ -155,6 +155,28 @@ int main(int argc, char** argv) {
   audit_by->add_option("name", audit_token, "token name")->required();
   audit_by->add_option("--since", audit_since, "since DATE or TIME (UTC+8)");
 
+  wlsync::cli::EmergencyArgs emergency;
+  CLI::App* emergency_cmd =
+      app.add_subcommand("emergency", "leak response: freeze, lockdown, report (admin role)");
+  emergency_cmd->require_subcommand(1);
+  CLI::App* em_freeze = emergency_cmd->add_subcommand("freeze", "stop syncing with a peer now");
+  CLI::App* em_unfreeze = emergency_cmd->add_subcommand("unfreeze", "resume syncing with a peer");
+  for (CLI::App* c : {em_freeze, em_unfreeze}) {
+    c->add_option("--peer", emergency.peer, "configured peer name")->required();
+    c->add_option("--reason", emergency.reason, "for the record (no personal data)");
+  }
+  CLI::App* em_lockdown = emergency_cmd->add_subcommand(
+      "lockdown", "revoke every tracer token, refuse export and case unmasking");
+  CLI::App* em_lift = emergency_cmd->add_subcommand("lift", "end the lockdown");
+  for (CLI::App* c : {em_lockdown, em_lift}) {
+    c->add_option("--reason", emergency.reason, "for the record (no personal data)");
+  }
+  CLI::App* em_state = emergency_cmd->add_subcommand("state", "lockdown and frozen peers");
+  CLI::App* em_report =
+      emergency_cmd->add_subcommand("report", "who read what since a time, from the audit trail");
+  em_report->add_option("--since", emergency.since, "DATE or TIME (UTC+8)")->required();
+  em_report->add_flag("--json", emergency.json, "the whole report as JSON, pids included");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -245,6 +267,12 @@ int main(int argc, char** argv) {
   }
   if (token_list->parsed()) return wlsync::cli::RunTokenList(node);
   if (token_revoke->parsed()) return wlsync::cli::RunTokenRevoke(node, token_name);
+  for (CLI::App* c : {em_freeze, em_unfreeze, em_lockdown, em_lift, em_state, em_report}) {
+    if (c->parsed()) {
+      emergency.action = c->get_name();
+      return wlsync::cli::RunEmergency(node, emergency);
+    }
+  }
   if (audit_verify->parsed()) return wlsync::cli::RunAuditVerify(node, audit_key);
   if (audit_export->parsed()) return wlsync::cli::RunAuditExport(node, audit_from);
   if (audit_who->parsed()) return wlsync::cli::RunAuditWhoSaw(node, audit_person, audit_since);

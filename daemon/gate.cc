@@ -15,6 +15,7 @@ std::string_view CodeName(absl::StatusCode code) {
     case absl::StatusCode::kUnauthenticated: return "UNAUTHENTICATED";
     case absl::StatusCode::kPermissionDenied: return "PERMISSION_DENIED";
     case absl::StatusCode::kResourceExhausted: return "RESOURCE_EXHAUSTED";
+    case absl::StatusCode::kFailedPrecondition: return "FAILED_PRECONDITION";
     case absl::StatusCode::kOk: return "OK";
     default: return "ERROR";
   }
@@ -73,7 +74,33 @@ grpc::Status Gate::Admit(const grpc::ServerContext& context, access::Method meth
   if (absl::Status s = limiter_.AdmitRequest(id->name, id->role); !s.ok()) {
     return Refuse(id->name, role, method, caller->peer, s);
   }
+  if (method == access::Method::kExport && lockdown_.active()) {
+    return Refuse(id->name, role, method, caller->peer,
+                  absl::FailedPreconditionError("lockdown: Export is suspended until `wlsync "
+                                                "emergency lift`"));
+  }
   return grpc::Status::OK;
+}
+
+grpc::Status Gate::CheckUnmask(const Caller& caller, access::Method method) {
+  // Operators see full values anyway; what a lockdown stops is a tracer's unmasking.
+  if (!lockdown_.active() || caller.role != access::Role::kTracer) return grpc::Status::OK;
+  return Refuse(caller.token, access::RoleName(caller.role), method, caller.peer,
+                absl::FailedPreconditionError(
+                    "lockdown: unmasking for a case is suspended until `wlsync emergency lift`"));
+}
+
+grpc::Status Gate::Record(const Caller& caller, access::Method method, std::string detail) {
+  base::Logger("rpc")->warn("emergency method={} token={} {}", access::MethodName(method),
+                            caller.token, detail);
+  v1::AuditEntry entry;
+  entry.set_token(caller.token);
+  entry.set_role(std::string(access::RoleName(caller.role)));
+  entry.set_method(std::string(access::MethodName(method)));
+  entry.set_filter(std::move(detail));
+  entry.set_outcome("OK");
+  entry.set_peer(caller.peer);
+  return ToGrpc(trail_.Append(std::move(entry)));
 }
 
 grpc::Status Gate::Disclose(const Caller& caller, access::Method method, std::string filter,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "access/audit_trail.h"
+#include "access/lockdown.h"
 #include "access/rate_limit.h"
 #include "access/roles.h"
 #include "access/tokens.h"
@@ -29,17 +30,25 @@ struct Caller {
 // Thread safe; the references must outlive it.
 class Gate {
  public:
-  Gate(access::TokenStore& tokens, access::RateLimiter& limiter, access::AuditTrail& trail)
-      : tokens_(tokens), limiter_(limiter), trail_(trail) {}
+  Gate(access::TokenStore& tokens, access::RateLimiter& limiter, access::AuditTrail& trail,
+       const access::Lockdown& lockdown)
+      : tokens_(tokens), limiter_(limiter), trail_(trail), lockdown_(lockdown) {}
 
   // Reads "authorization: Bearer TOKEN", authenticates it, checks the role may call
   // `method` and takes one request from the token's budget. UNAUTHENTICATED,
-  // PERMISSION_DENIED or RESOURCE_EXHAUSTED otherwise, each recorded in the trail.
+  // PERMISSION_DENIED or RESOURCE_EXHAUSTED otherwise, each recorded in the trail. During a
+  // lockdown, Export is refused with FAILED_PRECONDITION.
   grpc::Status Admit(const grpc::ServerContext& context, access::Method method, Caller* caller);
 
   // Before personal data is sent: takes the records from the token's record budget and
   // records the disclosure (filter with personal values hashed, case id, pids) durably.
   // A refusal or a trail that cannot record means nothing may be sent.
+  // During a lockdown, refuses (and records) a tracer's request to unmask values for a case.
+  grpc::Status CheckUnmask(const Caller& caller, access::Method method);
+
+  // Records an admin action (emergency freeze, lockdown, ...) with its details.
+  grpc::Status Record(const Caller& caller, access::Method method, std::string detail);
+
   grpc::Status Disclose(const Caller& caller, access::Method method, std::string filter,
                         std::string case_id, std::vector<std::string> pids,
                         uint64_t result_count, bool full_export = false);
@@ -51,6 +60,7 @@ class Gate {
   access::TokenStore& tokens_;
   access::RateLimiter& limiter_;
   access::AuditTrail& trail_;
+  const access::Lockdown& lockdown_;
 };
 
 // absl::Status to grpc::Status, keeping code and message.

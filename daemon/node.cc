@@ -29,6 +29,7 @@
 #include "net/node_tls.h"
 #include "storage/sealing.h"
 #include "storage/store.h"
+#include "sync/freezes.h"
 #include "sync/peer_service.h"
 #include "sync/puller.h"
 #include "sync/reconciler.h"
@@ -56,12 +57,15 @@ struct Node::Impl {
   std::unique_ptr<access::TokenStore> tokens;
   std::unique_ptr<access::RateLimiter> limiter;
   std::unique_ptr<access::AuditTrail> trail;
+  std::unique_ptr<access::Lockdown> lockdown;
+  std::unique_ptr<sync::PeerFreezes> freezes;
   std::unique_ptr<Gate> gate;
   std::unique_ptr<query::QueryEngine> query;
   std::unique_ptr<grpc::Service> registry_service;
   std::unique_ptr<grpc::Service> query_service;
   std::unique_ptr<grpc::Service> access_service;
   std::unique_ptr<grpc::Service> audit_service;
+  std::unique_ptr<grpc::Service> emergency_service;
   std::unique_ptr<grpc::Service> peer_service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -133,7 +137,11 @@ absl::Status Node::Impl::OpenAccess() {
       *store, config.name, key.key_id(),
       [&key](std::string_view message) { return key.SignRaw(message); }, now);
   if (absl::Status s = trail->Load(); !s.ok()) return s;
-  gate = std::make_unique<Gate>(*tokens, *limiter, *trail);
+  lockdown = std::make_unique<access::Lockdown>(*store, now);
+  if (absl::Status s = lockdown->Load(); !s.ok()) return s;
+  freezes = std::make_unique<sync::PeerFreezes>(*store, now);
+  if (absl::Status s = freezes->Load(); !s.ok()) return s;
+  gate = std::make_unique<Gate>(*tokens, *limiter, *trail, *lockdown);
   query = std::make_unique<query::QueryEngine>(
       *store, [this](std::string_view id_doc) { return planner->PidOf(id_doc); });
   return absl::OkStatus();
@@ -166,6 +174,10 @@ absl::StatusOr<v1::ReconcileReport> Node::Impl::Reconcile(const std::string& pee
     o.address = p.address;
     o.max_message_bytes = config.max_message_bytes;
     o.tls = tls;
+    if (std::optional<v1::FrozenPeer> f = freezes->Get(p.name)) {
+      return absl::FailedPreconditionError(base::StrCat(
+          "peer: ", p.name, " is frozen (emergency freeze: ", f->reason(), "); unfreeze first"));
+    }
     std::lock_guard<std::mutex> lock(reconcile_mu);
     return reconciler->Run(o);
   }
@@ -219,8 +231,15 @@ absl::Status Node::Impl::BuildServer() {
   query_service = NewQueryService(*gate, *query, federation_key->DeriveKey("audit"));
   access_service = NewAccessService(*gate, *tokens);
   audit_service = NewAuditService(*gate, *trail, pid_of);
+  emergency_service = NewEmergencyService(EmergencyDeps{
+      *gate, *tokens, *lockdown, *freezes, *trail,
+      [this](const std::string& name) {
+        return std::any_of(config.peers.begin(), config.peers.end(),
+                           [&](const PeerConfig& p) { return p.name == name; });
+      },
+      [this] { return wall.NowMs(); }});
   peer_service = sync::NewPeerService(*store, *clock, trust, *signing_key, config.name,
-                                      federation_key->Fingerprint(), tls);
+                                      federation_key->Fingerprint(), tls, freezes.get());
 
   grpc::ServerBuilder builder;
   // One port for both services. With TLS, client certificates are optional at the
@@ -237,6 +256,7 @@ absl::Status Node::Impl::BuildServer() {
   builder.RegisterService(query_service.get());
   builder.RegisterService(access_service.get());
   builder.RegisterService(audit_service.get());
+  builder.RegisterService(emergency_service.get());
   server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return absl::UnavailableError(
@@ -305,7 +325,8 @@ absl::Status Node::Start() {
                            n.config.reconnect_max_ms,
                            n.config.max_message_bytes,
                            n.federation_key->Fingerprint(),
-                           n.tls};
+                           n.tls,
+                           n.freezes.get()};
     n.pullers.push_back(std::make_unique<sync::Puller>(po, *n.store, *n.writer));
     n.pullers.back()->Start();
   }

@@ -24,6 +24,9 @@ class QueryServiceImpl final : public v1::Query::Service {
       return ToGrpc(absl::InvalidArgumentError(
           "case_id: 1-64 of letters, digits, '-' and '_'"));
     }
+    if (!request->case_id().empty()) {
+      if (grpc::Status a = gate_.CheckUnmask(caller, access::Method::kSearch); !a.ok()) return a;
+    }
     absl::StatusOr<query::Page> page =
         engine_.Search(request->filter(), request->limit(), request->page_token());
     if (!page.ok()) return ToGrpc(page.status());

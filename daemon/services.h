@@ -7,8 +7,10 @@
 #include <string>
 
 #include "access/audit_trail.h"
+#include "access/lockdown.h"
 #include "access/tokens.h"
 #include "query/engine.h"
+#include "sync/freezes.h"
 
 namespace grpc {
 class Service;
@@ -27,5 +29,18 @@ std::unique_ptr<grpc::Service> NewAccessService(Gate& gate, access::TokenStore& 
 std::unique_ptr<grpc::Service> NewAuditService(
     Gate& gate, const access::AuditTrail& trail,
     std::function<absl::StatusOr<std::string>(std::string_view)> pid_of);
+
+struct EmergencyDeps {
+  Gate& gate;
+  access::TokenStore& tokens;
+  access::Lockdown& lockdown;
+  sync::PeerFreezes& freezes;
+  const access::AuditTrail& trail;
+  std::function<bool(const std::string&)> is_peer;  // a configured peer's name
+  std::function<int64_t()> now_ms;
+};
+// The admin's emergency actions: freeze and unfreeze a peer, lockdown and lift, the state,
+// and the leak report. Each action is recorded in the trail.
+std::unique_ptr<grpc::Service> NewEmergencyService(EmergencyDeps deps);
 
 }  // namespace wlsync::daemon

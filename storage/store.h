@@ -92,7 +92,8 @@ struct CommitBatch {
 };
 
 // Node-local tables: never replicated, each its own column family.
-enum class Table { kIndex, kTokens, kAudit, kAuditIndex };
+// kLocal is node-local settings kept beside the node's metadata (emergency state).
+enum class Table { kIndex, kTokens, kAudit, kAuditIndex, kLocal };
 
 // Puts into node-local tables, written as one WriteBatch.
 struct TableBatch {
@@ -102,6 +103,11 @@ struct TableBatch {
     std::string value;
   };
   std::vector<Put> puts;
+  struct Delete {
+    Table table;
+    std::string key;
+  };
+  std::vector<Delete> deletes;  // applied before the puts
 };
 
 struct StoreOptions {

@@ -21,6 +21,7 @@ CfIndex CfOf(Table table) {
     case Table::kTokens: return internal::kTokens;
     case Table::kAudit: return internal::kAudit;
     case Table::kAuditIndex: return internal::kAuditIndex;
+    case Table::kLocal: return internal::kMeta;
   }
   return internal::kIndex;
 }
@@ -61,6 +62,7 @@ absl::StatusOr<std::optional<std::string>> Store::Get(Table table, std::string_v
 
 absl::Status Store::Write(const TableBatch& batch, bool sync) {
   rocksdb::WriteBatch wb;
+  for (const TableBatch::Delete& d : batch.deletes) wb.Delete(impl_->cf(CfOf(d.table)), d.key);
   for (const TableBatch::Put& p : batch.puts) wb.Put(impl_->cf(CfOf(p.table)), p.key, p.value);
   rocksdb::WriteOptions wo;
   wo.sync = impl_->options.sync && sync;

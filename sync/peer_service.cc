@@ -1,5 +1,7 @@
 #include "sync/peer_service.h"
 
+#include "sync/freezes.h"
+
 #include <grpcpp/grpcpp.h>
 
 #include <map>
@@ -35,8 +37,10 @@ class PeerServiceImpl final : public v1::Peer::Service {
  public:
   PeerServiceImpl(const storage::Store& store, const model::HybridClock& clock,
                   const TrustStore& trust, const SigningKey& key, std::string node,
-                  std::string federation_check, std::shared_ptr<const net::NodeTls> tls)
-      : store_(store),
+                  std::string federation_check, std::shared_ptr<const net::NodeTls> tls,
+                  const PeerFreezes* freezes)
+      : freezes_(freezes),
+        store_(store),
         clock_(clock),
         trust_(trust),
         key_(key),
@@ -193,6 +197,8 @@ class PeerServiceImpl final : public v1::Peer::Service {
 
     uint64_t generation = 0;
     while (!context->IsCancelled() && !store_.closing()) {
+      // A freeze cuts a live stream too, within one idle wait.
+      if (grpc::Status s = CheckFrozen(request->node()); !s.ok()) return s;
       generation = store_.generation();
       absl::StatusOr<std::vector<std::pair<storage::StreamId, storage::StreamState>>> streams =
           store_.Streams();
@@ -236,7 +242,17 @@ class PeerServiceImpl final : public v1::Peer::Service {
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                           "peer: the calling node is not in this node's trust store");
     }
-    return grpc::Status::OK;
+    return CheckFrozen(node);
+  }
+
+  // The refusal a frozen peer sees (and shows in its status as the link's last error).
+  grpc::Status CheckFrozen(const std::string& node) const {
+    if (freezes_ == nullptr) return grpc::Status::OK;
+    std::optional<v1::FrozenPeer> f = freezes_->Get(node);
+    if (!f) return grpc::Status::OK;
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        base::StrCat("frozen: ", node_, " has frozen its link with ", node,
+                                     " (emergency freeze: ", f->reason(), ")"));
   }
 
   v1::PullResponse Heartbeat(
@@ -256,6 +272,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
     return response;
   }
 
+  const PeerFreezes* const freezes_;
   const storage::Store& store_;
   const model::HybridClock& clock_;
   const TrustStore& trust_;
@@ -271,9 +288,10 @@ std::unique_ptr<grpc::Service> NewPeerService(const storage::Store& store,
                                               const model::HybridClock& clock,
                                               const TrustStore& trust, const SigningKey& key,
                                               std::string node, std::string federation_check,
-                                              std::shared_ptr<const net::NodeTls> tls) {
+                                              std::shared_ptr<const net::NodeTls> tls,
+                                              const PeerFreezes* freezes) {
   return std::make_unique<PeerServiceImpl>(store, clock, trust, key, std::move(node),
-                                           std::move(federation_check), std::move(tls));
+                                           std::move(federation_check), std::move(tls), freezes);
 }
 
 }  // namespace wlsync::sync

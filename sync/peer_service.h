@@ -18,16 +18,20 @@ class Service;
 
 namespace wlsync::sync {
 
+class PeerFreezes;
+
 inline constexpr std::string_view kAgreementDomain = "wlsync/agreement/v1\n";
 
 // Creates the service. `store`, `clock`, `trust` and `key` must outlive it. With `tls`, a
 // caller must present a client certificate pinned for the node it names, else
 // UNAUTHENTICATED; without (plain TCP) any caller is served. Callers must also name a node
-// in `trust`; others get PERMISSION_DENIED. Thread safe.
+// in `trust`; others get PERMISSION_DENIED. A caller frozen in `freezes` (may be null) gets
+// FAILED_PRECONDITION naming the freeze, and its live Pull stream ends. Thread safe.
 std::unique_ptr<grpc::Service> NewPeerService(const storage::Store& store,
                                               const model::HybridClock& clock,
                                               const TrustStore& trust, const SigningKey& key,
                                               std::string node, std::string federation_check,
-                                              std::shared_ptr<const net::NodeTls> tls);
+                                              std::shared_ptr<const net::NodeTls> tls,
+                                              const PeerFreezes* freezes = nullptr);
 
 }  // namespace wlsync::sync

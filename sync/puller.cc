@@ -1,5 +1,7 @@
 #include "sync/puller.h"
 
+#include "sync/freezes.h"
+
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -16,6 +18,9 @@ namespace wlsync::sync {
 namespace {
 
 int64_t NowMs() { return model::SystemWallClock().NowMs(); }
+
+// How often a frozen link checks whether it was unfrozen.
+constexpr int64_t kFrozenCheckMs = 500;
 
 }  // namespace
 
@@ -65,6 +70,12 @@ void Puller::Run() {
   std::mt19937_64 rng(std::random_device{}());
   int64_t backoff = options_.reconnect_min_ms;
   while (!stopping_.load()) {
+    if (Frozen()) {
+      std::unique_lock<std::mutex> lock(mu_);
+      stop_cv_.wait_for(lock, std::chrono::milliseconds(kFrozenCheckMs),
+                        [&] { return stopping_.load(); });
+      continue;
+    }
     int64_t started = NowMs();
     PullOnce();
     if (stopping_.load()) break;
@@ -117,6 +128,10 @@ void Puller::PullOnce() {
   v1::PullResponse response;
   bool restart = false;
   while (!restart && reader->Read(&response)) {
+    if (Frozen()) {
+      restart = true;  // a freeze cuts the live stream at the next message (heartbeats: 1 s)
+      break;
+    }
     last_contact_ms_.store(NowMs());
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -146,6 +161,15 @@ void Puller::PullOnce() {
   if (!status.ok() && !restart && !stopping_.load()) {
     last_error_ = base::StrCat("pull: ", status.error_message());
   }
+}
+
+bool Puller::Frozen() {
+  if (options_.freezes == nullptr) return false;
+  std::optional<v1::FrozenPeer> f = options_.freezes->Get(options_.peer);
+  if (!f) return false;
+  SetError(base::StrCat("frozen: this node has frozen its link with ", options_.peer,
+                        " (emergency freeze: ", f->reason(), ")"));
+  return true;
 }
 
 bool Puller::Handle(std::string signed_delta, std::vector<Held>* held) {

@@ -27,6 +27,8 @@ class Heartbeat;
 
 namespace wlsync::sync {
 
+class PeerFreezes;
+
 struct PullerOptions {
   std::string self;      // this node's name, sent to the peer
   std::string peer;      // the peer's name
@@ -37,6 +39,8 @@ struct PullerOptions {
   std::string federation_check;  // FederationKey::Fingerprint()
   // Mutual TLS with the peer's certificate pinned; null for plain TCP (api.insecure).
   std::shared_ptr<const net::NodeTls> tls;
+  // Emergency freezes (may be null): while the peer is frozen, no pull is made.
+  const PeerFreezes* freezes = nullptr;
 };
 
 // Lifecycle: construct, Start, Stop (or destroy). `store` and `writer` must outlive it.
@@ -63,6 +67,8 @@ class Puller {
   void Run();
   // One connection: returns when it ends; the error, if any, is recorded.
   void PullOnce();
+  // True (and the reason set as last error) while the peer is frozen.
+  bool Frozen();
   // Handles one delta; returns false when the connection should be restarted.
   bool Handle(std::string signed_delta, std::vector<Held>* held);
   bool RetryHeld(std::vector<Held>* held);

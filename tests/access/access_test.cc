@@ -46,6 +46,10 @@ TEST_CASE("Roles: each role may call exactly its methods", "[access]") {
       {M::kListTokens, false, false, false, true},  {M::kRevokeToken, false, false, false, true},
       {M::kAuditExport, false, false, true, false}, {M::kAuditWhoSaw, false, false, true, false},
       {M::kAuditByToken, false, false, true, false},
+      {M::kFreeze, false, false, false, true},      {M::kUnfreeze, false, false, false, true},
+      {M::kLockdown, false, false, false, true},    {M::kLift, false, false, false, true},
+      {M::kEmergencyState, false, false, false, true},
+      {M::kEmergencyReport, false, false, false, true},
   }));
   INFO(MethodName(row.method));
   CHECK(Allowed(Role::kOperator, row.method) == row.op);

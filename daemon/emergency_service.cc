@@ -1,0 +1,154 @@
+#include <grpcpp/grpcpp.h>
+
+#include "access/leak_report.h"
+#include "base/strings.h"
+#include "daemon/gate.h"
+#include "daemon/services.h"
+#include "wlsync/v1/emergency.grpc.pb.h"
+
+namespace wlsync::daemon {
+namespace {
+
+// Audit entries read per step while building a report.
+constexpr size_t kReadChunk = 10000;
+constexpr size_t kMaxReason = 512;
+
+grpc::Status CheckReason(const std::string& reason) {
+  if (reason.size() > kMaxReason) {
+    return ToGrpc(absl::InvalidArgumentError("reason: at most 512 bytes"));
+  }
+  for (unsigned char c : reason) {
+    if (c < 0x20 || c == 0x7f) {
+      return ToGrpc(absl::InvalidArgumentError("reason: holds a control character"));
+    }
+  }
+  return grpc::Status::OK;
+}
+
+class EmergencyServiceImpl final : public v1::Emergency::Service {
+ public:
+  explicit EmergencyServiceImpl(EmergencyDeps deps) : d_(std::move(deps)) {}
+
+  grpc::Status Freeze(grpc::ServerContext* context, const v1::FreezeRequest* request,
+                      v1::EmergencyState* response) override {
+    return SetFreeze(*context, *request, /*frozen=*/true, response);
+  }
+
+  grpc::Status Unfreeze(grpc::ServerContext* context, const v1::FreezeRequest* request,
+                        v1::EmergencyState* response) override {
+    return SetFreeze(*context, *request, /*frozen=*/false, response);
+  }
+
+  grpc::Status Lockdown(grpc::ServerContext* context, const v1::LockdownRequest* request,
+                        v1::EmergencyState* response) override {
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kLockdown, &caller); !a.ok()) {
+      return a;
+    }
+    if (grpc::Status s = CheckReason(request->reason()); !s.ok()) return s;
+    if (absl::Status s = d_.lockdown.Start(request->reason()); !s.ok()) return ToGrpc(s);
+    absl::StatusOr<int> revoked = d_.tokens.RevokeRole(access::Role::kTracer, caller.token);
+    if (!revoked.ok()) return ToGrpc(revoked.status());
+    if (grpc::Status a = d_.gate.Record(caller, access::Method::kLockdown,
+                                        base::StrCat("revoked_tracer_tokens=", *revoked,
+                                                     " reason=", request->reason()));
+        !a.ok()) {
+      return a;
+    }
+    Describe(response);
+    response->set_revoked_tracer_tokens(static_cast<uint32_t>(*revoked));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Lift(grpc::ServerContext* context, const v1::LockdownRequest* request,
+                    v1::EmergencyState* response) override {
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kLift, &caller); !a.ok()) {
+      return a;
+    }
+    if (grpc::Status s = CheckReason(request->reason()); !s.ok()) return s;
+    if (absl::Status s = d_.lockdown.Lift(); !s.ok()) return ToGrpc(s);
+    if (grpc::Status a = d_.gate.Record(caller, access::Method::kLift,
+                                        base::StrCat("reason=", request->reason()));
+        !a.ok()) {
+      return a;
+    }
+    Describe(response);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status State(grpc::ServerContext* context, const v1::EmergencyStateRequest*,
+                     v1::EmergencyState* response) override {
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kEmergencyState, &caller);
+        !a.ok()) {
+      return a;
+    }
+    Describe(response);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Report(grpc::ServerContext* context, const v1::LeakReportRequest* request,
+                      v1::LeakReport* response) override {
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kEmergencyReport, &caller);
+        !a.ok()) {
+      return a;
+    }
+    int64_t until = d_.now_ms();
+    std::vector<v1::AuditEntry> entries;
+    for (uint64_t next = 1;;) {
+      if (context->IsCancelled()) return grpc::Status::CANCELLED;
+      std::vector<v1::AuditEntry> chunk;
+      if (absl::Status s = d_.trail.Read(next, kReadChunk, &chunk); !s.ok()) return ToGrpc(s);
+      for (v1::AuditEntry& e : chunk) {
+        next = e.seq() + 1;
+        if (e.unix_ms() >= request->since_unix_ms()) entries.push_back(std::move(e));
+      }
+      if (chunk.size() < kReadChunk) break;
+    }
+    *response = access::BuildLeakReport(entries, request->since_unix_ms(), until);
+    return d_.gate.Record(caller, access::Method::kEmergencyReport,
+                          base::StrCat("since_ms=", request->since_unix_ms(),
+                                       " entries=", response->entries()));
+  }
+
+ private:
+  grpc::Status SetFreeze(const grpc::ServerContext& context, const v1::FreezeRequest& request,
+                         bool frozen, v1::EmergencyState* response) {
+    access::Method method = frozen ? access::Method::kFreeze : access::Method::kUnfreeze;
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(context, method, &caller); !a.ok()) return a;
+    if (!d_.is_peer(request.peer())) {
+      return ToGrpc(absl::NotFoundError(
+          base::StrCat("peer: ", request.peer(), " is not a configured peer")));
+    }
+    if (grpc::Status s = CheckReason(request.reason()); !s.ok()) return s;
+    absl::Status s = frozen ? d_.freezes.Freeze(request.peer(), request.reason())
+                            : d_.freezes.Unfreeze(request.peer());
+    if (!s.ok()) return ToGrpc(s);
+    if (grpc::Status a = d_.gate.Record(caller, method,
+                                        base::StrCat("peer=", request.peer(),
+                                                     " reason=", request.reason()));
+        !a.ok()) {
+      return a;
+    }
+    Describe(response);
+    return grpc::Status::OK;
+  }
+
+  void Describe(v1::EmergencyState* state) const {
+    d_.lockdown.Describe(state);
+    for (v1::FrozenPeer& f : d_.freezes.List()) *state->add_frozen() = std::move(f);
+  }
+
+  EmergencyDeps d_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> NewEmergencyService(EmergencyDeps deps) {
+  return std::make_unique<EmergencyServiceImpl>(std::move(deps));
+}
+
+}  // namespace wlsync::daemon
