@@ -193,6 +193,14 @@ absl::Status ReadTuning(const toml::table& root, const std::string& origin,
                                    &limits.records_per_hour, 0, 1000000000000));
     }
   }
+  if (const toml::table* ret = Section(root, "retention")) {
+    WLSYNC_RETURN_IF_ERROR(CheckKeys(
+        *ret, "retention.", {"erase_after_s", "test_max_age_days", "sweep_every_s"}, origin));
+    Reader r(*ret, "retention.", origin, base);
+    WLSYNC_RETURN_IF_ERROR(r.Int("erase_after_s", &c->retention_erase_after_s, 0, 100LL * 365 * 86400));
+    WLSYNC_RETURN_IF_ERROR(r.Int("test_max_age_days", &c->retention_test_max_age_days, 0, 36500));
+    WLSYNC_RETURN_IF_ERROR(r.Int("sweep_every_s", &c->retention_sweep_every_s, 1, 7 * 86400));
+  }
   if (const toml::table* health = Section(root, "health")) {
     WLSYNC_RETURN_IF_ERROR(CheckKeys(*health, "health.", {"peer_timeout_s"}, origin));
     Reader r(*health, "health.", origin, base);
@@ -300,7 +308,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& ori
                                                    err.description()));
   }
   WLSYNC_RETURN_IF_ERROR(CheckKeys(root, "",
-                                   {"node", "api", "tls", "sync", "log", "auth", "health", "reconcile",
+                                   {"node", "api", "tls", "sync", "log", "auth", "retention", "health", "reconcile",
                                     "ownership", "peers", "trusted"},
                                    origin));
   Config c;

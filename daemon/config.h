@@ -79,6 +79,11 @@ struct Config {
       {access::Role::kAdmin, {60, 0}},
   };
 
+  // Retention (see daemon/retention.h); 0 turns each rule off.
+  int64_t retention_erase_after_s = 14 * 86400;
+  int64_t retention_test_max_age_days = 0;
+  int64_t retention_sweep_every_s = 3600;
+
   model::OwnershipPolicy ownership;
   std::vector<PeerConfig> peers;
   std::vector<TrustedConfig> trusted;

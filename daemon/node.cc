@@ -18,6 +18,7 @@
 #include "access/tokens.h"
 #include "daemon/gate.h"
 #include "daemon/registry_service.h"
+#include "daemon/retention.h"
 #include "daemon/services.h"
 #include "query/engine.h"
 #include "daemon/scheduler.h"
@@ -53,6 +54,7 @@ struct Node::Impl {
   std::vector<std::unique_ptr<sync::Puller>> pullers;
   std::unique_ptr<sync::Reconciler> reconciler;
   std::unique_ptr<ReconcileScheduler> scheduler;
+  std::unique_ptr<RetentionSweeper> retention;
   std::mutex reconcile_mu;  // one reconciliation at a time
   std::unique_ptr<access::TokenStore> tokens;
   std::unique_ptr<access::RateLimiter> limiter;
@@ -343,6 +345,11 @@ absl::Status Node::Start() {
         so, names, *n.store, [&n](const std::string& peer) { return n.Reconcile(peer); });
     if (absl::Status s = n.scheduler->Start(); !s.ok()) return s;
   }
+  RetentionOptions ro{n.config.name, n.config.retention_erase_after_s,
+                      n.config.retention_test_max_age_days, n.config.retention_sweep_every_s};
+  n.retention = std::make_unique<RetentionSweeper>(ro, *n.store, *n.writer,
+                                                   [&n] { return n.wall.NowMs(); });
+  n.retention->Start();
   n.started_ms = n.wall.NowMs();
   n.health_thread = std::thread([&n] { n.MonitorHealth(); });
   storage::Counts c = n.store->counts();
@@ -381,6 +388,7 @@ void Node::Shutdown() {
       n.health_thread.join();
     }
     if (n.scheduler) n.scheduler->Stop();
+    if (n.retention) n.retention->Stop();
     for (auto& p : n.pullers) p->Stop();
     if (n.store) n.store->WakeAll();  // ends live-tail waits in Pull handlers
     if (n.server) {

@@ -144,6 +144,31 @@ absl::StatusOr<PlannedWrite> WritePlanner::PlanDeregister(const v1::Record& curr
   return plan;
 }
 
+absl::StatusOr<PlannedWrite> WritePlanner::PlanErase(const v1::Record& current,
+                                                     const std::vector<v1::Group>& groups) const {
+  if (!Exists(current)) return absl::NotFoundError("person: not registered");
+  if (HomeOf(current) != node_) {
+    return absl::PermissionDeniedError("erase: only the home jurisdiction erases a person");
+  }
+  PlannedWrite plan;
+  plan.pid = current.pid();
+  const v1::PersonFields empty;
+  for (v1::Group group : groups) {
+    if (group == v1::HOME || group == v1::STATUS) {
+      return absl::InvalidArgumentError("erase: home and status stay (the tombstone)");
+    }
+    if (IsRegistered(current) && group != v1::TEST) {
+      return absl::FailedPreconditionError("erase: the person is registered");
+    }
+    if (!HasGroup(current, group) || GroupEquals(GroupOf(current, group).value(), empty, group)) {
+      continue;
+    }
+    plan.groups.emplace_back(group, empty);
+  }
+  plan.outcome = plan.groups.empty() ? WriteOutcome::kUnchanged : WriteOutcome::kUpdated;
+  return plan;
+}
+
 // LIMITATION: apart from registrations, the check uses the receiver's current view of the
 // person's home; while two jurisdictions change a person's home concurrently, a foreign
 // identity edit or deregistration may be judged differently on each side. The refused

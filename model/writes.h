@@ -63,6 +63,13 @@ class WritePlanner {
   // Deregistration; UNCHANGED when already deregistered.
   absl::StatusOr<PlannedWrite> PlanDeregister(const v1::Record& current) const;
 
+  // Retention: empties the given groups of a person (their fields become ""), leaving what
+  // is already empty. Only the home jurisdiction may erase; deregistered people may have
+  // every group but HOME and STATUS erased, registered ones only TEST. UNCHANGED when
+  // nothing is left to erase.
+  absl::StatusOr<PlannedWrite> PlanErase(const v1::Record& current,
+                                         const std::vector<v1::Group>& groups) const;
+
   // Checks a remote event written by `writer` against the policy. `home_hint` is the home
   // carried by the same delta for a person the receiver does not know yet.
   absl::Status CheckRemote(const v1::Event& event, const v1::Record& current,

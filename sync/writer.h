@@ -32,11 +32,12 @@ struct Overlay;
 
 // One local request, already validated by WritePlanner::Prepare*.
 struct LocalWrite {
-  enum class Kind { kUpsert, kRegister, kUpdate, kDeregister };
+  enum class Kind { kUpsert, kRegister, kUpdate, kDeregister, kErase };
   Kind kind = Kind::kUpsert;
   std::string pid;
   v1::PersonFields fields;              // kUpsert, kRegister
   std::vector<model::FieldEdit> edits;  // kUpdate
+  std::vector<v1::Group> erase;         // kErase: the groups to empty
 };
 
 struct LocalResult {

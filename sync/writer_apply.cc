@@ -77,6 +77,9 @@ LocalResult Writer::PlanOne(const LocalWrite& w, const v1::DeltaRef& ref,
     case LocalWrite::Kind::kDeregister:
       plan = planner_.PlanDeregister(**record);
       break;
+    case LocalWrite::Kind::kErase:
+      plan = planner_.PlanErase(**record, w.erase);
+      break;
   }
   if (!plan.ok()) return Refused(plan.status(), w.pid);
 

@@ -291,3 +291,60 @@ TEST_CASE("Writer: an identical re-import changes nothing and writes no delta", 
 
 }  // namespace
 }  // namespace wlsync::sync
+
+namespace wlsync::sync {
+namespace {
+
+LocalResult Erase(testing::TestNode& node, const std::string& pid, std::vector<v1::Group> groups) {
+  LocalWrite w;
+  w.kind = LocalWrite::Kind::kErase;
+  w.pid = pid;
+  w.erase = std::move(groups);
+  std::vector<LocalWrite> writes;
+  writes.push_back(std::move(w));
+  return node.writer().WriteLocal(std::move(writes)).front();
+}
+
+TEST_CASE("Writer: retention erases by the home only, leaves the tombstone, and replicates",
+          "[sync]") {
+  model::FederationKey federation = model::FederationKey::Generate();
+  model::Grids grids = testing::TestGrids();
+  testing::TestNode waihai{"waihai", federation, grids};
+  testing::TestNode guzhen{"guzhen", federation, grids};
+  waihai.Start();
+  guzhen.Start();
+  REQUIRE(waihai.Register({testing::Person(1, "waihai")})[0].status.ok());
+  std::string pid = waihai.planner().PidOf(testing::Person(1, "waihai").id_doc()).value();
+  const std::vector<v1::Group> personal = {v1::IDENTITY, v1::CONTACT, v1::RESIDENCE, v1::WORK,
+                                           v1::CATEGORY, v1::LIST,     v1::TEST};
+
+  CHECK(Erase(waihai, pid, {v1::CONTACT}).status.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(Erase(waihai, pid, {v1::STATUS}).status.code() == absl::StatusCode::kInvalidArgument);
+  LocalResult tests = Erase(waihai, pid, {v1::TEST});
+  REQUIRE(tests.status.ok());
+  CHECK(tests.outcome == model::WriteOutcome::kUpdated);
+  CHECK(Erase(waihai, pid, {v1::TEST}).outcome == model::WriteOutcome::kUnchanged);
+
+  REQUIRE(waihai.Deregister(pid)[0].status.ok());
+  REQUIRE(Erase(waihai, pid, personal).status.ok());
+  v1::Record r = waihai.store().GetRecord(pid).value().value();
+  v1::PersonFields flat = model::Flatten(r);
+  CHECK(flat.id_doc().empty());
+  CHECK(flat.name().empty());
+  CHECK(flat.phone().empty());
+  CHECK(flat.residence_address().empty());
+  CHECK(flat.home() == "waihai");
+  CHECK(flat.status() == "DEREGISTERED");
+
+  // The other node applies the same erasure and holds byte-identical records; it may not
+  // erase a person whose home is elsewhere itself.
+  guzhen.Trust(waihai);
+  for (std::string& d : waihai.OwnDeltas()) {
+    REQUIRE(guzhen.writer().ApplyRemote(d).outcome == RemoteOutcome::kApplied);
+  }
+  CHECK(guzhen.Dump() == waihai.Dump());
+  CHECK(Erase(guzhen, pid, personal).status.code() == absl::StatusCode::kPermissionDenied);
+}
+
+}  // namespace
+}  // namespace wlsync::sync

@@ -1,0 +1,119 @@
+#include "daemon/retention.h"
+
+#include "absl/time/time.h"
+#include "base/logging.h"
+#include "model/hlc.h"
+#include "model/merge.h"
+
+namespace wlsync::daemon {
+namespace {
+
+// Erasures submitted to the writer at once.
+constexpr size_t kBatch = 1000;
+
+const std::vector<v1::Group> kPersonalGroups = {v1::IDENTITY, v1::CONTACT, v1::RESIDENCE,
+                                                v1::WORK,     v1::CATEGORY, v1::LIST,
+                                                v1::TEST};
+
+bool HasContent(const v1::Record& r, v1::Group group) {
+  v1::PersonFields empty;
+  return model::HasGroup(r, group) &&
+         !model::GroupEquals(model::GroupOf(r, group).value(), empty, group);
+}
+
+}  // namespace
+
+RetentionSweeper::RetentionSweeper(RetentionOptions options, const storage::Store& store,
+                                   sync::Writer& writer, std::function<int64_t()> now_ms)
+    : options_(std::move(options)), store_(store), writer_(writer), now_ms_(std::move(now_ms)) {}
+
+RetentionSweeper::~RetentionSweeper() { Stop(); }
+
+void RetentionSweeper::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void RetentionSweeper::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void RetentionSweeper::Run() {
+  auto log = base::Logger("node");
+  for (;;) {
+    absl::StatusOr<SweepResult> r = Sweep();
+    if (!r.ok()) {
+      log->error("node={} retention sweep failed: {}", options_.node, r.status().message());
+    } else if (r->people_erased + r->tests_erased > 0) {
+      log->info("node={} retention erased people={} test_results={}", options_.node,
+                r->people_erased, r->tests_erased);
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    if (cv_.wait_for(lock, std::chrono::seconds(options_.sweep_every_s), [&] { return stop_; })) {
+      return;
+    }
+  }
+}
+
+absl::StatusOr<SweepResult> RetentionSweeper::Sweep() {
+  int64_t now = now_ms_();
+  uint64_t erase_before_hlc =
+      static_cast<uint64_t>(std::max<int64_t>(0, now - options_.erase_after_s * 1000)) << 16;
+  std::string oldest_test = absl::FormatTime(
+      "%Y-%m-%d", absl::FromUnixMillis(now) - absl::Hours(24 * options_.test_max_age_days),
+      absl::FixedTimeZone(8 * 3600));
+
+  SweepResult result;
+  std::vector<sync::LocalWrite> batch;
+  auto flush = [&]() -> absl::Status {
+    if (batch.empty()) return absl::OkStatus();
+    std::vector<sync::LocalResult> done = writer_.WriteLocal(std::move(batch));
+    batch.clear();
+    for (const sync::LocalResult& r : done) {
+      if (!r.status.ok()) return r.status;
+    }
+    return absl::OkStatus();
+  };
+
+  std::unique_ptr<storage::RecordCursor> cursor = store_.ScanRecords();
+  for (; cursor->Valid(); cursor->Next()) {
+    absl::StatusOr<v1::Record> r = cursor->record();
+    if (!r.ok()) return r.status();
+    if (!model::Exists(*r) || model::GroupOf(*r, v1::HOME).value().home() != options_.node) {
+      continue;
+    }
+    sync::LocalWrite w;
+    w.kind = sync::LocalWrite::Kind::kErase;
+    w.pid = r->pid();
+    if (!model::IsRegistered(*r)) {
+      if (options_.erase_after_s <= 0 ||
+          model::GroupOf(*r, v1::STATUS).stamp().hlc() >= erase_before_hlc) {
+        continue;
+      }
+      for (v1::Group g : kPersonalGroups) {
+        if (HasContent(*r, g)) w.erase.push_back(g);
+      }
+      if (w.erase.empty()) continue;
+      ++result.people_erased;
+    } else {
+      const std::string& date = model::GroupOf(*r, v1::TEST).value().last_test_date();
+      if (options_.test_max_age_days <= 0 || !HasContent(*r, v1::TEST) || date.empty() ||
+          date >= oldest_test) {
+        continue;
+      }
+      w.erase.push_back(v1::TEST);
+      ++result.tests_erased;
+    }
+    batch.push_back(std::move(w));
+    if (batch.size() >= kBatch) {
+      if (absl::Status s = flush(); !s.ok()) return s;
+    }
+  }
+  if (absl::Status s = cursor->status(); !s.ok()) return s;
+  if (absl::Status s = flush(); !s.ok()) return s;
+  return result;
+}
+
+}  // namespace wlsync::daemon

@@ -1,0 +1,72 @@
+// Retention end to end: the home jurisdiction erases a deregistered person's fields and
+// old test results with signed writes; both nodes end with equal records (reconciliation
+// agrees), and the tombstone (pid, home, status) stays.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "tests/support/cluster.h"
+
+namespace wlsync::testing {
+namespace {
+
+// The first sample person whose home is `home`: identity number.
+std::string SamplePersonOf(const std::string& home) {
+  std::string csv = ReadFile(SampleFile("commuters.csv"));
+  for (size_t pos = csv.find('\n') + 1; pos < csv.size();) {
+    size_t end = csv.find('\n', pos);
+    std::string line = csv.substr(pos, end - pos);
+    if (line.find("," + home + ",") != std::string::npos) return line.substr(0, line.find(','));
+    pos = end + 1;
+  }
+  return "";
+}
+
+TEST_CASE("Retention: a deregistered person's fields and old tests are erased on every node",
+          "[e2e][retention]") {
+  TempDir root("retention");
+  auto nodes = MakeNodes(root.path(), {"waihai", "guzhen"});
+  REQUIRE(nodes.size() == 2);
+  for (auto& n : nodes) {
+    n->AppendConfig("[retention]\nerase_after_s = 2\nsweep_every_s = 1\ntest_max_age_days = 365\n");
+  }
+  FullMesh(nodes);
+  Node& waihai = *nodes[0];
+  Node& guzhen = *nodes[1];
+  REQUIRE(waihai.Start());
+  REQUIRE(guzhen.Start());
+  REQUIRE(waihai.Cli({"import", SampleFile("commuters.csv")}).exit_code == 0);
+
+  std::string leaving = SamplePersonOf("waihai");
+  REQUIRE_FALSE(leaving.empty());
+  std::string before = waihai.Cli({"get", leaving}).out;
+  REQUIRE(before.find("\"name\":\"\"") == std::string::npos);
+  REQUIRE(waihai.Cli({"deregister", leaving}).exit_code == 0);
+
+  auto erased = [&](const Node& n) {
+    std::string out = n.Cli({"get", leaving}).out;
+    return out.find("\"status\":\"DEREGISTERED\"") != std::string::npos &&
+           out.find("\"name\":\"\"") != std::string::npos &&
+           out.find("\"phone\":\"\"") != std::string::npos &&
+           out.find("\"id_doc\":\"\"") != std::string::npos &&
+           out.find("\"residence_address\":\"\"") != std::string::npos &&
+           out.find("\"home\":\"waihai\"") != std::string::npos;
+  };
+  CHECK(WaitFor([&] { return erased(waihai); }, std::chrono::seconds(30)));
+  CHECK(WaitFor([&] { return erased(guzhen); }, std::chrono::seconds(30)));
+  // Every 2022 test result is older than a year: gone, at both, by each person's home.
+  auto no_tests = [](const Node& n) {
+    return n.Export().find("\"last_test_date\":\"2022-") == std::string::npos;
+  };
+  CHECK(WaitFor([&] { return no_tests(waihai) && no_tests(guzhen); }, std::chrono::seconds(60)));
+  CHECK(WaitFor([&] { return waihai.Export() == guzhen.Export(); }, std::chrono::seconds(30)));
+  CommandResult rec = waihai.Cli({"reconcile", "--peer", "guzhen"});
+  INFO(rec.out << rec.err);
+  CHECK(rec.exit_code == 0);
+  // The tombstone stays: the pid (derived from the identity number) still finds it.
+  CHECK(waihai.Cli({"query", "--id", leaving}).out.find("DEREGISTERED") != std::string::npos);
+  CHECK(waihai.log().find("retention erased people=") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace wlsync::testing
