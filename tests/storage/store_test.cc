@@ -136,24 +136,34 @@ TEST_CASE("Store: the log reads back in seq order, per stream", "[storage]") {
   REQUIRE(streams->size() == 2);
 }
 
-// A child process commits deltas as fast as it can and is killed at a random moment; the
-// reopened store must hold, for every delta up to its cursor, the log entry and exactly the
-// records that delta wrote, and nothing of any later delta.
+// A child process commits deltas as fast as it can and is killed at a random moment after
+// its first commit; the reopened store must hold, for every delta up to its cursor, the log
+// entry and exactly the records that delta wrote, and nothing of any later delta.
 TEST_CASE("Store: an applied delta is all-or-nothing across kill -9", "[storage][slow]") {
   std::mt19937 rng(std::random_device{}());
   for (int round = 0; round < 5; ++round) {
     TempDir dir("store-kill");
     StreamId stream{"waihai", std::string(16, 'k')};
+    int committed[2];
+    REQUIRE(pipe(committed) == 0);
     pid_t child = fork();
     REQUIRE(child >= 0);
     if (child == 0) {
+      close(committed[0]);
       auto store = Store::Open(dir / "db", StoreOptions{});
       if (!store.ok()) _exit(3);
       for (uint64_t seq = 1;; ++seq) {
         if (!(*store)->Commit(MakeBatch(stream, seq, 200, seq)).ok()) _exit(4);
+        if (seq == 1 && write(committed[1], "1", 1) != 1) _exit(5);
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 600));
+    // Opening the store can take longer than any fixed delay on a loaded machine: the kill
+    // is timed from the first commit, not from the fork.
+    close(committed[1]);
+    char byte = 0;
+    REQUIRE(read(committed[0], &byte, 1) == 1);
+    close(committed[0]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 600));
     kill(child, SIGKILL);
     int status = 0;
     waitpid(child, &status, 0);
