@@ -7,6 +7,10 @@
 //       what a Search does inside RocksDB, without gRPC, auth and audit: the stopped
 //       node's data dir opened read-only with the options it was written with, a prefix
 //       seek in the `index` column family and a Get from `records` per entry found.
+//   settle --node-dir DIR
+//       opens the stopped node's data dir and waits until RocksDB has no flush or
+//       compaction pending or running, so that the compactions an import leaves behind
+//       do not run during the measurement (a node that has been up a while is settled).
 //
 //   load options: [--threads 16] [--seconds 20] [--warmup 3] [--limit 100] [--keys 20000]
 //                 [--seed 1]
@@ -330,6 +334,65 @@ int RunRaw(const std::string& node_dir, const std::string& csv, const LoadOption
   });
 }
 
+// Opens the data dir read-write with its own options and polls until no column family has
+// a flush or compaction pending or running.
+int Settle(const std::string& node_dir, double timeout_s) {
+  std::string data_dir = node_dir + "/data";
+  rocksdb::ConfigOptions config;
+  rocksdb::DBOptions db_options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(32 << 20);
+  rocksdb::Status s =
+      rocksdb::LoadLatestOptions(config, data_dir, &db_options, &descriptors, &cache);
+  if (!s.ok()) return Fail(base::StrCat("options of ", data_dir, ": ", s.ToString()));
+  db_options.info_log_level = rocksdb::WARN_LEVEL;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs;
+  rocksdb::DB* raw = nullptr;
+  s = rocksdb::DB::Open(db_options, data_dir, descriptors, &cfs, &raw);
+  if (!s.ok()) return Fail(base::StrCat("open ", data_dir, ": ", s.ToString()));
+  std::unique_ptr<rocksdb::DB> db(raw);
+
+  Clock::time_point start = Clock::now();
+  auto busy = [&] {
+    uint64_t v = 0, total = 0;
+    for (const char* p : {"rocksdb.num-running-compactions", "rocksdb.num-running-flushes"}) {
+      if (db->GetIntProperty(p, &v)) total += v;
+    }
+    for (auto* cf : cfs) {
+      for (const char* p : {"rocksdb.compaction-pending", "rocksdb.mem-table-flush-pending"}) {
+        if (db->GetIntProperty(cf, p, &v)) total += v;
+      }
+    }
+    return total > 0;
+  };
+  bool timed_out = false;
+  while (busy()) {
+    if (std::chrono::duration<double>(Clock::now() - start).count() > timeout_s) {
+      timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::string levels;
+  for (size_t i = 0; i < cfs.size(); ++i) {
+    if (descriptors[i].name != storage::keys::kRecordsCf &&
+        descriptors[i].name != storage::keys::kIndexCf) {
+      continue;
+    }
+    std::string files;
+    for (int level = 0; level < 7; ++level) {
+      std::string n;
+      db->GetProperty(cfs[i], base::StrCat("rocksdb.num-files-at-level", level), &n);
+      base::StrAppend(&files, level == 0 ? "" : ",", n);
+    }
+    base::StrAppend(&levels, " ", descriptors[i].name, "_files_per_level=", files);
+  }
+  for (auto* cf : cfs) db->DestroyColumnFamilyHandle(cf);
+  std::printf("settled=%s seconds=%.1f%s\n", timed_out ? "no" : "yes",
+              std::chrono::duration<double>(Clock::now() - start).count(), levels.c_str());
+  return timed_out ? 1 : 0;
+}
+
 void AddLoadOptions(CLI::App* app, LoadOptions* o) {
   app->add_option("--kind", o->kind, "phone or grid (residence grid)")
       ->check(CLI::IsMember({"phone", "grid"}));
@@ -360,8 +423,13 @@ int main(int argc, char** argv) {
   raw->add_option("--node-dir", node_dir, "node directory (wlsync init)")->required();
   raw->add_option("--csv", csv, "the commuters CSV the node holds")->required();
   wlsync::bench::AddLoadOptions(raw, &load);
+  double settle_timeout = 600;
+  CLI::App* settle = app.add_subcommand("settle", "wait for the data dir's compactions");
+  settle->add_option("--node-dir", node_dir, "node directory (wlsync init)")->required();
+  settle->add_option("--timeout", settle_timeout, "give up after this many seconds");
   CLI11_PARSE(app, argc, argv);
 
   if (rpc->parsed()) return wlsync::bench::RunRpc(node, token_file, csv, load);
+  if (settle->parsed()) return wlsync::bench::Settle(node_dir, settle_timeout);
   return wlsync::bench::RunRaw(node_dir, csv, load);
 }
