@@ -42,13 +42,14 @@ import_once() {
   start_node "$dir" "$port"
   local cpu0; cpu0=$(cpu_seconds "$NODE_PID")
   start=$(date +%s.%N)
-  out=$(timeout "$IMPORT_TIMEOUT" "$BIN/wlsync" --node "127.0.0.1:$port" import "$file" \
-        2> "$WORK/import.err")
+  out=$(timeout "$IMPORT_TIMEOUT" "$BIN/wlsync" --node "127.0.0.1:$port" \
+        --token-file "$(node_token "$dir")" import "$file" 2> "$WORK/import.err")
   end=$(date +%s.%N)
   local rss deltas rows cpu
   rss=$(vmhwm_mb "$NODE_PID")
   cpu=$(awk -v a="$cpu0" -v b="$(cpu_seconds "$NODE_PID")" 'BEGIN { printf "%.2f", b - a }')
-  deltas=$("$BIN/wlsync" --node "127.0.0.1:$port" status | awk -F'"' '/"own_seq"/ { print $4 }')
+  deltas=$("$BIN/wlsync" --node "127.0.0.1:$port" --token-file "$(node_token "$dir")" status |
+           awk -F'"' '/"own_seq"/ { print $4 }')
   stop_node "$NODE_PID"
   rm -rf "$dir"
   rows=$(data_rows "$file")

@@ -2,7 +2,10 @@
 // one per Register call at node A at a fixed rate and measures, for each, the time from
 // the call returning at A to the first Get at node B that finds the person.
 //
-//   wlsync-bench-latency --a HOST:PORT --b HOST:PORT --csv FILE [--rate 500] [--seconds 20]
+//   wlsync-bench-latency --a HOST:PORT --b HOST:PORT --a-token-file F --b-token-file F
+//                        --csv FILE [--rate 500] [--seconds 20]
+//
+// The token files hold operator tokens of A and B (bench/lib.sh start_node makes them).
 //
 // Method: sender threads share one schedule (call i starts at t0 + i / rate, so a slow call
 // does not slow the schedule until every sender is busy); each acknowledged pid is queued
@@ -27,6 +30,7 @@
 
 #include "CLI/CLI.hpp"
 #include "bench/transport.h"
+#include "bench/bench_token.h"
 #include "model/csv.h"
 #include "model/fields.h"
 #include "model/validate.h"
@@ -40,6 +44,10 @@ using Clock = std::chrono::steady_clock;
 struct Args {
   std::string a;
   std::string b;
+  std::string a_token_file;
+  std::string b_token_file;
+  std::string a_token;  // read from the files by main
+  std::string b_token;
   std::string csv;
   double rate = 500;
   double seconds = 20;
@@ -131,6 +139,7 @@ void Sender(const Args& args, const std::vector<v1::RegisterRequest>& people,
     std::this_thread::sleep_until(
         t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / args.rate)));
     grpc::ClientContext context;
+    Authorize(&context, args.a_token);
     v1::WriteResponse response;
     Clock::time_point sent = Clock::now();
     grpc::Status s = stub->Register(&context, people[i], &response);
@@ -161,6 +170,7 @@ void Watcher(const Args& args, AckQueue& acks, WatchResult* out) {
     request.mutable_person()->set_pid(a.pid);
     for (;;) {
       grpc::ClientContext context;
+      Authorize(&context, args.b_token);
       v1::Person person;
       Clock::time_point sent = Clock::now();
       grpc::Status s = stub->Get(&context, request, &person);
@@ -227,6 +237,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Propagation latency from a Register at node A to a Get at node B"};
   app.add_option("--a", args.a, "address of the node written to")->required();
   app.add_option("--b", args.b, "address of the node read from")->required();
+  app.add_option("--a-token-file", args.a_token_file, "operator token of A")->required();
+  app.add_option("--b-token-file", args.b_token_file, "operator token of B")->required();
   app.add_option("--csv", args.csv, "commuters CSV with at least rate * seconds new people")
       ->required();
   app.add_option("--rate", args.rate, "Register calls per second")->check(CLI::PositiveNumber);
@@ -241,6 +253,15 @@ int main(int argc, char** argv) {
   if (wlsync::bench::credentials == nullptr) {
     std::fprintf(stderr, "%s: %s\n", "wlsync-bench-latency", error.c_str());
     return 2;
+  }
+  for (auto [file, token] : {std::pair{&args.a_token_file, &args.a_token},
+                             std::pair{&args.b_token_file, &args.b_token}}) {
+    absl::StatusOr<std::string> t = wlsync::bench::ReadTokenFile(*file);
+    if (!t.ok()) {
+      std::fprintf(stderr, "wlsync-bench-latency: %s\n", std::string(t.status().message()).c_str());
+      return 1;
+    }
+    *token = *t;
   }
   return wlsync::bench::Run(args);
 }

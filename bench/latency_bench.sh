@@ -38,6 +38,7 @@ latency_once() {
   start_node "$b_dir" "$b_port"; b_pid=$NODE_PID
   sleep 0.5  # let the pullers connect
   out=$("$BIN/wlsync-bench-latency" --a "127.0.0.1:$a_port" --b "127.0.0.1:$b_port" \
+          --a-token-file "$(node_token "$a_dir")" --b-token-file "$(node_token "$b_dir")" \
           --csv "$FILE" --rate "$RATE" --seconds "$SECONDS_")
   stop_node "$b_pid"; stop_node "$a_pid"
   rm -rf "$a_dir" "$b_dir"

@@ -58,9 +58,14 @@ data_rows() { echo $(( $(wc -l < "$1") - 1 )); }
 BENCH_CA="$WORK/ca"
 export WLSYNC_CA="$BENCH_CA/ca.crt"
 
-# make_node DIR NAME PORT [FEDERATION_KEY]: `wlsync init` a node in DIR.
+# The roles whose rate limits make_node lifts.
+BENCH_ROLES=(operator tracer auditor admin)
+
+# make_node DIR NAME PORT [FEDERATION_KEY]: `wlsync init` a node in DIR. A benchmark
+# measures the node, not its rate limits: every role's requests_per_minute and
+# records_per_hour are set to 0 (no limit) in the node's [auth] section.
 make_node() {
-  local dir="$1" name="$2" port="$3" fed="${4:-}"
+  local dir="$1" name="$2" port="$3" fed="${4:-}" role
   local args=(init "$dir" --name "$name" --listen "127.0.0.1:$port" --grids "$GRIDS")
   [[ -n "$fed" ]] && args+=(--federation-key "$fed")
   if [[ -f "$BENCH_CA/ca.key" ]]; then
@@ -73,7 +78,18 @@ make_node() {
   if [[ ! -f "$BENCH_CA/ca.key" ]]; then
     mkdir -p "$BENCH_CA" && cp "$dir/tls/ca.crt" "$dir/tls/ca.key" "$BENCH_CA/"
   fi
+  local block="# Benchmark node: no rate limits (bench/lib.sh make_node)."
+  for role in "${BENCH_ROLES[@]}"; do
+    block+=$'\n'"${role}_requests_per_minute = 0"$'\n'"${role}_records_per_hour = 0"
+  done
+  BLOCK="$block" awk '{ print } /^admin_token_sha256 = / { print ENVIRON["BLOCK"] }' \
+    "$dir/config.toml" > "$dir/config.toml.tmp" && mv "$dir/config.toml.tmp" "$dir/config.toml"
+  grep -q '^operator_requests_per_minute = 0$' "$dir/config.toml" ||
+    die "make_node: could not lift the rate limits in $dir/config.toml"
 }
+
+# node_token DIR: the operator token file of the node in DIR (made by start_node).
+node_token() { echo "$1/operator.token"; }
 
 # add_peer DIR PEER_NAME PEER_DIR PEER_PORT: appends a [[peers]] block to DIR/config.toml,
 # pinning the peer's certificate.
@@ -84,18 +100,37 @@ add_peer() {
     "$peer_dir/tls/$name.crt" >> "$dir/config.toml"
 }
 
-# start_node DIR PORT: starts wlsyncd, waits until it answers status, sets NODE_PID.
+# start_node DIR PORT: starts wlsyncd, waits until it answers status (with the admin token
+# `wlsync init` wrote), sets NODE_PID. On the first start it creates the operator token
+# `node_token DIR` (tokens live in the node's store, so later starts reuse it).
 start_node() {
   local dir="$1" port="$2" i
   "$BIN/wlsyncd" --config "$dir/config.toml" > "$dir/wlsyncd.out" 2> "$dir/wlsyncd.log" &
   NODE_PID=$!
   BENCH_PIDS+=("$NODE_PID")
   for i in $(seq 1 200); do
-    "$BIN/wlsync" --node "127.0.0.1:$port" status > /dev/null 2>&1 && return 0
+    if "$BIN/wlsync" --node "127.0.0.1:$port" --token-file "$dir/admin.token" status \
+         > /dev/null 2>&1; then
+      make_operator_token "$dir" "$port"
+      return 0
+    fi
     kill -0 "$NODE_PID" 2>/dev/null || { tail -5 "$dir/wlsyncd.log" >&2; die "wlsyncd exited"; }
     sleep 0.05
   done
   die "wlsyncd in $dir did not answer"
+}
+
+# make_operator_token DIR PORT: creates the token `node_token DIR` (role operator) unless
+# it exists.
+make_operator_token() {
+  local dir="$1" port="$2" token
+  token=$(node_token "$dir")
+  [[ -s "$token" ]] && return 0
+  "$BIN/wlsync" --node "127.0.0.1:$port" --token-file "$dir/admin.token" \
+    token create bench --role operator --out "$token" > /dev/null 2> "$WORK/token.err" || {
+    cat "$WORK/token.err" >&2
+    die "could not create an operator token in $dir"
+  }
 }
 
 # stop_node PID: SIGTERM and wait.

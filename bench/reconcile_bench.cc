@@ -80,6 +80,17 @@ struct NodeDir {
   std::string key() const { return dir + "/keys/" + name + ".key"; }
   std::string federation_key() const { return dir + "/keys/federation.key"; }
   std::string grids() const { return dir + "/grids.csv"; }
+
+  // The options the node's daemon opens its store with: the index tag key comes from the
+  // federation key (an open with another key would rebuild every index, here and again at
+  // the daemon's next start).
+  absl::StatusOr<storage::StoreOptions> store_options() const {
+    auto fed = model::FederationKey::LoadFile(federation_key());
+    if (!fed.ok()) return fed.status();
+    storage::StoreOptions so;
+    so.index_tag_key = fed->DeriveKey("index");
+    return so;
+  }
 };
 
 // Everything a Writer needs, loaded from a node directory. Lifecycle: Open, then writer()
@@ -109,9 +120,10 @@ class OfflineNode {
     }
 
     // Skipping the WAL sync changes no byte of what is stored, only how long the fill takes.
-    storage::StoreOptions so;
-    so.sync = false;
-    auto store = storage::Store::Open(dir.data(), so);
+    auto so = dir.store_options();
+    if (!so.ok()) return so.status();
+    so->sync = false;
+    auto store = storage::Store::Open(dir.data(), *so);
     if (!store.ok()) return store.status();
     n->store_ = std::move(*store);
     n->clock_ = std::make_unique<model::HybridClock>(n->wall_, n->store_->hlc_high_water());
@@ -249,7 +261,9 @@ int Copy(const std::string& from_dir, const std::string& to_dir) {
   auto to = NodeDir::Find(to_dir);
   if (!from.ok()) return Fail("copy", from.status().message());
   if (!to.ok()) return Fail("copy", to.status().message());
-  auto source = storage::Store::Open(from->data(), storage::StoreOptions{});
+  auto source_options = from->store_options();
+  if (!source_options.ok()) return Fail("copy", source_options.status().message());
+  auto source = storage::Store::Open(from->data(), *source_options);
   if (!source.ok()) return Fail("copy", source.status().message());
   auto target = OfflineNode::Open(*to, &*from);
   if (!target.ok()) return Fail("copy", target.status().message());
@@ -311,7 +325,9 @@ std::vector<v1::Record> PickRecords(const storage::Store& store, int64_t count, 
 int Damage(const std::string& dir, int64_t count, uint64_t seed) {
   auto where = NodeDir::Find(dir);
   if (!where.ok()) return Fail("damage", where.status().message());
-  auto store = storage::Store::Open(where->data(), storage::StoreOptions{});
+  auto options = where->store_options();
+  if (!options.ok()) return Fail("damage", options.status().message());
+  auto store = storage::Store::Open(where->data(), *options);
   if (!store.ok()) return Fail("damage", store.status().message());
 
   Clock::time_point start = Clock::now();

@@ -124,8 +124,8 @@ reconcile_once() {
   local t0 t1 code a_cpu0 b_cpu0 a_cpu b_cpu
   a_cpu0=$(cpu_seconds "$A_PID"); b_cpu0=$(cpu_seconds "$B_PID")
   t0=$(date +%s.%N)
-  timeout "$TIMEOUT" "$BIN/wlsync" --node "127.0.0.1:$B_PORT" reconcile --peer waihai > "$out" \
-    2> "$WORK/reconcile.err"
+  timeout "$TIMEOUT" "$BIN/wlsync" --node "127.0.0.1:$B_PORT" \
+    --token-file "$(node_token "$B_DIR")" reconcile --peer waihai > "$out" 2> "$WORK/reconcile.err"
   code=$?
   t1=$(date +%s.%N)
   a_cpu=$(awk -v a="$a_cpu0" -v b="$(cpu_seconds "$A_PID")" 'BEGIN { printf "%.2f", b - a }')

@@ -49,12 +49,16 @@ catchup_once() {
   start_node "$A_DIR" "$A_PORT"; local a_pid=$NODE_PID
   local t0 t1 out
   t0=$(date +%s.%N)
-  "$BIN/wlsync" --node "127.0.0.1:$A_PORT" import "$FILE" > "$WORK/import.out" 2> "$WORK/import.err"
+  "$BIN/wlsync" --node "127.0.0.1:$A_PORT" --token-file "$(node_token "$A_DIR")" import "$FILE" \
+    > "$WORK/import.out" 2> "$WORK/import.err"
   t1=$(date +%s.%N)
   "$BIN/wlsyncd" --config "$B_DIR/config.toml" > "$B_DIR/wlsyncd.out" 2> "$B_DIR/wlsyncd.log" &
   local b_pid=$!
   BENCH_PIDS+=("$b_pid")
+  # B is launched here, not by start_node, so it has no operator token yet: poll its
+  # Status with the admin token of `wlsync init` (no rate limit on bench nodes).
   out=$("$BIN/wlsync-bench-replwait" --source "127.0.0.1:$A_PORT" --target "127.0.0.1:$B_PORT" \
+          --source-token-file "$(node_token "$A_DIR")" --target-token-file "$B_DIR/admin.token" \
           --records "$ROWS" 2> "$WORK/replwait.err")
   local rss; rss=$(vmhwm_mb "$b_pid")
   stop_node "$b_pid"; stop_node "$a_pid"
@@ -74,11 +78,13 @@ live_once() {
   sleep 0.5  # let B's puller connect
   local t0 t1 out
   "$BIN/wlsync-bench-replwait" --source "127.0.0.1:$A_PORT" --target "127.0.0.1:$B_PORT" \
+    --source-token-file "$(node_token "$A_DIR")" --target-token-file "$(node_token "$B_DIR")" \
     --records "$ROWS" > "$WORK/replwait.out" 2> "$WORK/replwait.err" &
   local w_pid=$!
   BENCH_PIDS+=("$w_pid")
   t0=$(date +%s.%N)
-  "$BIN/wlsync" --node "127.0.0.1:$A_PORT" import "$FILE" > "$WORK/import.out" 2> "$WORK/import.err"
+  "$BIN/wlsync" --node "127.0.0.1:$A_PORT" --token-file "$(node_token "$A_DIR")" import "$FILE" \
+    > "$WORK/import.out" 2> "$WORK/import.err"
   t1=$(date +%s.%N)
   wait "$w_pid"
   out=$(cat "$WORK/replwait.out")

@@ -5,6 +5,9 @@
 // starting `wlsync status` in a loop, which matters on a 2-core machine.
 //
 //   wlsync-bench-replwait --source HOST:PORT --target HOST:PORT --records N [--timeout 280]
+//                         --source-token-file F --target-token-file F
+//
+// Status needs a token of any role; each node has its own tokens.
 //
 // Times are measured from this program's start; start it when the clock should start.
 #include <grpcpp/grpcpp.h>
@@ -16,6 +19,7 @@
 
 #include "CLI/CLI.hpp"
 #include "bench/transport.h"
+#include "bench/bench_token.h"
 #include "wlsync/v1/registry.grpc.pb.h"
 
 namespace wlsync::bench {
@@ -26,13 +30,16 @@ using Clock = std::chrono::steady_clock;
 struct Args {
   std::string source;
   std::string target;
+  std::string source_token_file;
+  std::string target_token_file;
   uint64_t records = 0;
   double timeout_s = 280;
   int poll_ms = 10;
 };
 
-bool GetStatus(v1::Registry::Stub& stub, v1::StatusResponse* out) {
+bool GetStatus(v1::Registry::Stub& stub, const std::string& token, v1::StatusResponse* out) {
   grpc::ClientContext context;
+  Authorize(&context, token);
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return stub.Status(&context, v1::StatusRequest(), out).ok();
 }
@@ -53,6 +60,15 @@ std::unique_ptr<v1::Registry::Stub> Connect(const std::string& address) {
 
 int Run(const Args& args) {
   Clock::time_point start = Clock::now();
+  absl::StatusOr<std::string> source_token = ReadTokenFile(args.source_token_file);
+  absl::StatusOr<std::string> target_token = ReadTokenFile(args.target_token_file);
+  for (const auto* t : {&source_token, &target_token}) {
+    if (!t->ok()) {
+      std::fprintf(stderr, "wlsync-bench-replwait: %s\n",
+                   std::string(t->status().message()).c_str());
+      return 1;
+    }
+  }
   auto source = Connect(args.source);
   auto target = Connect(args.target);
   double first_answer = -1;
@@ -64,7 +80,7 @@ int Run(const Args& args) {
       return 1;
     }
     v1::StatusResponse t;
-    if (!GetStatus(*target, &t)) {
+    if (!GetStatus(*target, *target_token, &t)) {
       // The target may still be starting. A refused connection puts a channel into gRPC's
       // reconnect backoff (seconds), which would be counted as replication time: until the
       // first answer, every attempt gets a fresh channel.
@@ -74,7 +90,7 @@ int Run(const Args& args) {
     }
     if (first_answer < 0) first_answer = now;
     v1::StatusResponse s;
-    bool source_ok = GetStatus(*source, &s);
+    bool source_ok = GetStatus(*source, *source_token, &s);
     uint64_t cursor = source_ok ? CursorOn(t, s) : 0;
     if (now - last_report >= 5) {
       std::fprintf(stderr, "t=%.1fs target_records=%llu cursor=%llu source_seq=%llu\n", now,
@@ -103,6 +119,10 @@ int main(int argc, char** argv) {
   app.add_option("--source", args.source, "address of the node written to")->required();
   app.add_option("--target", args.target, "address of the replicating node")->required();
   app.add_option("--records", args.records, "records the target must hold")->required();
+  app.add_option("--source-token-file", args.source_token_file, "a token of the source node")
+      ->required();
+  app.add_option("--target-token-file", args.target_token_file, "a token of the target node")
+      ->required();
   app.add_option("--timeout", args.timeout_s, "give up after this many seconds");
   app.add_option("--poll-ms", args.poll_ms, "status poll interval");
   wlsync::bench::Transport transport;
