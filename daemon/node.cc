@@ -251,6 +251,12 @@ absl::Status Node::Impl::BuildServer() {
   // Without this gRPC sets SO_REUSEPORT, and a second node on the same port would start
   // and take half of the connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // gRPC's synchronous server starts a thread whenever fewer than MIN_POLLERS threads wait
+  // for calls, and ends threads beyond MAX_POLLERS idle ones. With the defaults (1 and 2),
+  // calls that wait on a synced write (audit, local writes) make it start and end about one
+  // thread per two calls under load; keeping more idle threads avoids that churn.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
   builder.RegisterService(registry_service.get());
