@@ -12,21 +12,27 @@
 //                  sees arbitrary bodies;
 //   mode % 3 == 2: as 1, and each delta is then also given to Writer::Repair for its pids.
 // In modes 1 and 2 every 16-byte epoch is replaced by one unique to the input, so that an
-// input starts its streams from scratch whatever ran before it; its records do persist.
+// input starts its streams from scratch whatever ran before it. Records persist from
+// input to input, until the receiver is renewed (every kRecycleEvery inputs).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/logging.h"
 #include "base/strings.h"
+#include "model/digest.h"
 #include "model/merge.h"
+#include "model/pid.h"
+#include "sync/writer_internal.h"
 #include "tests/fuzz/fuzz_node.h"
 #include "wlsync/v1/delta.pb.h"
 
@@ -60,6 +66,47 @@ void CheckCounts(const storage::Store& store) {
       "negative count");
   WLSYNC_FUZZ_CHECK(c.records == c.registered_white + c.registered_grey + c.deregistered,
                     "records differ from the sum of their classes");
+}
+
+// Everything derived from the records agrees with them: the counts, the digest tree root
+// and the secondary index (no entry missing, none stale). Scans the whole store, so it runs
+// on the first inputs of a process (a reproduction) and then on every kFullCheckEvery-th.
+void CheckDerivedState(const storage::Store& store) {
+  constexpr uint64_t kFullCheckEvery = 32;
+  if (input_count > kFullCheckEvery && input_count % kFullCheckEvery != 0) return;
+
+  storage::Counts counts;
+  storage::TreeNode root;
+  std::set<std::string> index;
+  std::unique_ptr<storage::RecordCursor> cursor = store.ScanRecords();
+  for (; cursor->Valid(); cursor->Next()) {
+    absl::StatusOr<v1::Record> record = cursor->record();
+    WLSYNC_FUZZ_CHECK(record.ok(), record.status().message());
+    WLSYNC_FUZZ_CHECK(model::IsValidPid(record->pid()) && record->pid() == cursor->pid() &&
+                          record->groups_size() == model::kGroupCount,
+                      "a stored record is malformed");
+    counts.Add(sync::internal::Classify(&*record));
+    model::XorInto(&root.digest, model::RecordDigest(*record));
+    ++root.count;
+    for (std::string& key : store.indexer().Keys(*record)) index.insert(std::move(key));
+  }
+  WLSYNC_FUZZ_CHECK(cursor->status().ok(), cursor->status().message());
+
+  storage::Counts kept = store.counts();
+  WLSYNC_FUZZ_CHECK(kept.records == counts.records &&
+                        kept.registered_white == counts.registered_white &&
+                        kept.registered_grey == counts.registered_grey &&
+                        kept.deregistered == counts.deregistered,
+                    "the kept counts differ from the records");
+  WLSYNC_FUZZ_CHECK(store.DigestNode("") == root, "the digest tree differs from the records");
+  std::set<std::string> stored;
+  absl::Status scanned =
+      store.Scan(storage::Table::kIndex, "", "", [&](std::string_view key, std::string_view) {
+        stored.emplace(key);
+        return true;
+      });
+  WLSYNC_FUZZ_CHECK(scanned.ok(), scanned.message());
+  WLSYNC_FUZZ_CHECK(stored == index, "the secondary index differs from the records");
 }
 
 void CheckRemote(const sync::RemoteResult& r, storage::Store& store) {
@@ -167,7 +214,13 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace wlsync::fuzz;
   if (size == 0) return 0;
-  ++input_count;
+  // A new receiver now and then: the store, and the forked streams the writer remembers,
+  // grow with every input, and long runs must stay inside the fuzzer's memory limit.
+  constexpr uint64_t kRecycleEvery = 50000;
+  if (++input_count % kRecycleEvery == 0) {
+    delete receiver;
+    receiver = new FuzzNode("waihai");
+  }
   rebased_hashes.clear();
   int mode = data[0] % 3;
   std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
@@ -179,5 +232,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   CheckCounts(receiver->store());
+  CheckDerivedState(receiver->store());
   return 0;
 }
