@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "absl/container/flat_hash_map.h"
+#include "google/protobuf/stubs/logging.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -61,6 +62,26 @@ std::unique_ptr<spdlog::formatter> MakeFormatter(LogFormat format) {
   return f;
 }
 
+// libprotobuf's messages name fields and types, never values.
+void LogFromProtobuf(google::protobuf::LogLevel level, const char* file, int line,
+                     const std::string& message) {
+  std::shared_ptr<spdlog::logger> log = Logger("protobuf");
+  switch (level) {
+    case google::protobuf::LOGLEVEL_INFO:
+      log->info("source={}:{} {}", file, line, message);
+      break;
+    case google::protobuf::LOGLEVEL_WARNING:
+      log->warn("source={}:{} {}", file, line, message);
+      break;
+    case google::protobuf::LOGLEVEL_ERROR:
+      log->error("source={}:{} {}", file, line, message);
+      break;
+    case google::protobuf::LOGLEVEL_FATAL:
+      log->critical("source={}:{} {}", file, line, message);
+      break;
+  }
+}
+
 }  // namespace
 
 void ConfigureLogging(LogFormat format, std::string_view level) {
@@ -70,6 +91,7 @@ void ConfigureLogging(LogFormat format, std::string_view level) {
   r.level = spdlog::level::from_str(std::string(level));
   r.sink->set_formatter(MakeFormatter(format));
   for (auto& [name, logger] : r.loggers) logger->set_level(r.level);
+  google::protobuf::SetLogHandler(&LogFromProtobuf);
 }
 
 std::shared_ptr<spdlog::logger> Logger(std::string_view component) {

@@ -15,7 +15,10 @@ namespace wlsync::base {
 enum class LogFormat { kText, kJson };
 
 // Sets the format and level ("trace".."off") for every component logger, existing and
-// future. Call once at start-up; later calls replace the settings.
+// future. Call once at start-up; later calls replace the settings. Also sends libprotobuf's
+// own messages (such as "String field ... contains invalid UTF-8 data", for every such
+// message a peer sends) to the "protobuf" component, which would otherwise write them to
+// stderr outside the format: a plain-text line in a JSON log.
 void ConfigureLogging(LogFormat format, std::string_view level);
 
 // The logger of `component`, created on first use. Thread safe.

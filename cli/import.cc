@@ -7,58 +7,12 @@
 #include "base/strings.h"
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/import_rows.h"
 #include "model/csv.h"
-#include "model/fields.h"
 #include "model/validate.h"
 
 namespace wlsync::cli {
 namespace {
-
-const std::vector<std::string_view> kChangeColumns = {"op", "id_doc", "field", "value"};
-
-// Column positions of the expected names in a header row; the error names what is missing.
-absl::StatusOr<std::vector<int>> MapHeader(const model::CsvRow& header,
-                                           const std::vector<std::string_view>& expected,
-                                           const std::string& file) {
-  std::vector<int> index(expected.size(), -1);
-  for (size_t c = 0; c < header.cells.size(); ++c) {
-    for (size_t e = 0; e < expected.size(); ++e) {
-      if (header.cells[c] == expected[e]) index[e] = static_cast<int>(c);
-    }
-  }
-  for (size_t e = 0; e < expected.size(); ++e) {
-    if (index[e] < 0) {
-      return absl::InvalidArgumentError(
-          base::StrCat(file, ": line ", header.line, ": header lacks column ", expected[e]));
-    }
-  }
-  return index;
-}
-
-// Builds the ImportRow for one CSV row, or returns why the row is refused.
-absl::StatusOr<v1::ImportRow> ToRow(const model::CsvRow& row, const std::vector<int>& index,
-                                    size_t header_cells, bool changes) {
-  if (row.cells.size() != header_cells) {
-    return absl::InvalidArgumentError(base::StrCat("expected ", header_cells, " cells, found ",
-                                                   row.cells.size()));
-  }
-  v1::ImportRow out;
-  out.set_line(row.line);
-  if (changes) {
-    v1::ChangeRow* c = out.mutable_change();
-    c->set_op(row.cells[index[0]]);
-    c->set_id_doc(row.cells[index[1]]);
-    c->set_field(row.cells[index[2]]);
-    c->set_value(row.cells[index[3]]);
-    return out;
-  }
-  const std::vector<std::string_view>& columns = model::DataColumns();
-  v1::PersonFields* f = out.mutable_upsert();
-  for (size_t e = 0; e < columns.size(); ++e) {
-    *model::MutableField(f, columns[e]) = row.cells[index[e]];
-  }
-  return out;
-}
 
 struct Tally {
   std::atomic<uint64_t> local_rejected{0};
@@ -119,7 +73,7 @@ int RunImport(const ImportArgs& args) {
     return kExitFailure;
   }
   absl::StatusOr<std::vector<int>> index =
-      MapHeader(header, args.changes ? kChangeColumns : model::DataColumns(), args.file);
+      MapHeader(header, args.changes ? ChangeColumns() : model::DataColumns(), args.file);
   if (!index.ok()) {
     std::fprintf(stderr, "wlsync: %s\n", std::string(index.status().message()).c_str());
     return kExitFailure;

@@ -321,6 +321,10 @@ absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& ori
     return absl::InvalidArgumentError(base::StrCat(origin, ": ", s.message()));
   }
   schedule.time_zone = c.reconcile_time_zone;
+  if (!IsTimeZoneName(schedule.time_zone)) {
+    return Bad(origin, "reconcile.time_zone",
+               "must be a time zone name such as Asia/Shanghai (see /usr/share/zoneinfo)");
+  }
   if (!ScheduledAt(schedule, 0, 0).ok()) {
     return Bad(origin, "reconcile.time_zone", "unknown time zone (see /usr/share/zoneinfo)");
   }

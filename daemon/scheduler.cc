@@ -39,10 +39,28 @@ absl::Status ParseAt(std::string_view at, ScheduleOptions* options) {
   return absl::OkStatus();
 }
 
+bool IsTimeZoneName(std::string_view name) {
+  constexpr size_t kMaxLength = 128;
+  if (name.empty() || name.size() > kMaxLength) return false;
+  bool component_start = true;
+  for (char c : name) {
+    if (c == '/') {
+      if (component_start) return false;  // a leading '/' or an empty component
+      component_start = true;
+      continue;
+    }
+    bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '.' || c == '_' || c == '+' || c == '-';
+    if (!allowed || (component_start && c == '.')) return false;
+    component_start = false;
+  }
+  return !component_start;
+}
+
 absl::StatusOr<int64_t> ScheduledAt(const ScheduleOptions& options, int64_t now_ms,
                                     int day_offset) {
   absl::TimeZone tz;
-  if (!absl::LoadTimeZone(options.time_zone, &tz)) {
+  if (!IsTimeZoneName(options.time_zone) || !absl::LoadTimeZone(options.time_zone, &tz)) {
     return absl::InvalidArgumentError(
         base::StrCat("reconcile.time_zone: unknown time zone ", options.time_zone));
   }

@@ -29,7 +29,14 @@ struct ScheduleOptions {
 // Parses "HH:MM" into options; the error names reconcile.at.
 absl::Status ParseAt(std::string_view at, ScheduleOptions* options);
 
-// When the run of `day_offset` days from today (local time) is due, in Unix ms.
+// True for the shape of an IANA time zone name ("Asia/Shanghai", "Etc/GMT+8", "UTC"):
+// components of ASCII letters, digits, '.', '_', '+' and '-', none starting with '.',
+// joined by single '/'s. Such a name can only name a file inside the zoneinfo directory;
+// Abseil would otherwise open any path it is given ("/dev/stdin", "../../etc/x").
+bool IsTimeZoneName(std::string_view name);
+
+// When the run of `day_offset` days from today (local time) is due, in Unix ms. Refuses a
+// zone that is not IsTimeZoneName or not installed.
 absl::StatusOr<int64_t> ScheduledAt(const ScheduleOptions& options, int64_t now_ms, int day_offset);
 
 // Lifecycle: Start, Stop (or destroy). `store` and `run` must outlive it. Thread safe.

@@ -9,6 +9,9 @@ packages=(
   librocksdb-dev libspdlog-dev libfmt-dev catch2 libsodium-dev
   libtomlplusplus-dev libcli11-dev libabsl-dev libssl-dev
   python3 curl openssl
+  # The fuzz build (tests/fuzz/run.sh): clang, its libFuzzer and sanitizer runtimes, and
+  # llvm-symbolizer for readable crash reports.
+  clang-14 libclang-rt-14-dev llvm-14
 )
 
 missing=()

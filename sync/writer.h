@@ -27,7 +27,7 @@
 namespace wlsync::sync {
 
 namespace internal {
-struct Overlay;
+class Overlay;
 }
 
 // One local request, already validated by WritePlanner::Prepare*.

@@ -35,6 +35,27 @@ TEST_CASE("Scheduler: the nightly run is at local time in the configured zone", 
   REQUIRE_FALSE(ScheduledAt(o, kNow, 0).ok());
 }
 
+// Abseil opens any path given as a zone name: a config naming "/dev/stdin" would block the
+// load, "../" would read files outside the zoneinfo directory. Found while writing the
+// config fuzz target (tests/fuzz/config_fuzzer.cc).
+TEST_CASE("Scheduler: only zone names are loaded, never paths", "[daemon]") {
+  for (const char* good : {"Asia/Shanghai", "UTC", "Etc/GMT+8", "Etc/GMT-14",
+                           "America/Argentina/Buenos_Aires", "EST5EDT"}) {
+    INFO(good);
+    REQUIRE(IsTimeZoneName(good));
+  }
+  for (const char* bad : {"", "/dev/stdin", "/usr/share/zoneinfo/UTC", "../../../dev/zero",
+                          "Asia/../UTC", "Asia//Shanghai", "Asia/", ".hidden", "file:UTC",
+                          "Asia/Shang hai", "Asia\\Shanghai"}) {
+    INFO(bad);
+    REQUIRE_FALSE(IsTimeZoneName(bad));
+    ScheduleOptions o;
+    o.time_zone = bad;
+    REQUIRE_FALSE(ScheduledAt(o, kNow, 0).ok());
+  }
+  REQUIRE_FALSE(IsTimeZoneName(std::string(129, 'A')));
+}
+
 TEST_CASE("Scheduler: bad schedule settings stop the config load", "[daemon]") {
   std::string base =
       "[node]\nname = \"waihai\"\ndata_dir = \"d\"\nsigning_key = \"k\"\nfederation_key = \"f\"\n"
@@ -45,6 +66,10 @@ TEST_CASE("Scheduler: bad schedule settings stop the config load", "[daemon]") {
   auto bad_zone = ParseConfig(base + "[reconcile]\ntime_zone = \"Nowhere/Land\"\n", "t.toml", "/");
   REQUIRE_FALSE(bad_zone.ok());
   REQUIRE(std::string(bad_zone.status().message()).find("reconcile.time_zone") != std::string::npos);
+  auto path_zone = ParseConfig(base + "[reconcile]\ntime_zone = \"/dev/stdin\"\n", "t.toml", "/");
+  REQUIRE_FALSE(path_zone.ok());
+  REQUIRE(std::string(path_zone.status().message()).find("must be a time zone name") !=
+          std::string::npos);
 }
 
 TEST_CASE("Scheduler: a run missed while the node was down happens after the next start",
