@@ -41,6 +41,7 @@
 #include "model/validate.h"
 #include "model/writes.h"
 #include "storage/digest_tree.h"
+#include "storage/sealing.h"
 #include "storage/store.h"
 #include "sync/signer.h"
 #include "sync/writer.h"
@@ -83,12 +84,19 @@ struct NodeDir {
 
   // The options the node's daemon opens its store with: the index tag key comes from the
   // federation key (an open with another key would rebuild every index, here and again at
-  // the daemon's next start).
+  // the daemon's next start), and the data key seals records as the daemon does (a store
+  // sealed by the daemon refuses an open without it).
   absl::StatusOr<storage::StoreOptions> store_options() const {
     auto fed = model::FederationKey::LoadFile(federation_key());
     if (!fed.ok()) return fed.status();
     storage::StoreOptions so;
     so.index_tag_key = fed->DeriveKey("index");
+    std::string data_key_file = dir + "/keys/data.key";
+    if (std::filesystem::exists(data_key_file)) {
+      absl::StatusOr<std::string> key = storage::LoadDataKeyFile(data_key_file);
+      if (!key.ok()) return key.status();
+      so.data_key = *key;
+    }
     return so;
   }
 };
