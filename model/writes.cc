@@ -178,6 +178,12 @@ absl::Status WritePlanner::CheckRemote(const v1::Event& event, const v1::Record&
   // A registration is judged by the event alone (deterministic on every node); other
   // writes against the person's home as known here, or as the same delta states it.
   bool creating = event.registration();
+  // A registration never deregisters: without this, any peer could deregister another
+  // jurisdiction's people by flagging the event as a registration.
+  if (creating && event.group() == v1::STATUS && event.value().status() != kRegistered) {
+    return absl::PermissionDeniedError(
+        "status: a registration must set REGISTERED (deregistration is for the home)");
+  }
   std::string_view home = creating ? home_hint : HomeOf(current);
   if (home.empty()) home = home_hint;
   return policy_.Check(event.group(), event.value(), home, event.stamp().node(), creating);

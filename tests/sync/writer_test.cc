@@ -219,6 +219,24 @@ TEST_CASE("Writer: a deregistration by a non-home jurisdiction is quarantined, t
     auto record = p.guzhen.store().GetRecord(pid);
     REQUIRE(model::IsRegistered(**record));
     REQUIRE(model::GroupOf(**record, v1::CONTACT).value().phone() == "13700000000");
+
+    SECTION("also when the deregistration claims to be a registration") {
+      v1::DeltaBody second;
+      second.set_origin("waihai");
+      second.set_origin_epoch(p.waihai.store().epoch());
+      second.set_seq(2);
+      second.set_max_hlc(hlc + 10);
+      v1::Event* e = second.add_events();
+      *e = *dereg;
+      e->mutable_stamp()->set_hlc(hlc + 10);
+      e->set_registration(true);
+      auto state = p.guzhen.store().GetStream({"waihai", p.waihai.store().epoch()});
+      second.set_prev_hash((*state)->last_hash);
+      RemoteResult r2 = p.guzhen.writer().ApplyRemote(SignDelta(second, p.waihai.key()));
+      REQUIRE(r2.outcome == RemoteOutcome::kApplied);
+      REQUIRE(r2.quarantined == 1);
+      REQUIRE(model::IsRegistered(**p.guzhen.store().GetRecord(pid)));
+    }
   }
 }
 
