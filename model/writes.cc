@@ -180,6 +180,10 @@ absl::Status WritePlanner::CheckRemote(const v1::Event& event, const v1::Record&
   bool creating = event.registration();
   // A registration never deregisters: without this, any peer could deregister another
   // jurisdiction's people by flagging the event as a registration.
+  // LIMITATION: other groups of a registration-flagged event are judged by the "register"
+  // rule alone (so that concurrent registrations converge), so under register = "any" a
+  // peer can rewrite a known person's identity by re-registering them; set register =
+  // "home" where that matters, until registrations of known people are judged by home.
   if (creating && event.group() == v1::STATUS && event.value().status() != kRegistered) {
     return absl::PermissionDeniedError(
         "status: a registration must set REGISTERED (deregistration is for the home)");
