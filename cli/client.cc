@@ -37,7 +37,6 @@ const char* CodeName(grpc::StatusCode code) {
 
 // Set once by ConfigureClient, before any command connects.
 struct Transport {
-  bool configured = false;
   bool insecure = false;
   std::string ca_file;
   std::string ca_pem;
@@ -84,7 +83,6 @@ absl::Status ConfigureClient(const ClientOptions& options) {
   // stay available with GRPC_VERBOSITY set.
   if (std::getenv("GRPC_VERBOSITY") == nullptr) gpr_set_log_function([](gpr_log_func_args*) {});
   Transport& t = TheTransport();
-  t.configured = true;
   t.insecure = options.insecure;
   t.ca_file = options.ca_file;
   t.token = options.token;
