@@ -48,7 +48,7 @@ import_once() {
   local rss deltas rows cpu
   rss=$(vmhwm_mb "$NODE_PID")
   cpu=$(awk -v a="$cpu0" -v b="$(cpu_seconds "$NODE_PID")" 'BEGIN { printf "%.2f", b - a }')
-  deltas=$("$BIN/wlsync" --node "127.0.0.1:$port" --token-file "$(node_token "$dir")" status |
+  deltas=$("$BIN/wlsync" --node "127.0.0.1:$port" --token-file "$(node_token "$dir")" status --json |
            awk -F'"' '/"own_seq"/ { print $4 }')
   stop_node "$NODE_PID"
   rm -rf "$dir"

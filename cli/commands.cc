@@ -1,5 +1,4 @@
-// The CLI's single-request commands: get, set, deregister, status and export.
-#include <google/protobuf/util/json_util.h>
+// The CLI's single-request commands: get, set, deregister, health and export.
 
 #include <cstdio>
 
@@ -66,24 +65,6 @@ int RunDeregister(const std::string& node, const std::string& who) {
   grpc::Status status = Connect(node)->Deregister(&context, request, &response);
   if (!status.ok()) return ReportRpcError("deregister", status);
   return PrintWrite(response);
-}
-
-int RunStatus(const std::string& node) {
-  v1::StatusResponse response;
-  grpc::ClientContext context;
-  grpc::Status status = Connect(node)->Status(&context, v1::StatusRequest(), &response);
-  if (!status.ok()) return ReportRpcError("status", status);
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  options.add_whitespace = true;
-  if (!google::protobuf::util::MessageToJsonString(response, &json, options).ok()) {
-    std::fprintf(stderr, "wlsync: status: cannot format the reply\n");
-    return kExitFailure;
-  }
-  std::printf("%s", json.c_str());
-  return kExitOk;
 }
 
 int RunHealth(const std::string& node) {

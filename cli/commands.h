@@ -19,6 +19,9 @@ struct InitArgs {
   std::string dir;
   std::string name;
   std::string listen;
+  // The metrics listener; empty: 127.0.0.1 at the API port + 1000 (off above 65535);
+  // "off" writes an empty listen (no metrics).
+  std::string metrics_listen;
   std::string grids;           // empty: the sample grids shipped with wlsync
   std::string federation_key;  // empty: make a new one
   std::string ca_cert;         // empty: make a CA in DIR/tls
@@ -42,7 +45,8 @@ int RunGet(const std::string& node, const std::string& who);
 int RunSet(const std::string& node, const std::string& who, const std::string& field,
            const std::string& value);
 int RunDeregister(const std::string& node, const std::string& who);
-int RunStatus(const std::string& node);
+// The node's status on one screen, or the whole StatusResponse as JSON.
+int RunStatus(const std::string& node, bool json);
 // Prints SERVING or NOT_SERVING (gRPC health); exit 0 only when serving.
 int RunHealth(const std::string& node);
 int RunExport(const std::string& node, const std::string& format);

@@ -1,5 +1,6 @@
 // `wlsync init`: makes a node directory ready for `wlsyncd --config DIR/config.toml`.
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -31,6 +32,14 @@ std::string DefaultGrids() {
   return "";
 }
 
+// 127.0.0.1 at the API port + 1000, so that nodes on one host get distinct listeners.
+std::string MetricsListen(const InitArgs& args) {
+  if (args.metrics_listen == "off") return "";
+  if (!args.metrics_listen.empty()) return args.metrics_listen;
+  int port = std::atoi(args.listen.substr(args.listen.rfind(':') + 1).c_str()) + 1000;
+  return port <= 65535 ? base::StrCat("127.0.0.1:", port) : "";
+}
+
 std::string ConfigText(const InitArgs& args, const std::string& admin_hash) {
   return base::StrCat(
       "# wlsync node configuration, written by `wlsync init`. See docs/operations.md.\n"
@@ -48,6 +57,10 @@ std::string ConfigText(const InitArgs& args, const std::string& admin_hash) {
       "listen = \"", args.listen, "\"\n"
       "# TLS on the client and peer APIs. true means plain TCP: loopback development only.\n"
       "insecure = false\n\n"
+      "[metrics]\n"
+      "# Prometheus text format at http://LISTEN/metrics, on its own listener (loopback by\n"
+      "# default: put a reverse proxy or the scraper on this host). \"\" turns it off.\n"
+      "listen = \"", MetricsListen(args), "\"\n\n"
       "[tls]\n"
       "cert = \"tls/", args.name, ".crt\"\n"
       "key = \"tls/", args.name, ".key\"\n"

@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
   init_cmd->add_option("dir", init.dir, "directory to create")->required();
   init_cmd->add_option("--name", init.name, "node (jurisdiction) name, e.g. waihai")->required();
   init_cmd->add_option("--listen", init.listen, "HOST:PORT to serve on")->required();
+  init_cmd->add_option("--metrics-listen", init.metrics_listen,
+                       "HOST:PORT of the metrics listener, or off (default: 127.0.0.1 at "
+                       "the --listen port + 1000)");
   init_cmd->add_option("--grids", init.grids, "grids CSV (default: the shipped sample grids)");
   init_cmd->add_option("--federation-key", init.federation_key,
                        "existing federation key file to share (default: make a new one)");
@@ -76,7 +79,10 @@ int main(int argc, char** argv) {
   set_cmd->add_option("value", value, "new value")->required();
   CLI::App* dereg_cmd = app.add_subcommand("deregister", "record that a person has left");
   dereg_cmd->add_option("person", who, "identity number or pid")->required();
-  CLI::App* status_cmd = app.add_subcommand("status", "print the node's status as JSON");
+  CLI::App* status_cmd = app.add_subcommand(
+      "status", "the node on one screen: health, records, peers, reconciliation, quarantine");
+  bool status_json = false;
+  status_cmd->add_flag("--json", status_json, "print the whole status as JSON");
   CLI::App* health_cmd =
       app.add_subcommand("health", "SERVING or NOT_SERVING (exit 0 only when serving)");
   CLI::App* export_cmd = app.add_subcommand("export", "print every record in pid order");
@@ -189,6 +195,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "wlsync: init: --listen must be HOST:PORT with a port from 1 to 65535\n");
       return kExitUsage;
     }
+    if (!init.metrics_listen.empty() && init.metrics_listen != "off" &&
+        !wlsync::daemon::IsValidHostPort(init.metrics_listen)) {
+      std::fprintf(stderr,
+                   "wlsync: init: --metrics-listen must be HOST:PORT with a port from 1 to "
+                   "65535, or off\n");
+      return kExitUsage;
+    }
     if (!wlsync::daemon::IsValidNodeName(init.name)) {
       std::fprintf(stderr, "wlsync: init: --name must be 1-32 of a-z 0-9 _ - starting with a letter\n");
       return kExitUsage;
@@ -243,7 +256,7 @@ int main(int argc, char** argv) {
   if (get_cmd->parsed()) return wlsync::cli::RunGet(node, who);
   if (set_cmd->parsed()) return wlsync::cli::RunSet(node, who, field, value);
   if (dereg_cmd->parsed()) return wlsync::cli::RunDeregister(node, who);
-  if (status_cmd->parsed()) return wlsync::cli::RunStatus(node);
+  if (status_cmd->parsed()) return wlsync::cli::RunStatus(node, status_json);
   if (health_cmd->parsed()) return wlsync::cli::RunHealth(node);
   if (export_cmd->parsed()) return wlsync::cli::RunExport(node, format);
   if (reconcile_cmd->parsed()) return wlsync::cli::RunReconcile(node, peer, cert_out);

@@ -136,6 +136,15 @@ absl::Status ReadTuning(const toml::table& root, const std::string& origin,
       return Bad(origin, "api.listen", "must be HOST:PORT with a port from 1 to 65535");
     }
   }
+  if (const toml::table* metrics = Section(root, "metrics")) {
+    WLSYNC_RETURN_IF_ERROR(CheckKeys(*metrics, "metrics.", {"listen"}, origin));
+    Reader r(*metrics, "metrics.", origin, base);
+    WLSYNC_RETURN_IF_ERROR(r.String("listen", &c->metrics_listen, /*required=*/false));
+    if (!c->metrics_listen.empty() && !IsValidHostPort(c->metrics_listen)) {
+      return Bad(origin, "metrics.listen",
+                 "must be HOST:PORT with a port from 1 to 65535, or \"\" to turn metrics off");
+    }
+  }
   if (const toml::table* tls = Section(root, "tls")) {
     WLSYNC_RETURN_IF_ERROR(CheckKeys(*tls, "tls.", {"cert", "key", "ca"}, origin));
     Reader r(*tls, "tls.", origin, base);
@@ -308,7 +317,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& ori
                                                    err.description()));
   }
   WLSYNC_RETURN_IF_ERROR(CheckKeys(root, "",
-                                   {"node", "api", "tls", "sync", "log", "auth", "retention", "health", "reconcile",
+                                   {"node", "api", "metrics", "tls", "sync", "log", "auth", "retention", "health",
+                                    "reconcile",
                                     "ownership", "peers", "trusted"},
                                    origin));
   Config c;

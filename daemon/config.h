@@ -58,6 +58,10 @@ struct Config {
   // peers), or while the store refuses writes.
   int64_t health_peer_timeout_s = 300;
 
+  // [metrics]: the Prometheus text format at http://LISTEN/metrics, on its own listener;
+  // loopback by default. Empty turns it off.
+  std::string metrics_listen = "127.0.0.1:9740";
+
   std::string log_format = "text";
   std::string log_level = "info";
 

@@ -1,7 +1,12 @@
-// wlsyncd: the jurisdiction node daemon. `wlsyncd --config FILE.toml`.
+// wlsyncd: the jurisdiction node daemon. `wlsyncd --config FILE.toml`. Under systemd
+// (Type=notify) it reports readiness, status and stopping with sd_notify, and feeds the
+// watchdog while the node's monitor thread runs; elsewhere those calls do nothing.
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 
 #include <cstdio>
+#include <ctime>
+#include <string>
 
 #include "CLI/CLI.hpp"
 #include "base/logging.h"
@@ -11,15 +16,35 @@
 namespace {
 
 // Blocks SIGINT and SIGTERM in every thread and waits for one in the main thread, so that
-// shutdown runs in ordinary code rather than in a signal handler.
-int WaitForSignal() {
+// shutdown runs in ordinary code rather than in a signal handler. With a systemd watchdog,
+// wakes every half period to feed it, but only while the node's monitor thread keeps
+// running: a wedged node is then restarted by systemd.
+int WaitForSignal(const wlsync::daemon::Node& node) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  int sig = 0;
-  sigwait(&set, &sig);
-  return sig;
+  uint64_t watchdog_us = 0;
+  if (sd_watchdog_enabled(/*unset_environment=*/0, &watchdog_us) <= 0) watchdog_us = 0;
+  if (watchdog_us == 0) {
+    int sig = 0;
+    sigwait(&set, &sig);
+    return sig;
+  }
+  uint64_t half_us = watchdog_us / 2;
+  timespec every{static_cast<time_t>(half_us / 1000000), static_cast<long>(half_us % 1000000) * 1000};
+  auto log = wlsync::base::Logger("node");
+  for (;;) {
+    int sig = sigtimedwait(&set, nullptr, &every);
+    if (sig > 0) return sig;
+    if (node.Responsive(static_cast<int64_t>(watchdog_us / 1000))) {
+      sd_notify(0, "WATCHDOG=1");
+    } else {
+      log->error("watchdog: the node's monitor thread has not run for {} ms; not feeding the "
+                 "systemd watchdog",
+                 watchdog_us / 1000);
+    }
+  }
 }
 
 void BlockSignals() {
@@ -28,6 +53,14 @@ void BlockSignals() {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int CannotStart(const absl::Status& status) {
+  std::string message(status.message());
+  wlsync::base::Logger("node")->critical("cannot start: {}", message);
+  std::fprintf(stderr, "wlsyncd: %s\n", message.c_str());
+  sd_notifyf(0, "STATUS=cannot start: %s", message.c_str());
+  return 1;
 }
 
 }  // namespace
@@ -55,19 +88,14 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<std::unique_ptr<wlsync::daemon::Node>> node =
       wlsync::daemon::Node::Open(*std::move(config));
-  if (!node.ok()) {
-    log->critical("cannot start: {}", node.status().message());
-    std::fprintf(stderr, "wlsyncd: %s\n", std::string(node.status().message()).c_str());
-    return 1;
-  }
-  if (absl::Status s = (*node)->Start(); !s.ok()) {
-    log->critical("cannot start: {}", s.message());
-    std::fprintf(stderr, "wlsyncd: %s\n", std::string(s.message()).c_str());
-    return 1;
-  }
+  if (!node.ok()) return CannotStart(node.status());
+  if (absl::Status s = (*node)->Start(); !s.ok()) return CannotStart(s);
+  sd_notifyf(0, "READY=1\nSTATUS=serving on port %d, metrics on port %d", (*node)->port(),
+             (*node)->metrics_port());
 
-  int sig = WaitForSignal();
+  int sig = WaitForSignal(**node);
   log->info("signal={} received", sig);
+  sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing queued writes");
   (*node)->Shutdown();
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/server_interceptor.h>
 #include <grpcpp/impl/codegen/service_type.h>
 
 #include <sys/stat.h>
@@ -11,83 +12,16 @@
 #include <mutex>
 #include <thread>
 
-#include "base/strings.h"
 #include "base/logging.h"
-#include "access/audit_trail.h"
-#include "access/rate_limit.h"
-#include "access/tokens.h"
-#include "daemon/gate.h"
+#include "base/strings.h"
+#include "daemon/node_internal.h"
 #include "daemon/registry_service.h"
-#include "daemon/retention.h"
+#include "daemon/rpc_metrics.h"
 #include "daemon/services.h"
-#include "query/engine.h"
-#include "daemon/scheduler.h"
-#include "model/grids.h"
-#include "model/hlc.h"
-#include "model/pid.h"
-#include "model/writes.h"
 #include "net/credentials.h"
-#include "net/node_tls.h"
 #include "storage/sealing.h"
-#include "storage/store.h"
-#include "sync/freezes.h"
-#include "sync/peer_service.h"
-#include "sync/puller.h"
-#include "sync/reconciler.h"
-#include "sync/signer.h"
-#include "sync/writer.h"
 
 namespace wlsync::daemon {
-
-struct Node::Impl {
-  Config config;
-  model::SystemWallClock wall;
-  std::optional<model::FederationKey> federation_key;
-  std::optional<sync::SigningKey> signing_key;
-  model::Grids grids;
-  sync::TrustStore trust;
-  std::shared_ptr<const net::NodeTls> tls;  // null: plain TCP (api.insecure)
-  std::unique_ptr<storage::Store> store;
-  std::unique_ptr<model::HybridClock> clock;
-  std::unique_ptr<model::WritePlanner> planner;
-  std::unique_ptr<sync::Writer> writer;
-  std::vector<std::unique_ptr<sync::Puller>> pullers;
-  std::unique_ptr<sync::Reconciler> reconciler;
-  std::unique_ptr<ReconcileScheduler> scheduler;
-  std::unique_ptr<RetentionSweeper> retention;
-  std::mutex reconcile_mu;  // one reconciliation at a time
-  std::unique_ptr<access::TokenStore> tokens;
-  std::unique_ptr<access::RateLimiter> limiter;
-  std::unique_ptr<access::AuditTrail> trail;
-  std::unique_ptr<access::Lockdown> lockdown;
-  std::unique_ptr<sync::PeerFreezes> freezes;
-  std::unique_ptr<Gate> gate;
-  std::unique_ptr<query::QueryEngine> query;
-  std::unique_ptr<grpc::Service> registry_service;
-  std::unique_ptr<grpc::Service> query_service;
-  std::unique_ptr<grpc::Service> access_service;
-  std::unique_ptr<grpc::Service> audit_service;
-  std::unique_ptr<grpc::Service> emergency_service;
-  std::unique_ptr<grpc::Service> peer_service;
-  std::unique_ptr<grpc::Server> server;
-  int port = 0;
-  std::once_flag shutdown_once;
-
-  // Health monitor: updates the gRPC health status once a second.
-  std::thread health_thread;
-  std::mutex health_mu;
-  std::condition_variable health_cv;
-  bool health_stop = false;  // guarded by health_mu
-  int64_t started_ms = 0;
-
-  void MonitorHealth();
-
-  absl::Status LoadKeys();
-  absl::Status LoadTls();
-  absl::Status BuildServer();
-  absl::Status OpenAccess();
-  absl::StatusOr<v1::ReconcileReport> Reconcile(const std::string& peer);
-};
 
 // Secret key files must be readable by their owner only; a looser mode is logged.
 void WarnIfExposed(const std::string& path, std::string_view what) {
@@ -186,6 +120,53 @@ absl::StatusOr<v1::ReconcileReport> Node::Impl::Reconcile(const std::string& pee
   return absl::NotFoundError(base::StrCat("peer: ", peer, " is not a configured peer"));
 }
 
+std::vector<v1::PeerStatus> Node::Impl::PeerStatuses() const {
+  std::map<std::string, ReconcileSummary> reports = SummarizeReports(*store);
+  std::vector<v1::PeerStatus> out;
+  for (const auto& puller : pullers) {
+    v1::PeerStatus p = puller->Status();
+    p.set_last_contact_unix_ms(puller->last_contact_ms());
+    if (std::optional<v1::FrozenPeer> f = freezes->Get(p.name())) {
+      p.set_frozen_reason(f->reason().empty() ? "(no reason given)" : f->reason());
+    }
+    if (auto it = reports.find(p.name()); it != reports.end()) {
+      const v1::ReconcileReport& r = it->second.last;
+      p.set_last_reconcile_unix_ms(r.end_unix_ms());
+      p.set_last_reconcile_equal(r.equal());
+      p.set_last_reconcile_differing(r.differing());
+      p.set_last_reconcile_unrepairable(r.unrepairable_size());
+      p.set_last_reconcile_error(r.error());
+      p.set_last_reconcile_success_unix_ms(it->second.last_success_ms);
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+void Node::Impl::DescribeNode(v1::StatusResponse* r) {
+  {
+    std::lock_guard<std::mutex> lock(health_mu);
+    r->set_health(not_serving_reason.empty() ? "SERVING"
+                                             : base::StrCat("NOT_SERVING: ", not_serving_reason));
+  }
+  r->set_lockdown(lockdown->active());
+  r->set_audit_entries(trail->head().seq());
+  r->set_store_bytes(store->stats().sst_bytes);
+  r->set_started_unix_ms(started_ms);
+  r->set_metrics_port(metrics_server ? metrics_server->port() : 0);
+}
+
+std::string Node::Impl::HealthProblem(int64_t now_ms) const {
+  if (absl::Status s = store->write_error(); !s.ok()) return "the store refuses writes";
+  if (pullers.empty()) return "";
+  int64_t last_contact = started_ms;
+  for (const auto& p : pullers) last_contact = std::max(last_contact, p->last_contact_ms());
+  if (now_ms - last_contact > config.health_peer_timeout_s * 1000) {
+    return base::StrCat("no peer reachable for ", (now_ms - last_contact) / 1000, " s");
+  }
+  return "";
+}
+
 void Node::Impl::MonitorHealth() {
   auto log = base::Logger("node");
   bool last = true;
@@ -195,24 +176,22 @@ void Node::Impl::MonitorHealth() {
       if (health_cv.wait_for(lock, std::chrono::seconds(1), [&] { return health_stop; })) return;
     }
     int64_t now = wall.NowMs();
-    std::string why;
-    if (absl::Status s = store->write_error(); !s.ok()) why = "the store refuses writes";
-    if (why.empty() && !pullers.empty()) {
-      int64_t last_contact = started_ms;
-      for (const auto& p : pullers) last_contact = std::max(last_contact, p->last_contact_ms());
-      if (now - last_contact > config.health_peer_timeout_s * 1000) {
-        why = base::StrCat("no peer reachable for ", (now - last_contact) / 1000, " s");
-      }
+    std::string why = HealthProblem(now);
+    bool ok = why.empty();
+    server->GetHealthCheckService()->SetServingStatus(ok);
+    serving.store(ok);
+    monitor_beat_ms.store(now);
+    {
+      std::lock_guard<std::mutex> lock(health_mu);
+      not_serving_reason = why;
     }
-    bool serving = why.empty();
-    server->GetHealthCheckService()->SetServingStatus(serving);
-    if (serving != last) {
-      if (serving) {
+    if (ok != last) {
+      if (ok) {
         log->info("node={} health=SERVING", config.name);
       } else {
         log->warn("node={} health=NOT_SERVING reason=\"{}\"", config.name, why);
       }
-      last = serving;
+      last = ok;
     }
   }
 }
@@ -221,13 +200,15 @@ absl::Status Node::Impl::BuildServer() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  RegistryDeps deps{*gate, *store, *writer, *planner, *clock,
-                    [this] {
-                      std::vector<v1::PeerStatus> out;
-                      for (const auto& p : pullers) out.push_back(p->Status());
-                      return out;
-                    },
+  RegistryDeps deps{*gate,
+                    *store,
+                    *writer,
+                    *planner,
+                    *clock,
+                    [this] { return PeerStatuses(); },
+                    [this](v1::StatusResponse* r) { DescribeNode(r); },
                     [this](const std::string& peer) { return Reconcile(peer); }};
+  deps.import_rows = &import_rows;
   registry_service = NewRegistryService(std::move(deps));
   auto pid_of = [this](std::string_view id_doc) { return planner->PidOf(id_doc); };
   query_service = NewQueryService(*gate, *query, federation_key->DeriveKey("audit"));
@@ -241,7 +222,8 @@ absl::Status Node::Impl::BuildServer() {
       },
       [this] { return wall.NowMs(); }});
   peer_service = sync::NewPeerService(*store, *clock, trust, *signing_key, config.name,
-                                      federation_key->Fingerprint(), tls, freezes.get());
+                                      federation_key->Fingerprint(), tls, freezes.get(),
+                                      &sent);
 
   grpc::ServerBuilder builder;
   // One port for both services. With TLS, client certificates are optional at the
@@ -259,6 +241,9 @@ absl::Status Node::Impl::BuildServer() {
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> timers;
+  timers.push_back(NewRpcMetrics(metrics));
+  builder.experimental().SetInterceptorCreators(std::move(timers));
   builder.RegisterService(registry_service.get());
   builder.RegisterService(peer_service.get());
   builder.RegisterService(query_service.get());
@@ -323,8 +308,9 @@ absl::Status Node::Start() {
   Impl& n = *impl_;
   auto log = base::Logger("node");
   if (absl::Status s = n.writer->Start(); !s.ok()) return s;
-  if (absl::Status s = n.BuildServer(); !s.ok()) return s;
-
+  n.started_ms = n.wall.NowMs();
+  n.AddMetricSources();
+  // The pullers exist before the server, whose Status calls read them.
   for (const PeerConfig& p : n.config.peers) {
     sync::PullerOptions po{n.config.name,
                            p.name,
@@ -338,6 +324,8 @@ absl::Status Node::Start() {
     n.pullers.push_back(std::make_unique<sync::Puller>(po, *n.store, *n.writer));
     n.pullers.back()->Start();
   }
+  if (absl::Status s = n.BuildServer(); !s.ok()) return s;
+
   if (n.config.reconcile_enabled && !n.config.peers.empty()) {
     ScheduleOptions so;
     (void)ParseAt(n.config.reconcile_at, &so);  // validated with the config
@@ -356,7 +344,9 @@ absl::Status Node::Start() {
   n.retention = std::make_unique<RetentionSweeper>(ro, *n.store, *n.writer,
                                                    [&n] { return n.wall.NowMs(); });
   n.retention->Start();
-  n.started_ms = n.wall.NowMs();
+  // Last: scrapes read the pullers, scheduler and retention made above.
+  if (absl::Status s = n.StartMetrics(); !s.ok()) return s;
+  n.monitor_beat_ms.store(n.wall.NowMs());
   n.health_thread = std::thread([&n] { n.MonitorHealth(); });
   storage::Counts c = n.store->counts();
   log->info("node={} epoch={} new_data_dir={} listen={} port={} peers={} records={} "
@@ -385,6 +375,7 @@ void Node::Shutdown() {
     Impl& n = *impl_;
     auto log = base::Logger("node");
     log->info("node={} shutting down", n.config.name);
+    n.metrics_server.reset();  // no scrape may read the parts stopped below
     if (n.health_thread.joinable()) {
       {
         std::lock_guard<std::mutex> lock(n.health_mu);
@@ -409,5 +400,13 @@ void Node::Shutdown() {
 }
 
 int Node::port() const { return impl_->port; }
+
+int Node::metrics_port() const {
+  return impl_->metrics_server ? impl_->metrics_server->port() : 0;
+}
+
+bool Node::Responsive(int64_t within_ms) const {
+  return impl_->wall.NowMs() - impl_->monitor_beat_ms.load() <= within_ms;
+}
 
 }  // namespace wlsync::daemon

@@ -24,6 +24,12 @@ class Node {
 
   // The port actually bound (useful with port 0).
   int port() const;
+  // The metrics listener's port; 0 when metrics are off.
+  int metrics_port() const;
+
+  // True while the node's monitor thread (which sets the gRPC health status once a second)
+  // has run within the last `within_ms`: what the systemd watchdog is fed on. Thread safe.
+  bool Responsive(int64_t within_ms) const;
 
  private:
   struct Impl;

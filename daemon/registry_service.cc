@@ -251,6 +251,14 @@ class RegistryServiceImpl final : public v1::Registry::Service {
                       SeenPids* seen);
   static void Finish(PendingBatch* batch, v1::ImportSummary* summary, v1::ImportResponse* out);
 
+  void CountRows(const v1::ImportSummary& before, const v1::ImportSummary& after) const {
+    if (d_.import_rows == nullptr) return;
+    d_.import_rows->Add({"created"}, after.imported() - before.imported());
+    d_.import_rows->Add({"updated"}, after.updated() - before.updated());
+    d_.import_rows->Add({"unchanged"}, after.unchanged() - before.unchanged());
+    d_.import_rows->Add({"rejected"}, after.rejected() - before.rejected());
+  }
+
   RegistryDeps d_;
 };
 
@@ -351,8 +359,10 @@ grpc::Status RegistryServiceImpl::Import(
 
   auto drain_one = [&]() -> bool {
     v1::ImportResponse response;
+    v1::ImportSummary before = summary;
     Finish(&in_flight.front(), &summary, &response);
     in_flight.pop_front();
+    CountRows(before, summary);
     return stream->Write(response);
   };
 
@@ -421,6 +431,7 @@ grpc::Status RegistryServiceImpl::Status(grpc::ServerContext* context, const v1:
     *p.mutable_cursors() = response->streams();
     *response->add_peers() = std::move(p);
   }
+  if (d_.describe) d_.describe(response);
   return grpc::Status::OK;
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "base/tally.h"
 #include "model/hlc.h"
 #include "model/writes.h"
 #include "storage/store.h"
@@ -29,10 +30,15 @@ struct RegistryDeps {
   const model::HybridClock& clock;
   // Per-peer status, filled in by the node.
   std::function<std::vector<v1::PeerStatus>()> peers;
+  // Fills the node-wide parts of Status (health, lockdown, audit, ...); may be empty.
+  std::function<void(v1::StatusResponse*)> describe;
   // Runs a reconciliation against a configured peer; NOT_FOUND for an unknown name.
   std::function<absl::StatusOr<v1::ReconcileReport>(const std::string& peer)> reconcile;
   // Rows accepted in one ImportRequest at most.
   size_t max_rows_per_request = 10000;
+  // Import rows by outcome ({"created"}, {"updated"}, {"unchanged"}, {"rejected"}), counted
+  // as each batch is answered; may be null.
+  base::Tally* import_rows = nullptr;
 };
 
 // A record as the client API shows it; with `tombstone_only`, a deregistered person shows

@@ -93,14 +93,26 @@ void ReconcileScheduler::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-int64_t ReconcileScheduler::LastSuccess(const std::string& peer) const {
-  absl::StatusOr<std::vector<std::string>> reports = store_.ListReports(1000);
-  if (!reports.ok()) return 0;
+std::map<std::string, ReconcileSummary> SummarizeReports(const storage::Store& store) {
+  std::map<std::string, ReconcileSummary> out;
+  absl::StatusOr<std::vector<std::string>> reports = store.ListReports(1000);  // newest first
+  if (!reports.ok()) return out;
   for (const std::string& bytes : *reports) {
     v1::ReconcileReport r;
-    if (r.ParseFromString(bytes) && r.peer() == peer && Succeeded(r)) return r.end_unix_ms();
+    if (!r.ParseFromString(bytes)) continue;
+    auto [it, first] = out.try_emplace(r.peer());
+    if (first) it->second.last = r;
+    if (it->second.last_success_ms == 0 && Succeeded(r)) {
+      it->second.last_success_ms = r.end_unix_ms();
+    }
   }
-  return 0;
+  return out;
+}
+
+int64_t ReconcileScheduler::LastSuccess(const std::string& peer) const {
+  std::map<std::string, ReconcileSummary> summary = SummarizeReports(store_);
+  auto it = summary.find(peer);
+  return it == summary.end() ? 0 : it->second.last_success_ms;
 }
 
 void ReconcileScheduler::RunAll() {

@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -38,6 +39,14 @@ bool IsTimeZoneName(std::string_view name);
 // When the run of `day_offset` days from today (local time) is due, in Unix ms. Refuses a
 // zone that is not IsTimeZoneName or not installed.
 absl::StatusOr<int64_t> ScheduledAt(const ScheduleOptions& options, int64_t now_ms, int day_offset);
+
+// Per peer, the newest stored reconciliation report and when the newest successful one
+// (no error, nothing unrepairable) ended; for status and metrics.
+struct ReconcileSummary {
+  v1::ReconcileReport last;
+  int64_t last_success_ms = 0;  // 0: none stored
+};
+std::map<std::string, ReconcileSummary> SummarizeReports(const storage::Store& store);
 
 // Lifecycle: Start, Stop (or destroy). `store` and `run` must outlive it. Thread safe.
 class ReconcileScheduler {

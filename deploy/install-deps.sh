@@ -8,7 +8,13 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   librocksdb-dev libspdlog-dev libfmt-dev catch2 libsodium-dev
   libtomlplusplus-dev libcli11-dev libabsl-dev libssl-dev
+  # Metrics (Prometheus text format over HTTP) and systemd readiness (sd_notify).
+  prometheus-cpp-dev libsystemd-dev
   python3 curl openssl
+  # The packaging test (tests/deploy/packaging_test.sh): linters for the YAML and shell
+  # files, PyYAML for the manifest checks, and systemd's offline tools (systemd-analyze,
+  # -sysusers, -tmpfiles) for the unit; none of them starts a service.
+  yamllint shellcheck python3-yaml systemd
   # The fuzz build (tests/fuzz/run.sh): clang, its libFuzzer and sanitizer runtimes, and
   # llvm-symbolizer for readable crash reports.
   clang-14 libclang-rt-14-dev llvm-14

@@ -309,7 +309,7 @@ fi
 # ---- report -----------------------------------------------------------------------------
 
 for n in "${kNodes[@]}"; do
-  cli "$n" status >"$workdir/$n.status" || die "status of $n failed"
+  cli "$n" status --json >"$workdir/$n.status" || die "status of $n failed"
 done
 python3 - "$workdir" "$identical" "$converge_s" "${kNodes[@]}" <<'EOF' || die "cannot read status"
 import json, sys

@@ -126,6 +126,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   // a memtable; without a cap they would pin every WAL file until the default limit.
   db_options.max_total_wal_size = 256 << 20;
   db_options.info_log_level = rocksdb::WARN_LEVEL;
+  db_options.listeners.push_back(impl->stalls);
 
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
@@ -556,5 +557,32 @@ uint64_t Store::ApproximateSizeBytes() const {
   }
   return total;
 }
+
+StoreStats Store::stats() const {
+  StoreStats st;
+  auto sum = [this](const std::string& property) {
+    uint64_t total = 0;
+    for (int i = kDefault; i < kCfCount; ++i) {
+      uint64_t v = 0;
+      if (impl_->db->GetIntProperty(impl_->cf(static_cast<CfIndex>(i)), property, &v)) total += v;
+    }
+    return total;
+  };
+  st.sst_bytes = sum(rocksdb::DB::Properties::kLiveSstFilesSize);
+  st.memtable_bytes = sum(rocksdb::DB::Properties::kSizeAllMemTables);
+  st.pending_compaction_bytes = sum(rocksdb::DB::Properties::kEstimatePendingCompactionBytes);
+  uint64_t v = 0;
+  if (impl_->db->GetIntProperty(rocksdb::DB::Properties::kActualDelayedWriteRate, &v)) {
+    st.delayed_write_rate = v;
+  }
+  if (impl_->db->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &v)) {
+    st.writes_stopped = v != 0;
+  }
+  st.stalls_delayed = impl_->stalls->delayed.load();
+  st.stalls_stopped = impl_->stalls->stopped.load();
+  st.background_errors = impl_->stalls->background_errors.load();
+  return st;
+}
+
 
 }  // namespace wlsync::storage

@@ -2,6 +2,9 @@
 #pragma once
 
 #include <rocksdb/db.h>
+#include <rocksdb/listener.h>
+
+#include <atomic>
 
 #include <memory>
 #include <optional>
@@ -42,6 +45,23 @@ inline absl::Status ToStatus(const rocksdb::Status& s, std::string_view what) {
   return absl::UnavailableError(msg);
 }
 
+// Counts RocksDB's write stalls and background errors as they happen (RocksDB calls it
+// from its background threads), for StoreStats.
+class StallCounter final : public rocksdb::EventListener {
+ public:
+  void OnStallConditionsChanged(const rocksdb::WriteStallInfo& info) override {
+    if (info.condition.cur == rocksdb::WriteStallCondition::kDelayed) delayed.fetch_add(1);
+    if (info.condition.cur == rocksdb::WriteStallCondition::kStopped) stopped.fetch_add(1);
+  }
+  void OnBackgroundError(rocksdb::BackgroundErrorReason, rocksdb::Status*) override {
+    background_errors.fetch_add(1);
+  }
+
+  std::atomic<uint64_t> delayed{0};
+  std::atomic<uint64_t> stopped{0};
+  std::atomic<uint64_t> background_errors{0};
+};
+
 inline std::string_view View(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
 
 }  // namespace wlsync::storage::internal
@@ -55,6 +75,7 @@ struct Store::Impl {
   StoreOptions options;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs;
+  std::shared_ptr<internal::StallCounter> stalls = std::make_shared<internal::StallCounter>();
 
   ~Impl() {
     for (auto* cf : cfs) {

@@ -2,6 +2,8 @@
 
 #include "sync/freezes.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <grpcpp/grpcpp.h>
 
 #include <map>
@@ -33,13 +35,42 @@ grpc::Status Unavailable(const absl::Status& s) {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(s.message()));
 }
 
+using google::protobuf::internal::WireFormatLite;
+
+// Field numbers of SignedDelta.body and DeltaBody.events (delta.proto).
+constexpr int kBodyField = 1;
+constexpr int kEventsField = 7;
+
+// Counts the occurrences of field `number` at the top level of a message; -1 when the bytes
+// are not a well-formed message. With `field`, also returns the bytes of the last
+// length-delimited occurrence (a view into `bytes`).
+int64_t CountField(std::string_view bytes, int number, std::string_view* field = nullptr) {
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  int64_t count = 0;
+  while (uint32_t tag = in.ReadTag()) {
+    bool wanted = WireFormatLite::GetTagFieldNumber(tag) == number;
+    count += wanted ? 1 : 0;
+    if (wanted && field != nullptr &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t size = 0;
+      if (!in.ReadVarint32(&size) || !in.Skip(static_cast<int>(size))) return -1;
+      *field = bytes.substr(static_cast<size_t>(in.CurrentPosition()) - size, size);
+      continue;
+    }
+    if (!WireFormatLite::SkipField(&in, tag)) return -1;
+  }
+  return static_cast<size_t>(in.CurrentPosition()) == bytes.size() ? count : -1;
+}
+
 class PeerServiceImpl final : public v1::Peer::Service {
  public:
   PeerServiceImpl(const storage::Store& store, const model::HybridClock& clock,
                   const TrustStore& trust, const SigningKey& key, std::string node,
                   std::string federation_check, std::shared_ptr<const net::NodeTls> tls,
-                  const PeerFreezes* freezes)
+                  const PeerFreezes* freezes, SendCounters* sent)
       : freezes_(freezes),
+        sent_(sent),
         store_(store),
         clock_(clock),
         trust_(trust),
@@ -217,9 +248,16 @@ class PeerServiceImpl final : public v1::Peer::Service {
         }
         for (auto& [seq, bytes] : *entries) {
           v1::PullResponse response;
+          size_t size = bytes.size();
+          uint64_t events = sent_ != nullptr ? CountEvents(bytes) : 0;
           response.set_signed_delta(std::move(bytes));
           if (!writer->Write(response)) return grpc::Status::CANCELLED;
           after = seq;
+          if (sent_ != nullptr) {
+            sent_->deltas.Add({request->node(), id.origin});
+            sent_->events.Add({request->node(), id.origin}, events);
+            sent_->bytes.Add({request->node(), id.origin}, size);
+          }
         }
         if (after < state.seq) more = true;
       }
@@ -273,6 +311,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
   }
 
   const PeerFreezes* const freezes_;
+  SendCounters* const sent_;
   const storage::Store& store_;
   const model::HybridClock& clock_;
   const TrustStore& trust_;
@@ -284,14 +323,23 @@ class PeerServiceImpl final : public v1::Peer::Service {
 
 }  // namespace
 
+uint64_t CountEvents(std::string_view signed_delta) {
+  std::string_view body;
+  if (CountField(signed_delta, kBodyField, &body) <= 0) return 0;
+  int64_t events = CountField(body, kEventsField);
+  return events < 0 ? 0 : static_cast<uint64_t>(events);
+}
+
 std::unique_ptr<grpc::Service> NewPeerService(const storage::Store& store,
                                               const model::HybridClock& clock,
                                               const TrustStore& trust, const SigningKey& key,
                                               std::string node, std::string federation_check,
                                               std::shared_ptr<const net::NodeTls> tls,
-                                              const PeerFreezes* freezes) {
+                                              const PeerFreezes* freezes,
+                                              SendCounters* sent) {
   return std::make_unique<PeerServiceImpl>(store, clock, trust, key, std::move(node),
-                                           std::move(federation_check), std::move(tls), freezes);
+                                           std::move(federation_check), std::move(tls), freezes,
+                                           sent);
 }
 
 }  // namespace wlsync::sync

@@ -175,6 +175,7 @@ bool Puller::Frozen() {
 bool Puller::Handle(std::string signed_delta, std::vector<Held>* held) {
   auto log = base::Logger("peer");
   RemoteResult r = writer_.ApplyRemote(signed_delta);
+  Count(r);
   // Deltas behind a held-back one of the same stream wait for it.
   if (r.outcome == RemoteOutcome::kGap &&
       std::any_of(held->begin(), held->end(), [&](const Held& h) { return h.stream == r.stream; })) {
@@ -216,6 +217,7 @@ bool Puller::RetryHeld(std::vector<Held>* held) {
       ++it;
       continue;
     }
+    Count(r);
     base::Logger("peer")->info("peer={} origin={} seq={} released by the clock guard: {}",
                                options_.peer, it->stream.origin, r.seq,
                                RemoteOutcomeName(r.outcome));
@@ -227,6 +229,14 @@ bool Puller::RetryHeld(std::vector<Held>* held) {
   for (const Held& h : *held) held_origins_.push_back(h.stream.origin);
   // Once released, pull again so that the stream's later deltas follow from the cursor.
   return released;
+}
+
+void Puller::Count(const RemoteResult& r) {
+  std::string origin = r.stream.origin.empty() ? "unknown" : r.stream.origin;
+  std::string outcome(r.signature_failed ? "bad_signature" : RemoteOutcomeName(r.outcome));
+  received_deltas_.Add({origin, outcome});
+  if (r.events > 0) received_events_.Add({origin, outcome}, r.events - r.quarantined);
+  if (r.quarantined > 0) received_events_.Add({origin, "quarantined"}, r.quarantined);
 }
 
 void Puller::UpdateLag(const v1::Heartbeat& heartbeat) {

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/tally.h"
 #include "net/node_tls.h"
 #include "storage/store.h"
 #include "sync/writer.h"
@@ -61,6 +62,13 @@ class Puller {
   // Milliseconds since the Unix epoch when the peer last answered; 0 for never.
   int64_t last_contact_ms() const { return last_contact_ms_.load(); }
 
+  // Deltas and their events received from this peer, keyed {origin, outcome}: outcome is
+  // a RemoteOutcomeName ("applied", "duplicate", "gap", "fork", "held_back", "rejected") or
+  // "bad_signature"; events also count "quarantined". An origin the delta names but that
+  // did not verify is counted as "unknown", so that a peer cannot add label values.
+  const base::Tally& received_deltas() const { return received_deltas_; }
+  const base::Tally& received_events() const { return received_events_; }
+
  private:
   struct Held;
 
@@ -73,11 +81,15 @@ class Puller {
   bool Handle(std::string signed_delta, std::vector<Held>* held);
   bool RetryHeld(std::vector<Held>* held);
   void UpdateLag(const v1::Heartbeat& heartbeat);
+  void Count(const RemoteResult& r);
   void SetError(std::string error);
 
   const PullerOptions options_;
   const storage::Store& store_;
   Writer& writer_;
+
+  base::Tally received_deltas_;
+  base::Tally received_events_;
 
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> last_contact_ms_{0};

@@ -65,6 +65,10 @@ struct RemoteResult {
   uint64_t seq = 0;
   size_t events = 0;
   size_t quarantined = 0;
+  // The envelope named an origin but its signature did not verify with the trust store's
+  // key for it (or the origin or key id is unknown): a forged, corrupted or misconfigured
+  // peer. `stream` is then empty: nothing in the delta is trusted.
+  bool signature_failed = false;
 };
 
 // What a repair did: pids whose records changed, and events refused with the reason.
@@ -97,6 +101,7 @@ struct WriterStats {
   std::atomic<uint64_t> forks{0};
   std::atomic<uint64_t> held_back{0};
   std::atomic<uint64_t> rejected{0};
+  std::atomic<uint64_t> signature_failures{0};
   std::atomic<uint64_t> quarantined{0};
 };
 

@@ -169,6 +169,7 @@ bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope,
   } else {
     *error = trust_.Verify(body->origin(), envelope->key_id(), envelope->body(),
                            envelope->signature());
+    if (!error->ok()) stats_.signature_failures.fetch_add(1, std::memory_order_relaxed);
   }
   if (!error->ok()) stats_.rejected.fetch_add(1, std::memory_order_relaxed);
   return error->ok();
@@ -181,12 +182,18 @@ RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
   v1::DeltaBody& body = *google::protobuf::Arena::CreateMessage<v1::DeltaBody>(&arena);
   absl::Status error;
   if (!Verify(signed_delta, &envelope, &body, &error)) {
-    return Result(RemoteOutcome::kRejected, error);
+    RemoteResult r = Result(RemoteOutcome::kRejected, error);
+    r.signature_failed = error.code() == absl::StatusCode::kPermissionDenied;
+    return r;
   }
 
   storage::StreamId stream{body.origin(), body.origin_epoch()};
   absl::StatusOr<std::optional<storage::StreamState>> stored = store_.GetStream(stream);
-  if (!stored.ok()) return Result(RemoteOutcome::kRejected, stored.status());
+  if (!stored.ok()) {
+    RemoteResult r = Result(RemoteOutcome::kRejected, stored.status());
+    r.stream = stream;
+    return r;
+  }
   storage::StreamState state = stored->value_or(storage::StreamState{});
 
   RemoteResult seq_check = CheckSequence(body, envelope.body(), stream, state);

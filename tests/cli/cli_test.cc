@@ -24,7 +24,7 @@ namespace {
 
 // Status counts as numbers (protobuf JSON prints 64-bit integers as strings).
 std::map<std::string, long> StatusCounts(const Node& node) {
-  CommandResult r = node.Cli({"status"});
+  CommandResult r = node.Cli({"status", "--json"});
   REQUIRE(r.exit_code == 0);
   google::protobuf::Struct s;
   REQUIRE(google::protobuf::util::JsonStringToMessage(r.out, &s).ok());
@@ -178,7 +178,7 @@ TEST_CASE("CLI: exit codes are 0 ok, 1 failure, 2 usage, 3 some rows refused", "
   TempDir root("cli-exit");
 
   SECTION("usage errors exit 2") {
-    CommandResult no_node = Cli({"status"});
+    CommandResult no_node = Cli({"status", "--json"});
     CHECK(no_node.exit_code == 2);
     CHECK(no_node.err.find("--node") != std::string::npos);
     CHECK(Cli({"--node", "127.0.0.1:1", "frobnicate"}).exit_code == 2);

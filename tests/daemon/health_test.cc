@@ -25,7 +25,7 @@ TEST_CASE("Health: SERVING while a peer answers, NOT_SERVING once none has for a
   REQUIRE(nodes[0]->log().find("health=NOT_SERVING reason=\"no peer reachable") !=
           std::string::npos);
   // It still serves reads and writes: health is a signal to operators, not a refusal.
-  REQUIRE(nodes[0]->Cli({"status"}).exit_code == 0);
+  REQUIRE(nodes[0]->Cli({"status", "--json"}).exit_code == 0);
 
   REQUIRE(nodes[1]->Start());
   REQUIRE(WaitFor([&] { return nodes[0]->Cli({"health"}).exit_code == 0; },

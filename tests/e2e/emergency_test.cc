@@ -51,7 +51,7 @@ TEST_CASE("Emergency: a freeze stops sync both ways at once, an unfreeze resumes
   REQUIRE(guzhen.Cli({"set", who, "residence_address", "测试路1号"}).exit_code == 0);
   // The frozen peer is told why, in its status.
   REQUIRE(WaitFor([&] {
-    return guzhen.Cli({"status"}).out.find(
+    return guzhen.Cli({"status", "--json"}).out.find(
                "frozen: waihai has frozen its link with guzhen (emergency freeze: drill)") !=
            std::string::npos;
   }, std::chrono::seconds(10)));

@@ -10,16 +10,6 @@
 namespace wlsync::testing {
 namespace {
 
-// The first `rows` people of the sample registry, as a commuters CSV.
-std::string SampleRows(const TempDir& root, int rows) {
-  std::istringstream in(ReadFile(SampleFile("commuters.csv")));
-  std::string out, line;
-  for (int i = 0; i <= rows && std::getline(in, line); ++i) out += line + "\n";
-  std::string path = root / "rows.csv";
-  WriteFile(path, out);
-  return path;
-}
-
 // A node named like `real`, with the same federation key and CA, but its own certificate.
 std::unique_ptr<Node> Impostor(const TempDir& root, const Node& real) {
   int port = FreePort();
@@ -34,7 +24,7 @@ std::unique_ptr<Node> Impostor(const TempDir& root, const Node& real) {
 }
 
 std::string PeerError(const Node& node) {
-  std::string status = node.Cli({"status"}).out;
+  std::string status = node.Cli({"status", "--json"}).out;
   size_t at = status.find("\"last_error\": \"");
   return at == std::string::npos ? "" : status.substr(at, status.find('\n', at) - at);
 }
@@ -53,7 +43,7 @@ TEST_CASE("TLS: a peer certificate of the same CA that is not the pinned one is 
     impostor->AddPeer(waihai);  // claims to be guzhen, with a certificate waihai does not pin
     REQUIRE(waihai.Start());
     REQUIRE(impostor->Start());
-    REQUIRE(waihai.Cli({"import", SampleRows(root, 40)}).exit_code == 0);
+    REQUIRE(waihai.Cli({"import", SampleRows(root.path(), 40)}).exit_code == 0);
     REQUIRE(WaitFor(
         [&] {
           return PeerError(*impostor).find("not the one this node pins") != std::string::npos;
@@ -73,7 +63,7 @@ TEST_CASE("TLS: a peer certificate of the same CA that is not the pinned one is 
                         guzhen.cert() + "\"\n");
     impostor->AddPeer(waihai);
     REQUIRE(impostor->Start());
-    REQUIRE(impostor->Cli({"import", SampleRows(root, 40)}).exit_code == 0);
+    REQUIRE(impostor->Cli({"import", SampleRows(root.path(), 40)}).exit_code == 0);
     REQUIRE(waihai.Start());
     REQUIRE(WaitFor(
         [&] {
@@ -91,7 +81,7 @@ TEST_CASE("TLS: pinned peers replicate over mutual TLS", "[e2e][tls]") {
   TempDir root("tls-ok");
   auto nodes = StartMesh(root.path(), {"waihai", "guzhen"});
   REQUIRE(nodes.size() == 2);
-  REQUIRE(nodes[0]->Cli({"import", SampleRows(root, 30)}).exit_code == 0);
+  REQUIRE(nodes[0]->Cli({"import", SampleRows(root.path(), 30)}).exit_code == 0);
   REQUIRE(WaitFor([&] { return nodes[1]->Records() == 30; }, std::chrono::seconds(15)));
   CHECK(nodes[0]->log().find("tls cert sha256=") != std::string::npos);
   CHECK(nodes[1]->log().find("refused") == std::string::npos);
@@ -153,7 +143,7 @@ TEST_CASE("TLS: plain TCP only with api.insecure = true, logged as a warning", "
   FullMesh(nodes);
   for (auto& n : nodes) REQUIRE(n->Start());
   CHECK(nodes[0]->log().find("warning [node] node=waihai api is plain TCP") != std::string::npos);
-  REQUIRE(nodes[0]->Cli({"import", SampleRows(root, 20)}).exit_code == 0);
+  REQUIRE(nodes[0]->Cli({"import", SampleRows(root.path(), 20)}).exit_code == 0);
   REQUIRE(WaitFor([&] { return nodes[1]->Records() == 20; }, std::chrono::seconds(15)));
 
   // A TLS client (the CLI with a CA) cannot talk to it.

@@ -194,6 +194,56 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeou
   return done();
 }
 
+HttpResult HttpGet(int port, const std::string& path) {
+  HttpResult result;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return result;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  timeval timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return result;
+  }
+  std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return result;
+  }
+  std::string response;
+  char buf[65536];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, n);
+  close(fd);
+  // "HTTP/1.1 200 OK\r\n...\r\n\r\nbody"
+  size_t space = response.find(' ');
+  size_t body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/", 0) != 0 || space == std::string::npos || body == std::string::npos) {
+    return result;
+  }
+  result.code = std::atoi(response.c_str() + space + 1);
+  result.body = response.substr(body + 4);
+  return result;
+}
+
+double MetricValue(const std::string& exposition, const std::string& series) {
+  std::istringstream lines(exposition);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
+      return std::strtod(line.c_str() + series.size() + 1, nullptr);
+    }
+  }
+  return -1;
+}
+
+std::string Node::Metrics() const {
+  HttpResult r = HttpGet(metrics_port_, "/metrics");
+  return r.code == 200 ? r.body : "";
+}
+
 Node::Node(std::string name, std::string dir, int port)
     : name_(std::move(name)), dir_(std::move(dir)), port_(port) {
   SetCliEnv(address(), "WLSYNC_CA", ca());
@@ -301,7 +351,7 @@ CommandResult Node::Cli(const std::vector<std::string>& args) const {
 }
 
 long Node::Records() const {
-  CommandResult r = Cli({"status"});
+  CommandResult r = Cli({"status", "--json"});
   if (r.exit_code != 0) return -1;
   size_t at = r.out.find("\"records\": \"");
   if (at == std::string::npos) return -1;
@@ -316,9 +366,11 @@ std::vector<std::unique_ptr<Node>> MakeNodes(const std::string& root,
   std::string federation_key;
   for (const std::string& name : names) {
     int port = FreePort();
+    int metrics_port = FreePort();
     std::string dir = root + "/" + name;
     std::vector<std::string> args = {"init", dir, "--name", name, "--listen",
-                                     "127.0.0.1:" + std::to_string(port), "--grids",
+                                     "127.0.0.1:" + std::to_string(port), "--metrics-listen",
+                                     "127.0.0.1:" + std::to_string(metrics_port), "--grids",
                                      SampleFile("grids.csv"), "--ca-cert", SharedTestCa().cert,
                                      "--ca-key", SharedTestCa().key};
     if (!federation_key.empty()) {
@@ -329,6 +381,7 @@ std::vector<std::unique_ptr<Node>> MakeNodes(const std::string& root,
     if (r.exit_code != 0) return {};
     if (federation_key.empty()) federation_key = dir + "/keys/federation.key";
     nodes.push_back(std::make_unique<Node>(name, dir, port));
+    nodes.back()->set_metrics_port(metrics_port);
   }
   return nodes;
 }
@@ -354,6 +407,15 @@ std::vector<std::unique_ptr<Node>> StartMesh(const std::string& root,
 
 std::string SampleFile(const std::string& name) {
   return std::string(WLSYNC_SOURCE_DIR) + "/deploy/sample/" + name;
+}
+
+std::string SampleRows(const std::string& dir, int rows) {
+  std::istringstream in(ReadFile(SampleFile("commuters.csv")));
+  std::string out, line;
+  for (int i = 0; i <= rows && std::getline(in, line); ++i) out += line + "\n";
+  std::string path = dir + "/rows.csv";
+  WriteFile(path, out);
+  return path;
 }
 
 }  // namespace wlsync::testing

@@ -58,6 +58,18 @@ const TestCa& SharedTestCa();
 // A loopback TCP port that was free a moment ago.
 int FreePort();
 
+// GET http://127.0.0.1:PORT/PATH with HTTP/1.0: the status code (-1 when nothing answered)
+// and the body.
+struct HttpResult {
+  int code = -1;
+  std::string body;
+};
+HttpResult HttpGet(int port, const std::string& path);
+
+// The value of one sample in a Prometheus text exposition, e.g.
+// MetricValue(text, "wlsync_records{status=\"DEREGISTERED\"}"); -1 when absent.
+double MetricValue(const std::string& exposition, const std::string& series);
+
 std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& text);
 
@@ -73,6 +85,10 @@ class Node {
   ~Node();  // kills the process if still running
 
   const std::string& name() const { return name_; }
+  // The metrics listener's port (set by MakeNodes; 0 when unknown) and GET /metrics.
+  int metrics_port() const { return metrics_port_; }
+  void set_metrics_port(int port) { metrics_port_ = port; }
+  std::string Metrics() const;
   const std::string& dir() const { return dir_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string config() const { return dir_ + "/config.toml"; }
@@ -119,6 +135,7 @@ class Node {
   std::string name_;
   std::string dir_;
   int port_;
+  int metrics_port_ = 0;
   pid_t pid_ = -1;
 
   bool EnsureOperatorToken();
@@ -136,5 +153,8 @@ std::vector<std::unique_ptr<Node>> StartMesh(const std::string& root,
 
 // Path of the shipped sample data file, e.g. SampleFile("commuters.csv").
 std::string SampleFile(const std::string& name);
+// Writes the header and the first `rows` rows of the sample commuters.csv to DIR/rows.csv
+// and returns that path.
+std::string SampleRows(const std::string& dir, int rows);
 
 }  // namespace wlsync::testing

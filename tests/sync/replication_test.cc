@@ -67,7 +67,7 @@ TEST_CASE("Replication: a third node reaches waihai only through guzhen", "[e2e]
 
   REQUIRE(WaitFor([&] { return SameExports({&waihai, &guzhen, &third}, 350); },
                   std::chrono::seconds(20)));
-  std::string status = third.Cli({"status"}).out;
+  std::string status = third.Cli({"status", "--json"}).out;
   REQUIRE(status.find("\"origin\": \"waihai\"") != std::string::npos);
 }
 
@@ -81,7 +81,7 @@ TEST_CASE("Replication: a node whose data dir was wiped gets everything back und
   WriteCommuters(root / "a.csv", 0, 200, "waihai");
   REQUIRE(waihai.Cli({"import", root / "a.csv"}).exit_code == 0);
   REQUIRE(WaitFor([&] { return guzhen.Records() == 200; }, std::chrono::seconds(20)));
-  std::string old_epoch = waihai.Cli({"status"}).out;
+  std::string old_epoch = waihai.Cli({"status", "--json"}).out;
 
   REQUIRE(waihai.Stop() == 0);
   std::filesystem::remove_all(waihai.dir() + "/data");
@@ -93,7 +93,7 @@ TEST_CASE("Replication: a node whose data dir was wiped gets everything back und
   REQUIRE(waihai.Cli({"import", root / "b.csv"}).exit_code == 0);
   REQUIRE(WaitFor([&] { return SameExports({&waihai, &guzhen}, 250); }, std::chrono::seconds(20)));
   // Guzhen now holds two waihai streams: the old epoch and the new one.
-  std::string status = guzhen.Cli({"status"}).out;
+  std::string status = guzhen.Cli({"status", "--json"}).out;
   size_t first = status.find("\"origin\": \"waihai\"");
   REQUIRE(first != std::string::npos);
   REQUIRE(status.find("\"origin\": \"waihai\"", first + 1) != std::string::npos);
@@ -108,7 +108,7 @@ TEST_CASE("Replication: a peer that was down catches up when it returns", "[e2e]
   REQUIRE(waihai.Start());
   WriteCommuters(root / "a.csv", 0, 400, "waihai");
   REQUIRE(waihai.Cli({"import", root / "a.csv"}).exit_code == 0);
-  REQUIRE(waihai.Cli({"status"}).out.find("\"connected\": false") != std::string::npos);
+  REQUIRE(waihai.Cli({"status", "--json"}).out.find("\"connected\": false") != std::string::npos);
   REQUIRE(guzhen.Start());
   REQUIRE(WaitFor([&] { return SameExports({&waihai, &guzhen}, 400); }, std::chrono::seconds(20)));
 }
@@ -123,7 +123,7 @@ TEST_CASE("Replication: peers with different federation keys refuse each other",
   REQUIRE(b[0]->Start());
   WriteCommuters(root / "p.csv", 0, 20, "waihai");
   REQUIRE(a[0]->Cli({"import", root / "p.csv"}).exit_code == 0);
-  REQUIRE(WaitFor([&] { return b[0]->Cli({"status"}).out.find("federation key differs") !=
+  REQUIRE(WaitFor([&] { return b[0]->Cli({"status", "--json"}).out.find("federation key differs") !=
                                std::string::npos; },
                   std::chrono::seconds(15)));
   REQUIRE(b[0]->Records() == 0);
@@ -159,7 +159,7 @@ TEST_CASE("Replication: a node restored from an old copy of its data dir gets it
   WriteCommuters(root / "c.csv", 150, 10, "waihai");
   REQUIRE(waihai.Cli({"import", root / "c.csv"}).exit_code == 0);
   REQUIRE(WaitFor([&] { return SameExports({&waihai, &guzhen}, 160); }, std::chrono::seconds(20)));
-  REQUIRE(guzhen.Cli({"status"}).out.find("\"forked_origins\": []") != std::string::npos);
+  REQUIRE(guzhen.Cli({"status", "--json"}).out.find("\"forked_origins\": []") != std::string::npos);
 }
 
 TEST_CASE("Replication: a foreign deregistration is quarantined and listed, the rest applies",
@@ -243,8 +243,8 @@ TEST_CASE("Replication: kill -9 of the receiver while 100,000 events stream lose
                   std::chrono::seconds(60)));
   // Every delta applied exactly once: guzhen counted as many events of the waihai stream
   // as waihai made.
-  long made = StreamEvents(waihai.Cli({"status"}).out, "waihai");
-  long applied = StreamEvents(guzhen.Cli({"status"}).out, "waihai");
+  long made = StreamEvents(waihai.Cli({"status", "--json"}).out, "waihai");
+  long applied = StreamEvents(guzhen.Cli({"status", "--json"}).out, "waihai");
   REQUIRE(made == kPeople * 9);
   REQUIRE(applied == made);
 }
