@@ -1,5 +1,6 @@
 #include "base/logging.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "absl/container/flat_hash_map.h"
@@ -11,30 +12,55 @@
 namespace wlsync::base {
 namespace {
 
-// Writes the message as a JSON string value: escapes quotes, backslashes, control bytes.
+// Appends `text` as the inside of a JSON string: escapes quotes, backslashes, control bytes.
+void AppendJsonEscaped(std::string_view text, spdlog::memory_buf_t& dest) {
+  for (char c : text) {
+    switch (c) {
+      case '"': dest.append(std::string_view("\\\"")); break;
+      case '\\': dest.append(std::string_view("\\\\")); break;
+      case '\n': dest.append(std::string_view("\\n")); break;
+      case '\t': dest.append(std::string_view("\\t")); break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          int n = snprintf(buf, sizeof(buf), "\\u%04x", c);
+          dest.append(buf, buf + n);
+        } else {
+          dest.push_back(c);
+        }
+    }
+  }
+}
+
+// Writes the message as a JSON string value.
 class JsonMessageFlag final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
-    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
-      switch (c) {
-        case '"': dest.append(std::string_view("\\\"")); break;
-        case '\\': dest.append(std::string_view("\\\\")); break;
-        case '\n': dest.append(std::string_view("\\n")); break;
-        case '\t': dest.append(std::string_view("\\t")); break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            int n = snprintf(buf, sizeof(buf), "\\u%04x", c);
-            dest.append(buf, buf + n);
-          } else {
-            dest.push_back(c);
-          }
-      }
-    }
+    AppendJsonEscaped(std::string_view(msg.payload.data(), msg.payload.size()), dest);
   }
   std::unique_ptr<custom_flag_formatter> clone() const override {
     return std::make_unique<JsonMessageFlag>();
+  }
+};
+
+// Writes the message's key=value context as JSON members (`,"peer":"guzhen"`), so that a
+// collector can filter on them: see ParseLogContext.
+class JsonContextFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    for (const auto& [key, value] :
+         ParseLogContext(std::string_view(msg.payload.data(), msg.payload.size()))) {
+      dest.append(std::string_view(",\""));
+      dest.append(key);
+      dest.append(std::string_view("\":\""));
+      AppendJsonEscaped(value, dest);
+      dest.push_back('"');
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonContextFlag>();
   }
 };
 
@@ -57,8 +83,8 @@ std::unique_ptr<spdlog::formatter> MakeFormatter(LogFormat format) {
     return std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%e%z %l [%n] %v");
   }
   auto f = std::make_unique<spdlog::pattern_formatter>();
-  f->add_flag<JsonMessageFlag>('*').set_pattern(
-      R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","component":"%n","msg":"%*"})");
+  f->add_flag<JsonMessageFlag>('*').add_flag<JsonContextFlag>('K').set_pattern(
+      R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","component":"%n","msg":"%*"%K})");
   return f;
 }
 
@@ -82,7 +108,44 @@ void LogFromProtobuf(google::protobuf::LogLevel level, const char* file, int lin
   }
 }
 
+bool IsKeyChar(char c, bool first) {
+  return (c >= 'a' && c <= 'z') || c == '_' || (!first && ((c >= '0' && c <= '9') || c == '.'));
+}
+
 }  // namespace
+
+std::vector<std::pair<std::string_view, std::string_view>> ParseLogContext(
+    std::string_view message) {
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  size_t i = 0;
+  while (i < message.size()) {
+    while (i < message.size() && message[i] == ' ') ++i;
+    size_t key_start = i;
+    while (i < message.size() && IsKeyChar(message[i], i == key_start)) ++i;
+    std::string_view key = message.substr(key_start, i - key_start);
+    if (key.empty() || i >= message.size() || message[i] != '=') {
+      while (i < message.size() && message[i] != ' ') ++i;  // not a pair: skip the word
+      continue;
+    }
+    ++i;  // '='
+    size_t value_start = i;
+    if (i < message.size() && message[i] == '"') {
+      size_t close = message.find('"', i + 1);
+      if (close == std::string_view::npos) break;  // unterminated: stop here
+      value_start = i + 1;
+      i = close + 1;
+      out.emplace_back(key, message.substr(value_start, close - value_start));
+    } else {
+      while (i < message.size() && message[i] != ' ') ++i;
+      out.emplace_back(key, message.substr(value_start, i - value_start));
+    }
+    if (key == "time" || key == "level" || key == "component" || key == "msg" ||
+        std::any_of(out.begin(), out.end() - 1, [&](const auto& kv) { return kv.first == key; })) {
+      out.pop_back();  // never shadow the fixed members, nor repeat a key
+    }
+  }
+  return out;
+}
 
 void ConfigureLogging(LogFormat format, std::string_view level) {
   Registry& r = GetRegistry();

@@ -1,11 +1,14 @@
 // One spdlog logger per component ("storage", "sync", "peer", "rpc", ...), all sharing
-// one sink and one format: human-readable by default, one JSON object per line on request.
+// one sink and one format: human-readable by default, one JSON object per line on request
+// (time, level, component, msg, and the message's key=value context as members).
 // Never pass personal data to a logger: log pids and counts.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "spdlog/logger.h"
@@ -23,6 +26,13 @@ void ConfigureLogging(LogFormat format, std::string_view level);
 
 // The logger of `component`, created on first use. Thread safe.
 std::shared_ptr<spdlog::logger> Logger(std::string_view component);
+
+// The key=value context of a log message, as the JSON format adds it to each object:
+// `key` is [a-z_][a-z0-9_.]*, `value` runs to the next space or is "quoted" (without
+// escapes). Words that are not pairs are skipped; a repeated key, or one of time, level,
+// component and msg, is dropped. Views into `message`.
+std::vector<std::pair<std::string_view, std::string_view>> ParseLogContext(
+    std::string_view message);
 
 }  // namespace wlsync::base
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/client.h"
+#include "cli/progress.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "model/validate.h"
@@ -81,16 +82,27 @@ int RunHealth(const std::string& node) {
 }
 
 int RunExport(const std::string& node, const std::string& format) {
+  Progress progress("export", "records", 0);
+  if (progress.enabled()) {
+    v1::StatusResponse st;
+    grpc::ClientContext status_context;
+    if (Connect(node)->Status(&status_context, v1::StatusRequest(), &st).ok()) {
+      progress.set_total(st.counts().records());
+    }
+  }
   grpc::ClientContext context;
   auto reader = Connect(node)->Export(&context, v1::ExportRequest());
   bool csv = format == "csv";
   if (csv) std::printf("%s\n", PersonCsvHeader().c_str());
   v1::Person person;
+  uint64_t written = 0;
   while (reader->Read(&person)) {
     std::string line = csv ? PersonCsvRow(person) : PersonJson(person, /*tombstone_only=*/true);
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fputc('\n', stdout);
+    progress.Update(++written);
   }
+  progress.Finish();
   grpc::Status status = reader->Finish();
   if (!status.ok()) return ReportRpcError("export", status);
   return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;

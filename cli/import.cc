@@ -1,13 +1,18 @@
 // `wlsync import` and `wlsync apply`: stream CSV rows to the node and report each refusal
-// as "line N: reason" on stderr, then one summary line on stdout.
+// as "line N: reason" on stderr, then one summary line on stdout. On a terminal, a progress
+// line (rows answered, rate, time left) is drawn on stderr between the refusals.
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "base/strings.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/import_rows.h"
+#include "cli/progress.h"
 #include "model/csv.h"
 #include "model/validate.h"
 
@@ -18,7 +23,27 @@ struct Tally {
   std::atomic<uint64_t> local_rejected{0};
   std::atomic<bool> read_failed{false};
   std::string read_error;  // written by the sender before it finishes
+  std::mutex stderr_mu;    // refusal lines of both threads and the progress line
+  Progress* progress = nullptr;
 };
+
+// Prints one refusal, clearing the progress line first so that the two do not mix.
+void PrintRefusal(Tally& tally, int64_t line, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(tally.stderr_mu);
+  if (tally.progress != nullptr) tally.progress->Finish();
+  std::fprintf(stderr, "line %lld: %s\n", static_cast<long long>(line), reason.c_str());
+}
+
+// Data rows in `file`, estimated by its line breaks (a quoted cell may hold one more).
+uint64_t EstimateRows(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  uint64_t lines = 0;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+    lines += std::count(buf, buf + in.gcount(), '\n');
+  }
+  return lines > 0 ? lines - 1 : 0;
+}
 
 // Reads the file and sends rows in batches. Runs on its own thread.
 void SendRows(model::CsvReader& reader, const ImportArgs& args, const std::vector<int>& index,
@@ -37,8 +62,7 @@ void SendRows(model::CsvReader& reader, const ImportArgs& args, const std::vecto
     if (!*more) break;
     absl::StatusOr<v1::ImportRow> r = ToRow(row, index, header_cells, args.changes);
     if (!r.ok()) {
-      std::fprintf(stderr, "line %lld: %s\n", static_cast<long long>(row.line),
-                   std::string(r.status().message()).c_str());
+      PrintRefusal(tally, row.line, std::string(r.status().message()));
       ++tally.local_rejected;
       continue;
     }
@@ -83,20 +107,28 @@ int RunImport(const ImportArgs& args) {
   grpc::ClientContext context;
   auto stream = stub->Import(&context);
   Tally tally;
+  Progress progress(std::string(args.changes ? "apply " : "import ") + args.file, "rows", 0);
+  if (progress.enabled()) progress.set_total(EstimateRows(args.file));
+  tally.progress = &progress;
   std::thread sender([&] { SendRows(**reader, args, *index, header.cells.size(), *stream, tally); });
 
   v1::ImportResponse response;
   v1::ImportSummary summary;
+  uint64_t answered = 0;
   while (stream->Read(&response)) {
     for (const v1::RowResult& r : response.results()) {
-      if (r.outcome() == v1::REJECTED) {
-        std::fprintf(stderr, "line %lld: %s\n", static_cast<long long>(r.line()),
-                     r.reason().c_str());
-      }
+      if (r.outcome() == v1::REJECTED) PrintRefusal(tally, r.line(), r.reason());
     }
+    answered += response.results_size();
     if (response.has_summary()) summary = response.summary();
+    std::lock_guard<std::mutex> lock(tally.stderr_mu);
+    progress.Update(answered + tally.local_rejected.load());
   }
   sender.join();
+  {
+    std::lock_guard<std::mutex> lock(tally.stderr_mu);
+    progress.Finish();
+  }
   grpc::Status status = stream->Finish();
   if (!status.ok()) return ReportRpcError("import", status);
 

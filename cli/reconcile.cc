@@ -2,11 +2,15 @@
 // and check an agreement certificate offline.
 #include <google/protobuf/util/json_util.h>
 
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
+#include <thread>
 
 #include "base/strings.h"
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "daemon/config.h"
 #include "model/pid.h"
 #include "sync/reconciler.h"
@@ -32,6 +36,50 @@ int Fail(const std::string& what, const std::string& message) {
   return kExitFailure;
 }
 
+// On a terminal, polls the node's status twice a second while a reconciliation runs and
+// draws its progress; stops when `done` is set.
+class ReconcileWatcher {
+ public:
+  ReconcileWatcher(const std::string& node, const std::string& peer)
+      : progress_("reconcile with " + peer, "", 0) {
+    if (!progress_.enabled()) return;
+    thread_ = std::thread([this, node] { Watch(node); });
+  }
+  ~ReconcileWatcher() { Stop(); }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    progress_.Finish();
+  }
+
+ private:
+  void Watch(const std::string& node) {
+    auto stub = Connect(node);
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return done_; })) {
+      v1::StatusResponse st;
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      if (!stub->Status(&context, v1::StatusRequest(), &st).ok()) continue;
+      if (!st.has_reconcile_running()) continue;
+      const v1::ReconcileProgress& p = st.reconcile_running();
+      progress_.set_total(p.total());
+      progress_.Update(p.done(), p.phase());
+    }
+  }
+
+  Progress progress_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
 }  // namespace
 
 int RunReconcile(const std::string& node, const std::string& peer, const std::string& cert_out) {
@@ -39,7 +87,9 @@ int RunReconcile(const std::string& node, const std::string& peer, const std::st
   request.set_peer(peer);
   v1::ReconcileReport report;
   grpc::ClientContext context;
+  ReconcileWatcher watcher(node, peer);
   grpc::Status status = Connect(node)->Reconcile(&context, request, &report);
+  watcher.Stop();
   if (!status.ok()) return ReportRpcError("reconcile", status);
   std::printf("%s\n", ToJson(report, /*pretty=*/true).c_str());
   if (!report.error().empty()) return Fail("reconcile", report.error());

@@ -154,6 +154,9 @@ void Node::Impl::DescribeNode(v1::StatusResponse* r) {
   r->set_store_bytes(store->stats().sst_bytes);
   r->set_started_unix_ms(started_ms);
   r->set_metrics_port(metrics_server ? metrics_server->port() : 0);
+  if (std::optional<v1::ReconcileProgress> p = reconciler->progress()) {
+    *r->mutable_reconcile_running() = std::move(*p);
+  }
 }
 
 std::string Node::Impl::HealthProblem(int64_t now_ms) const {

@@ -195,6 +195,19 @@ absl::StatusOr<std::vector<std::string>> DifferingPids(Session& s, const storage
 
 }  // namespace
 
+std::optional<v1::ReconcileProgress> Reconciler::progress() const {
+  std::lock_guard<std::mutex> lock(progress_mu_);
+  return progress_;
+}
+
+void Reconciler::SetProgress(const std::string& phase, uint64_t done, uint64_t total) {
+  std::lock_guard<std::mutex> lock(progress_mu_);
+  if (!progress_) return;
+  progress_->set_phase(phase);
+  progress_->set_done(done);
+  progress_->set_total(total);
+}
+
 v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
   v1::ReconcileReport report;
   report.set_node(o.self);
@@ -202,8 +215,19 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
   report.set_start_unix_ms(NowMs());
   Session session(o, &report);
   auto log = base::Logger("reconcile");
+  {
+    std::lock_guard<std::mutex> lock(progress_mu_);
+    progress_.emplace();
+    progress_->set_peer(o.peer);
+    progress_->set_start_unix_ms(report.start_unix_ms());
+    progress_->set_phase("comparing digest trees");
+  }
 
   auto finish = [&](absl::Status error) {
+    {
+      std::lock_guard<std::mutex> lock(progress_mu_);
+      progress_.reset();
+    }
     if (!error.ok()) report.set_error(std::string(error.message()));
     report.set_end_unix_ms(NowMs());
     report.set_duration_ms(report.end_unix_ms() - report.start_unix_ms());
@@ -258,6 +282,7 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
     std::map<std::pair<storage::StreamId, uint64_t>, v1::DeltaRef> refs;
     std::map<std::string, v1::RecordRefs> wanted;  // pid -> the peer's stamps
     for (size_t i = 0; i < pids.size(); i += kPidBatch) {
+      SetProgress("checking records", i, pids.size());
       v1::RecordRefsRequest request;
       for (size_t j = i; j < std::min(pids.size(), i + kPidBatch); ++j) request.add_pids(pids[j]);
       v1::RecordRefsResponse response;
@@ -293,6 +318,7 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
     for (const auto& [key, unused] : to_fetch) keys.push_back(key);
     std::map<std::string, std::string> refusals;
     for (size_t i = 0; i < keys.size(); i += kRefBatch) {
+      SetProgress("repairing from signed deltas", i, keys.size());
       // Deltas from this node's log come with their key; fetched ones are parsed for it.
       std::vector<std::pair<std::pair<storage::StreamId, uint64_t>, std::string>> deltas;
       v1::GetDeltasRequest request;

@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -49,7 +51,12 @@ class Reconciler {
   // reached: then `error` is set). The report is stored in the store.
   v1::ReconcileReport Run(const ReconcileOptions& options);
 
+  // The running reconciliation's progress; nothing when none runs. Thread safe.
+  std::optional<v1::ReconcileProgress> progress() const;
+
  private:
+  void SetProgress(const std::string& phase, uint64_t done, uint64_t total);
+
   void Certify(Session& session, const ReconcileOptions& o, const v1::TreeResponse& root,
                const storage::TreeNode& mine, v1::ReconcileReport* report);
 
@@ -58,6 +65,9 @@ class Reconciler {
   const TrustStore& trust_;
   const SigningKey& key_;
   const model::HybridClock& clock_;
+
+  mutable std::mutex progress_mu_;
+  std::optional<v1::ReconcileProgress> progress_;  // guarded by progress_mu_
 };
 
 // Checks a certificate offline: every signature against `trust`, and that both nodes

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/logging.h"
 #include "wlsync/v1/records.pb.h"
@@ -56,6 +58,41 @@ TEST_CASE("Logging: libprotobuf's messages follow the configured format", "[base
   ConfigureLogging(LogFormat::kText, "off");
   REQUIRE(CaptureStderr([&] { (void)v1::PersonFields().ParseFromString(bytes); }).empty());
   ConfigureLogging(LogFormat::kText, "info");
+}
+
+TEST_CASE("Logging: the key=value context of a message", "[base]") {
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  auto [message, expected] = GENERATE(table<std::string, Pairs>({
+      {"peer=guzhen origin=waihai seq=1042 applied",
+       {{"peer", "guzhen"}, {"origin", "waihai"}, {"seq", "1042"}}},
+      {"node=waihai health=NOT_SERVING reason=\"no peer reachable for 301 s\"",
+       {{"node", "waihai"}, {"health", "NOT_SERVING"}, {"reason", "no peer reachable for 301 s"}}},
+      {"import done imported=3 rejected=0", {{"imported", "3"}, {"rejected", "0"}}},
+      {"no pairs at all", {}},
+      {"=x a= b=c", {{"a", ""}, {"b", "c"}}},
+      {"msg=spoof level=x peer=a peer=b", {{"peer", "a"}}},
+      {"Peer=upper p2p=ok reason=\"unterminated", {{"p2p", "ok"}}},
+  }));
+  Pairs got;
+  for (const auto& [k, v] : ParseLogContext(message)) got.emplace_back(k, v);
+  INFO(message);
+  CHECK(got == expected);
+}
+
+TEST_CASE("Logging: JSON lines carry the context as members, escaped", "[base]") {
+  ConfigureLogging(LogFormat::kJson, "info");
+  std::string out = CaptureStderr([] {
+    Logger("peer")->warn("peer=guzhen origin=waihai reason=\"two words\" done");
+  });
+  ConfigureLogging(LogFormat::kText, "info");
+  INFO(out);
+  CHECK(out.find("\"level\":\"warning\",\"component\":\"peer\"") != std::string::npos);
+  CHECK(out.find("\"msg\":\"peer=guzhen origin=waihai reason=\\\"two words\\\" done\"") !=
+        std::string::npos);
+  CHECK(out.find(",\"peer\":\"guzhen\",\"origin\":\"waihai\",\"reason\":\"two words\"}") !=
+        std::string::npos);
+  CHECK(out.back() == '\n');
+  CHECK(out.find("}\n") == out.size() - 2);  // one object, one line
 }
 
 }  // namespace

@@ -236,7 +236,7 @@ TEST_CASE("Quickstart: --keep-running leaves both nodes up until --stop", "[e2e]
     pids.push_back(std::stoi(ReadFile(workdir + "/" + name + ".pid")));
     CommandResult status = Cli({"--node", address, "--token-file", token, "status"});
     CHECK(status.exit_code == 0);
-    CHECK(status.out.find("\"node\": \"" + name + "\"") != std::string::npos);
+    CHECK(status.out.rfind("node        " + name + " ", 0) == 0);
   }
 
   CommandResult stop = Quickstart({"--stop", "--workdir", workdir});
