@@ -77,7 +77,9 @@ int main(int argc, char** argv) {
   BlockSignals();  // before any thread starts, so that every thread inherits the mask
   absl::StatusOr<wlsync::daemon::Config> config = wlsync::daemon::LoadConfig(config_path);
   if (!config.ok()) {
-    std::fprintf(stderr, "wlsyncd: %s\n", std::string(config.status().message()).c_str());
+    std::string message(config.status().message());
+    std::fprintf(stderr, "wlsyncd: %s\n", message.c_str());
+    sd_notifyf(0, "STATUS=cannot start: %s", message.c_str());
     return 1;
   }
   if (!log_format.empty()) config->log_format = log_format;

@@ -123,7 +123,10 @@ expect_owner_mode() {
   [ "$got" = "$2" ] || { echo "$1: $got, want $2"; return 1; }
 }
 no_mode_warning() { ! grep -i 'readable by group or others' "$1"; }
-metrics_served() { curl -fsS --max-time 5 "http://$1/metrics" | grep -q '^# TYPE '; }
+metrics_served() {
+  local text
+  text=$(curl -fsS --max-time 5 "http://$1/metrics") && grep -q '^# TYPE ' <<<"$text"
+}
 
 # ---- prerequisites ------------------------------------------------------------------------
 
@@ -201,7 +204,7 @@ if [ ! -x "$wlsync" ] || [ ! -x "$wlsyncd" ]; then
   exit 1
 fi
 notify_expected=0
-ldd "$wlsyncd" | grep -q 'libsystemd\.so' && notify_expected=1
+if ldd "$wlsyncd" | grep 'libsystemd\.so' >/dev/null; then notify_expected=1; fi
 
 # Does this build know [metrics]? Asked of wlsyncd itself: a node with metrics turned off
 # either starts, or is refused with "metrics: unknown key".

@@ -305,7 +305,7 @@ void Node::Trust(const Node& other) {
 bool Node::Start() {
   UseToken(dir_ + "/admin.token");
   std::vector<std::string> argv = {std::string(WLSYNC_BIN_DIR) + "/wlsyncd", "--config", config()};
-  pid_ = Spawn(argv, {}, dir_ + "/wlsyncd.out", dir_ + "/wlsyncd.log");
+  pid_ = Spawn(argv, env_, dir_ + "/wlsyncd.out", dir_ + "/wlsyncd.log");
   if (pid_ < 0) return false;
   return WaitFor([&] {
     int status = 0;

@@ -108,6 +108,9 @@ class Node {
   // --insecure for it.
   void SetInsecure();
 
+  // An environment variable for the wlsyncd process (before Start).
+  void SetDaemonEnv(const std::string& name, const std::string& value) { env_[name] = value; }
+
   // Starts wlsyncd and waits until it answers Status. Returns false on failure.
   bool Start();
   // SIGTERM and wait; returns the exit code.
@@ -136,6 +139,7 @@ class Node {
   std::string dir_;
   int port_;
   int metrics_port_ = 0;
+  std::map<std::string, std::string> env_;
   pid_t pid_ = -1;
 
   bool EnsureOperatorToken();
