@@ -340,6 +340,8 @@ if [ "$keep_running" = 1 ]; then
     echo "export WLSYNC_TOKEN_FILE=$workdir/$n/operator.token" >>"$workdir/$n.env"
   done
   log "nodes left running; e.g. source $workdir/waihai.env && $wlsync status;" \
+    "metrics at http://127.0.0.1:$(( $(port_of waihai) + 1000 ))/metrics (waihai) and" \
+    "http://127.0.0.1:$(( $(port_of guzhen) + 1000 ))/metrics (guzhen);" \
     "stop them with: $0 --stop --workdir $workdir"
 fi
 finished=1
