@@ -25,108 +25,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cd "$repo"
 
-passed=0
-failed=0
-skipped=0
-pass() { echo "PASS $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL $*"; failed=$((failed + 1)); }
-skip() { echo "SKIP $*"; skipped=$((skipped + 1)); }
-note() { echo "     $*"; }
-section() { echo "== $1 (at ${SECONDS} s)"; }
-
+# shellcheck source=tests/deploy/helpers.sh
+. "$here/helpers.sh"
 tmp=$(mktemp -d /tmp/wlsync-packaging.XXXXXX)
 chmod 0755 "$tmp"
-started=()  # ids of the processes this test started, stopped at exit
-# Whether PID runs (a zombie does not: `kill -0` would say it does).
-alive() {
-  local state
-  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-  [ -n "$state" ] && [ "$state" != Z ]
-}
-cleanup() {
-  local pid
-  for pid in "${started[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${started[@]}"; do
-    for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
+started=()     # ids of the processes this test started, stopped at exit
+containers=()  # those of them that are unshare, PID 1 of a namespace below it
 trap cleanup EXIT
-
-# check NAME COMMAND...: one check, run in this shell; its output is shown when it fails.
-check() {
-  local name=$1
-  shift
-  if "$@" >"$tmp/check.log" 2>&1; then
-    pass "$name"
-  else
-    fail "$name"
-    sed 's/^/     | /' "$tmp/check.log" | tail -n 25
-  fi
-}
-
-# py_checks ARGS...: check_manifests.py ARGS; each of its PASS and FAIL lines is a check.
-py_checks() {
-  local out rc=0 line fails=0
-  out=$("$py" "$here/check_manifests.py" "$@" 2>&1) || rc=$?
-  while IFS= read -r line; do
-    case "$line" in
-      "PASS "*) pass "${line#PASS }" ;;
-      "FAIL "*) fail "${line#FAIL }"; fails=$((fails + 1)) ;;
-      *) note "$line" ;;
-    esac
-  done <<<"$out"
-  if [ "$rc" -ne 0 ] && [ "$fails" -eq 0 ]; then fail "check_manifests.py $1 (exit $rc)"; fi
-}
-
-# N loopback ports nothing listens on, chosen by the kernel (bound to port 0, released).
-free_ports() {
-  "$py" - "$1" <<'EOF'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-
-# wait_for SECONDS COMMAND...: runs COMMAND every 0.2 s until it succeeds.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.2
-  done
-}
-
-# wait_exit PID: waits up to 20 s for the child PID to end; its exit status (124: it runs).
-wait_exit() {
-  local rc=0
-  for _ in $(seq 200); do alive "$1" || break; sleep 0.1; done
-  if alive "$1"; then echo "pid $1 still runs after 20 s"; return 124; fi
-  wait "$1" || rc=$?
-  [ "$rc" -eq 0 ] || echo "exit status $rc"
-  return "$rc"
-}
-# stop PID: SIGTERM to the child PID; its exit status.
-stop() {
-  kill -TERM "$1" 2>/dev/null || true
-  wait_exit "$1"
-}
-
-expect_owner_mode() {
-  local got
-  got=$(stat -c '%u:%g %a' "$1")
-  [ "$got" = "$2" ] || { echo "$1: $got, want $2"; return 1; }
-}
-no_mode_warning() { ! grep -i 'readable by group or others' "$1"; }
-metrics_served() {
-  local text
-  text=$(curl -fsS --max-time 5 "http://$1/metrics") && grep -q '^# TYPE ' <<<"$text"
-}
 
 # ---- prerequisites ------------------------------------------------------------------------
 
@@ -155,7 +60,7 @@ else
 fi
 mapfile -t shell_files < <(find deploy tests/deploy -type f -name '*.sh' | sort)
 if command -v shellcheck >/dev/null; then
-  for f in "${shell_files[@]}"; do check "shellcheck $f" shellcheck "$f"; done
+  for f in "${shell_files[@]}"; do check "shellcheck $f" shellcheck -x "$f"; done
 else
   fail "shellcheck is not installed (bash deploy/install-deps.sh)"
 fi
@@ -289,7 +194,8 @@ if [ -n "$svc_uid" ]; then
   etc=$root/etc/wlsync
   setup_args=(--config-dir "$etc" --data-dir "$root/var/lib/wlsync" --user "$svc_uid:$svc_gid"
     --wlsync "$wlsync")
-  init_args=(--name waihai --listen "127.0.0.1:$api_port" --grids "$root/usr/share/wlsync/grids.csv")
+  init_args=(--name waihai --listen "127.0.0.1:$api_port"
+    --grids "$root/usr/share/wlsync/grids.csv")
   [ "$metrics" = 1 ] && init_args+=(--metrics-listen "127.0.0.1:$metrics_port")
   check "setup-node.sh init makes the node in /etc/wlsync" \
     bash deploy/systemd/setup-node.sh init "${setup_args[@]}" "${init_args[@]}"
@@ -403,7 +309,8 @@ py_checks dockerfile "$repo" --facts "$tmp/docker.json"
 facts() { "$py" -c "import json, sys; d = json.load(open(sys.argv[1])); $2" "$1"; }
 img_uid=$(facts "$tmp/docker.json" 'print(d["uid"])')
 img_gid=$(facts "$tmp/docker.json" 'print(d["gid"])')
-mapfile -t img_env < <(facts "$tmp/docker.json" 'print("\n".join(f"{k}={v}" for k, v in d["env"].items()))')
+mapfile -t img_env < <(facts "$tmp/docker.json" \
+  'print("\n".join(f"{k}={v}" for k, v in d["env"].items()))')
 mapfile -t img_cmd < <(facts "$tmp/docker.json" 'print("\n".join(d["cmd"]))')
 mapfile -t img_health < <(facts "$tmp/docker.json" 'print("\n".join(d["healthcheck"]))')
 entry=$root$(facts "$tmp/docker.json" 'print(d["entrypoint"][0])')
@@ -445,7 +352,9 @@ libs_listed() {
     loaded[$pkg]=1
     listed "$pkg" || missing+=("$lib ($pkg)")
   done
-  [ ${#missing[@]} -eq 0 ] || { printf 'not from runtime-packages.txt: %s\n' "${missing[@]}"; return 1; }
+  [ ${#missing[@]} -eq 0 ] && return 0
+  printf 'not from runtime-packages.txt: %s\n' "${missing[@]}"
+  return 1
 }
 files_listed() {
   local f pkg bad=0
@@ -457,9 +366,10 @@ files_listed() {
   return "$bad"
 }
 apt_knows() {
-  local p bad=0
+  local p known bad=0
+  known=$(apt-cache show --no-all-versions "${runtime_packages[@]}" 2>&1 || true)
   for p in "${runtime_packages[@]}"; do
-    apt-cache show --no-all-versions "$p" >/dev/null 2>&1 || { echo "apt does not know $p"; bad=1; }
+    grep -qxF "Package: $p" <<<"$known" || { echo "apt does not know $p"; bad=1; }
   done
   return "$bad"
 }
@@ -525,10 +435,11 @@ start_container() {
   ) >"$log.out" 2>"$log" &
   container_pid=$!
   started+=("$container_pid")
+  [ ${#pid_ns[@]} -eq 0 ] || containers+=("$container_pid")
 }
 # The container's main process: the only child of unshare, or the process itself.
 main_pid() {
-  if [ ${#pid_ns[@]} -gt 0 ]; then awk '{print $1}' "/proc/$1/task/$1/children"; else echo "$1"; fi
+  if [ ${#pid_ns[@]} -gt 0 ]; then ns_init "$1"; else echo "$1"; fi
 }
 is_pid1_of() {
   local p
@@ -550,7 +461,8 @@ if [ "$is_root" = 1 ]; then
   # The compose file's init service: its command through the image's entrypoint, as root
   # with its cap_add capabilities only. Its volumes are folders here, and each node dials
   # 127.0.0.1 at a port of its own instead of its service name.
-  mapfile -t compose_nodes < <(facts "$tmp/compose.json" 'print("\n".join(n["name"] for n in d["nodes"]))')
+  mapfile -t compose_nodes < <(facts "$tmp/compose.json" \
+    'print("\n".join(n["name"] for n in d["nodes"]))')
   mapfile -t init_cmd < <(facts "$tmp/compose.json" 'print("\n".join(d["command"]))')
   declare -A api=()
   for n in "${compose_nodes[@]}"; do read -r "api[$n]" <<<"$(free_ports 1)"; done
@@ -593,7 +505,7 @@ if [ "$is_root" = 1 ]; then
         echo "$n: a CA key in its dir, or a copy of its key in the pki"; bad=1
       fi
       expect_owner_mode "$init/$n/keys/$n.key" "$img_uid:$img_gid 600" || bad=1
-      expect_owner_mode "$tmp/volumes/$n" "$img_uid:$img_gid 700" || bad=1
+      [ ! -e "$tmp/volumes/$n" ] || { echo "$n: init made the node's volume"; bad=1; }
       grep -qxF "export WLSYNC_CA=$init/$n/tls/ca.crt" "$init/$n/cli.env" || {
         echo "$n: cli.env"; bad=1; }
     done
@@ -615,9 +527,11 @@ if [ "$is_root" = 1 ]; then
   check "entrypoint: a config the user cannot read stops the start with a message" \
     unreadable_config
 
-  # Both nodes as their containers run them: ENTRYPOINT and CMD, as USER, PID 1.
+  # Both nodes as their containers run them: ENTRYPOINT and CMD, as USER, PID 1. Each data
+  # volume starts as Docker makes it, a copy of the image's /var/lib/wlsync (0700, USER's).
   declare -A ctr=()
   for n in "${compose_nodes[@]}"; do
+    install -d -o "$img_uid" -g "$img_gid" -m 0700 "$tmp/volumes/$n"
     start_container "$tmp/$n.log" WLSYNC_CONFIG="$init/$n/wlsyncd.toml" "$entry" "${img_cmd[@]}"
     ctr[$n]=$container_pid
   done
@@ -656,7 +570,10 @@ fi
 
 section "kubernetes"
 py_checks k8s "$repo" "$tmp/docker.json"
-rendered() { kubectl kustomize deploy/k8s >"$tmp/rendered.yaml" && [ "$(grep -c '^kind: ' "$tmp/rendered.yaml")" -ge 7 ]; }
+rendered() {
+  kubectl kustomize deploy/k8s >"$tmp/rendered.yaml" &&
+    [ "$(grep -c '^kind: ' "$tmp/rendered.yaml")" -ge 7 ]
+}
 if command -v kubectl >/dev/null; then
   check "kubectl kustomize deploy/k8s renders (offline; no cluster)" rendered
 else
