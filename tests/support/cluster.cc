@@ -291,8 +291,10 @@ void Node::AppendConfig(const std::string& toml) {
   out << "\n" << toml << "\n";
 }
 
-void Node::AddPeer(const Node& peer) {
-  AppendConfig("[[peers]]\nname = \"" + peer.name() + "\"\naddress = \"" + peer.address() +
+void Node::AddPeer(const Node& peer) { AddPeer(peer, peer.address()); }
+
+void Node::AddPeer(const Node& peer, const std::string& address) {
+  AppendConfig("[[peers]]\nname = \"" + peer.name() + "\"\naddress = \"" + address +
                "\"\npublic_key = \"" + peer.public_key_hex() + "\"\ncert = \"" + peer.cert() +
                "\"\n");
 }

@@ -91,6 +91,7 @@ class Node {
   std::string Metrics() const;
   const std::string& dir() const { return dir_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
   std::string config() const { return dir_ + "/config.toml"; }
   std::string public_key_hex() const;
   // The node's TLS certificate and the CA file its config trusts.
@@ -98,8 +99,10 @@ class Node {
   std::string ca() const { return dir_ + "/tls/ca.crt"; }
   std::string log() const { return ReadFile(dir_ + "/wlsyncd.log"); }
 
-  // Appends a [[peers]] block for `peer` to the config (before Start).
+  // Appends a [[peers]] block for `peer` to the config (before Start), dialled at the
+  // peer's own address or at `address` (a proxy in front of it).
   void AddPeer(const Node& peer);
+  void AddPeer(const Node& peer, const std::string& address);
   // Appends a [[trusted]] block (a key to verify, no connection).
   void Trust(const Node& other);
   // Appends raw TOML to the config.
