@@ -244,9 +244,10 @@ absl::Status Node::Impl::BuildServer() {
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> timers;
-  timers.push_back(NewRpcMetrics(metrics));
-  builder.experimental().SetInterceptorCreators(std::move(timers));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(NewRequestChecker());
+  interceptors.push_back(NewRpcMetrics(metrics));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(registry_service.get());
   builder.RegisterService(peer_service.get());
   builder.RegisterService(query_service.get());
