@@ -171,14 +171,23 @@ std::string Node::Impl::HealthProblem(int64_t now_ms) const {
 }
 
 void Node::Impl::MonitorHealth() {
+  constexpr int64_t kRecoveryEveryMs = 5000;
   auto log = base::Logger("node");
   bool last = true;
+  int64_t last_recovery_ms = 0;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(health_mu);
       if (health_cv.wait_for(lock, std::chrono::seconds(1), [&] { return health_stop; })) return;
     }
     int64_t now = wall.NowMs();
+    // While the store refuses writes, check every few seconds whether the cause is gone.
+    if (!store->write_error().ok() && now - last_recovery_ms >= kRecoveryEveryMs) {
+      last_recovery_ms = now;
+      if (absl::Status s = store->TryRecover(); !s.ok()) {
+        log->info("node={} writes still refused: {}", config.name, s.message());
+      }
+    }
     std::string why = HealthProblem(now);
     bool ok = why.empty();
     server->GetHealthCheckService()->SetServingStatus(ok);

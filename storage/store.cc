@@ -101,9 +101,34 @@ void Counts::Add(const Counts& d) {
   deregistered += d.deregistered;
 }
 
+void internal::ComponentLogger::Logv(const rocksdb::InfoLogLevel level, const char* format,
+                                     va_list ap) {
+  if (level < GetInfoLogLevel()) return;
+  char buf[1024];
+  int n = std::vsnprintf(buf, sizeof(buf), format, ap);
+  if (n < 0) return;
+  std::string_view text(buf, std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1));
+  auto log = base::Logger("rocksdb");
+  if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) {
+    log->error("{}", text);
+  } else if (level == rocksdb::InfoLogLevel::WARN_LEVEL) {
+    log->warn("{}", text);
+  } else {
+    log->debug("{}", text);
+  }
+}
+
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Store::~Store() { WakeAll(); }
+Store::~Store() {
+  WakeAll();
+  if (!write_error().ok()) {
+    impl_->abandon = true;
+    base::Logger("storage")->warn(
+        "closing with writes refused: RocksDB is not flushed; it recovers from its log at the "
+        "next start");
+  }
+}
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
                                                    const StoreOptions& options) {
@@ -126,6 +151,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   // a memtable; without a cap they would pin every WAL file until the default limit.
   db_options.max_total_wal_size = 256 << 20;
   db_options.info_log_level = rocksdb::WARN_LEVEL;
+  db_options.info_log = std::make_shared<internal::ComponentLogger>(rocksdb::WARN_LEVEL);
   db_options.listeners.push_back(impl->stalls);
 
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
@@ -503,17 +529,40 @@ absl::Status Store::SaveHighWater(uint64_t hlc) {
   return absl::OkStatus();
 }
 
-// LIMITATION: once poisoned, the store refuses writes until the process restarts; it does
-// not yet notice by itself that the cause (for example a full disk) has gone.
 absl::Status Store::Poison(absl::Status status) {
   std::lock_guard<std::mutex> lock(mu_);
   if (write_error_.ok()) {
-    write_error_ = absl::Status(status.code(),
-                                base::StrCat(status.message(),
-                                             "; the node refuses writes until restarted"));
+    write_error_ = absl::Status(
+        status.code(), base::StrCat(status.message(),
+                                    "; the node refuses writes until the cause is gone (for "
+                                    "example space is freed) or it restarts"));
     base::Logger("storage")->error("write failed, refusing further writes: {}", status.message());
   }
   return write_error_;
+}
+
+absl::Status Store::TryRecover() {
+  absl::Status error = write_error();
+  if (error.ok()) return error;
+  // RocksDB stops writing after an I/O error of its own (background error) until Resume;
+  // Resume flushes the memtables and starts a new WAL, which needs the cause to be gone.
+  rocksdb::Status s = impl_->db->Resume();
+  if (!s.ok()) return ToStatus(s, "resume");
+  // A synced write proves the disk takes writes again; the clock's high-water mark is
+  // rewritten with its own value, so a probe changes nothing.
+  std::string value;
+  keys::PutFixed64(&value, hlc_high_water());
+  rocksdb::WriteOptions wo;
+  wo.sync = impl_->options.sync;
+  s = impl_->db->Put(wo, impl_->cf(kMeta), keys::kMetaHlc, value);
+  if (!s.ok()) return ToStatus(s, "probe write");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    write_error_ = absl::OkStatus();
+  }
+  base::Logger("storage")->warn("writes accepted again; they had been refused after: {}",
+                                error.message());
+  return absl::OkStatus();
 }
 
 absl::Status Store::write_error() const {

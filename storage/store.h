@@ -192,6 +192,11 @@ class Store {
   absl::Status SaveHighWater(uint64_t hlc);
   // The sticky write error, OK while healthy.
   absl::Status write_error() const;
+  // While writes are refused: resumes RocksDB and makes a synced probe write; when both
+  // succeed the error is cleared and writes are accepted again. Nothing a failed commit
+  // touched was applied, so nothing is half-applied. OK when writes are (again) accepted,
+  // else why not. Thread safe.
+  absl::Status TryRecover();
 
   // Commit generation: increases on every Commit. WaitForCommit blocks until the
   // generation passes `seen` or the timeout elapses; returns the current generation.
@@ -213,7 +218,7 @@ class Store {
   absl::StatusOr<std::optional<std::pair<std::string, std::string>>> Last(Table table) const;
   absl::StatusOr<std::optional<std::string>> Get(Table table, std::string_view key) const;
   // Writes node-local entries atomically; `sync` makes them durable before returning.
-  // Not affected by the sticky record-write error, but fails when RocksDB does.
+  // Refused, like Commit, while writes are refused; a failure poisons the store.
   absl::Status Write(const TableBatch& batch, bool sync);
 
   // On-disk size in bytes (SST + WAL), for status and metrics.

@@ -5,6 +5,7 @@
 #include <rocksdb/listener.h>
 
 #include <atomic>
+#include <cstdarg>
 
 #include <memory>
 #include <optional>
@@ -62,6 +63,19 @@ class StallCounter final : public rocksdb::EventListener {
   std::atomic<uint64_t> background_errors{0};
 };
 
+// RocksDB's own messages (warnings and errors) go to the "rocksdb" component logger rather
+// than to a LOG file in the data dir: a file there fails with the disk, and RocksDB 7.8
+// asserts when it writes again to a log file that failed.
+class ComponentLogger final : public rocksdb::Logger {
+ public:
+  explicit ComponentLogger(rocksdb::InfoLogLevel level) : rocksdb::Logger(level) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override;
+};
+
 inline std::string_view View(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
 
 }  // namespace wlsync::storage::internal
@@ -77,7 +91,16 @@ struct Store::Impl {
   std::vector<rocksdb::ColumnFamilyHandle*> cfs;
   std::shared_ptr<internal::StallCounter> stalls = std::make_shared<internal::StallCounter>();
 
+  // Set after a failed write: RocksDB 7.8 asserts when a WAL that failed is flushed at
+  // close, so such a database is left open (the process is ending) and recovered from its
+  // WAL at the next open, as after a crash; everything acknowledged is in that WAL.
+  bool abandon = false;
+
   ~Impl() {
+    if (abandon) {
+      (void)db.release();
+      return;
+    }
     for (auto* cf : cfs) {
       if (cf != nullptr) db->DestroyColumnFamilyHandle(cf);
     }

@@ -61,12 +61,17 @@ absl::StatusOr<std::optional<std::string>> Store::Get(Table table, std::string_v
 }
 
 absl::Status Store::Write(const TableBatch& batch, bool sync) {
+  // RocksDB 7.8 must not be written to again after a failed write (its WAL writer asserts,
+  // fixed upstream later): while writes are refused, these are refused too.
+  if (absl::Status err = write_error(); !err.ok()) return err;
   rocksdb::WriteBatch wb;
   for (const TableBatch::Delete& d : batch.deletes) wb.Delete(impl_->cf(CfOf(d.table)), d.key);
   for (const TableBatch::Put& p : batch.puts) wb.Put(impl_->cf(CfOf(p.table)), p.key, p.value);
   rocksdb::WriteOptions wo;
   wo.sync = impl_->options.sync && sync;
-  return ToStatus(impl_->db->Write(wo, &wb), "write node-local table");
+  rocksdb::Status s = impl_->db->Write(wo, &wb);
+  if (!s.ok()) return Poison(ToStatus(s, "write node-local table"));
+  return absl::OkStatus();
 }
 
 absl::Status Store::CheckDataKey() {

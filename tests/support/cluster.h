@@ -121,6 +121,7 @@ class Node {
   // SIGKILL and wait.
   void Kill();
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   // `wlsync --node ADDRESS args...`. Every CLI call naming this node's address (also through
   // testing::Cli) carries the node's current token: the admin token of `wlsync init` until
