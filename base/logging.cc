@@ -114,9 +114,8 @@ bool IsKeyChar(char c, bool first) {
 
 }  // namespace
 
-std::vector<std::pair<std::string_view, std::string_view>> ParseLogContext(
-    std::string_view message) {
-  std::vector<std::pair<std::string_view, std::string_view>> out;
+std::vector<std::pair<std::string_view, std::string>> ParseLogContext(std::string_view message) {
+  std::vector<std::pair<std::string_view, std::string>> out;
   size_t i = 0;
   while (i < message.size()) {
     while (i < message.size() && message[i] == ' ') ++i;
@@ -128,21 +127,30 @@ std::vector<std::pair<std::string_view, std::string_view>> ParseLogContext(
       continue;
     }
     ++i;  // '='
-    size_t value_start = i;
+    std::string value;
     if (i < message.size() && message[i] == '"') {
-      size_t close = message.find('"', i + 1);
-      if (close == std::string_view::npos) break;  // unterminated: stop here
-      value_start = i + 1;
-      i = close + 1;
-      out.emplace_back(key, message.substr(value_start, close - value_start));
+      bool closed = false;
+      for (++i; i < message.size(); ++i) {
+        if (message[i] == '\\' && i + 1 < message.size()) {
+          value.push_back(message[++i]);
+        } else if (message[i] == '"') {
+          closed = true;
+          ++i;
+          break;
+        } else {
+          value.push_back(message[i]);
+        }
+      }
+      if (!closed) break;  // unterminated: stop here
     } else {
+      size_t start = i;
       while (i < message.size() && message[i] != ' ') ++i;
-      out.emplace_back(key, message.substr(value_start, i - value_start));
+      value = std::string(message.substr(start, i - start));
     }
-    if (key == "time" || key == "level" || key == "component" || key == "msg" ||
-        std::any_of(out.begin(), out.end() - 1, [&](const auto& kv) { return kv.first == key; })) {
-      out.pop_back();  // never shadow the fixed members, nor repeat a key
-    }
+    bool reserved = key == "time" || key == "level" || key == "component" || key == "msg";
+    bool repeated =
+        std::any_of(out.begin(), out.end(), [&](const auto& kv) { return kv.first == key; });
+    if (!reserved && !repeated) out.emplace_back(key, std::move(value));
   }
   return out;
 }

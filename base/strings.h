@@ -40,6 +40,21 @@ std::string StrCat(const Args&... args) {
 }
 
 // `s` without leading and trailing ASCII whitespace.
+// `s` in double quotes with '"' and '\\' escaped by a backslash: a log value with spaces
+// that base::ParseLogContext reads back whole.
+inline std::string Quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+inline std::string Quote(absl::string_view s) { return Quote(std::string_view(s.data(), s.size())); }
+inline std::string Quote(const std::string& s) { return Quote(std::string_view(s)); }
+inline std::string Quote(const char* s) { return Quote(std::string_view(s)); }
+
 inline std::string_view TrimAscii(std::string_view s) {
   auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
   while (!s.empty() && space(s.front())) s.remove_prefix(1);

@@ -37,7 +37,11 @@ std::string MetricsListen(const InitArgs& args) {
   if (args.metrics_listen == "off") return "";
   if (!args.metrics_listen.empty()) return args.metrics_listen;
   int port = std::atoi(args.listen.substr(args.listen.rfind(':') + 1).c_str()) + 1000;
-  return port <= 65535 ? base::StrCat("127.0.0.1:", port) : "";
+  if (port <= 65535) return base::StrCat("127.0.0.1:", port);
+  std::fprintf(stderr,
+               "wlsync: init: note: metrics are off (the API port + 1000 is above 65535); "
+               "give --metrics-listen HOST:PORT to turn them on\n");
+  return "";
 }
 
 std::string ConfigText(const InitArgs& args, const std::string& admin_hash) {

@@ -196,10 +196,10 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
     if (!init.metrics_listen.empty() && init.metrics_listen != "off" &&
-        !wlsync::daemon::IsValidHostPort(init.metrics_listen)) {
+        !wlsync::daemon::IsValidMetricsListen(init.metrics_listen)) {
       std::fprintf(stderr,
-                   "wlsync: init: --metrics-listen must be HOST:PORT with a port from 1 to "
-                   "65535, or off\n");
+                   "wlsync: init: --metrics-listen must be HOST:PORT (an IPv4 address or a "
+                   "host name, a port from 1 to 65535), or off\n");
       return kExitUsage;
     }
     if (!wlsync::daemon::IsValidNodeName(init.name)) {

@@ -1,5 +1,6 @@
 #include "cli/progress.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -63,7 +64,8 @@ std::string Progress::Line(uint64_t done, double elapsed_s, const std::string& p
   }
   double rate = elapsed_s > 0 ? done / elapsed_s : 0;
   line += fmt::format(", {}/s", GroupDigits(static_cast<uint64_t>(rate)));
-  if (total_ > done && rate > 0) {
+  // The rate of the first second says little (connection set-up, the first batch).
+  if (total_ > done && rate > 0 && elapsed_s >= 1.0) {
     line += ", " + Duration((total_ - done) / rate) + " left";
   }
   line += ", " + Duration(elapsed_s) + " elapsed";
@@ -77,8 +79,16 @@ void Progress::Update(uint64_t done, const std::string& phase) {
   last_draw_ = now;
   drawn_ = true;
   double elapsed = std::chrono::duration<double>(now - start_).count();
-  // "\r" back to the line's start, "\x1b[K" erases what a longer earlier line left.
-  std::fprintf(out_, "\r%s\x1b[K", Line(done, elapsed, phase).c_str());
+  // "\r" back to the line's start, "\x1b[K" erases what a longer earlier line left. A line
+  // wider than the terminal would wrap, and "\r" would then redraw only its last part.
+  std::string line = Line(done, elapsed, phase);
+  winsize ws{};
+  if (ioctl(fileno(out_), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && line.size() >= ws.ws_col) {
+    size_t cut = ws.ws_col - 1;
+    while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;
+    line.resize(cut);
+  }
+  std::fprintf(out_, "\r%s\x1b[K", line.c_str());
   std::fflush(out_);
 }
 

@@ -76,6 +76,29 @@ std::string Reconciliation(const v1::PeerStatus& p, int64_t now_ms) {
   return out;
 }
 
+// Prints "  LABEL: TEXT" wrapped at word boundaries to kWidth columns, later lines indented.
+void PrintWrapped(const std::string& label, const std::string& text) {
+  constexpr size_t kWidth = 100;
+  std::string line = "  " + label + ": ";
+  const std::string indent(4, ' ');
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t space = text.find(' ', at);
+    std::string word = text.substr(at, space == std::string::npos ? std::string::npos : space - at);
+    bool fresh = line.size() <= indent.size() || line.back() == ' ';
+    if (line.size() + word.size() + (fresh ? 0 : 1) > kWidth && line.size() > indent.size()) {
+      std::printf("%s\n", line.c_str());
+      line = indent;
+      fresh = true;
+    }
+    if (!fresh) line += ' ';
+    line += word;
+    if (space == std::string::npos) break;
+    at = space + 1;
+  }
+  std::printf("%s\n", line.c_str());
+}
+
 void PrintPeers(const v1::StatusResponse& r, int64_t now_ms) {
   if (r.peers().empty()) {
     std::printf("\npeers       none configured\n");
@@ -87,13 +110,15 @@ void PrintPeers(const v1::StatusResponse& r, int64_t now_ms) {
     std::string link = !p.frozen_reason().empty() ? "FROZEN"
                        : p.connected()            ? "connected"
                                                   : "DOWN";
-    std::string lag = fmt::format("{} events, {:.1f} s", Count(p.lag_events()), p.lag_seconds());
+    std::string lag = p.lag_known()
+                          ? fmt::format("{} events, {:.1f} s", Count(p.lag_events()), p.lag_seconds())
+                          : std::string("unknown");
     std::printf("%-12s %-12s %-22s %-14s %s\n", p.name().c_str(), link.c_str(), lag.c_str(),
                 Ago(p.last_contact_unix_ms(), now_ms).c_str(), Reconciliation(p, now_ms).c_str());
-    if (!p.frozen_reason().empty()) std::printf("  frozen: %s\n", p.frozen_reason().c_str());
-    if (!p.last_error().empty()) std::printf("  last error: %s\n", p.last_error().c_str());
+    if (!p.frozen_reason().empty()) PrintWrapped("frozen", p.frozen_reason());
+    if (!p.last_error().empty()) PrintWrapped("last error", p.last_error());
     if (!p.last_reconcile_error().empty()) {
-      std::printf("  reconciliation error: %s\n", p.last_reconcile_error().c_str());
+      PrintWrapped("reconciliation error", p.last_reconcile_error());
     }
     for (const std::string& o : p.held_back_origins()) {
       std::printf("  held back by the clock guard: origin %s\n", o.c_str());

@@ -1,5 +1,7 @@
 #include "daemon/config.h"
 
+#include <algorithm>
+
 #include <filesystem>
 #include <set>
 
@@ -140,9 +142,15 @@ absl::Status ReadTuning(const toml::table& root, const std::string& origin,
     WLSYNC_RETURN_IF_ERROR(CheckKeys(*metrics, "metrics.", {"listen"}, origin));
     Reader r(*metrics, "metrics.", origin, base);
     WLSYNC_RETURN_IF_ERROR(r.String("listen", &c->metrics_listen, /*required=*/false));
-    if (!c->metrics_listen.empty() && !IsValidHostPort(c->metrics_listen)) {
+    if (!c->metrics_listen.empty() && c->metrics_listen.front() == '[') {
       return Bad(origin, "metrics.listen",
-                 "must be HOST:PORT with a port from 1 to 65535, or \"\" to turn metrics off");
+                 "IPv6 addresses are not supported by the metrics listener (Debian's civetweb "
+                 "is built without IPv6): give an IPv4 address or a host name");
+    }
+    if (!c->metrics_listen.empty() && !IsValidMetricsListen(c->metrics_listen)) {
+      return Bad(origin, "metrics.listen",
+                 "must be HOST:PORT (an IPv4 address or a host name, a port from 1 to 65535), "
+                 "or \"\" to turn metrics off");
     }
   }
   if (const toml::table* tls = Section(root, "tls")) {
@@ -294,6 +302,15 @@ bool IsValidHostPort(std::string_view address) {
     value = value * 10 + (ch - '0');
   }
   return value >= 1 && value <= 65535;
+}
+
+bool IsValidMetricsListen(std::string_view address) {
+  if (!IsValidHostPort(address)) return false;
+  std::string_view host = address.substr(0, address.rfind(':'));
+  return std::all_of(host.begin(), host.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '-';
+  });
 }
 
 bool IsValidNodeName(std::string_view name) {

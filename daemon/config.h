@@ -102,6 +102,10 @@ absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& ori
 // HOST:PORT with a port from 1 to 65535 (host not resolved).
 bool IsValidHostPort(std::string_view address);
 
+// HOST:PORT for the metrics listener: an IPv4 address or a host name ([A-Za-z0-9.-]+),
+// no brackets, scheme or wildcard.
+bool IsValidMetricsListen(std::string_view address);
+
 // A node name: 1-32 of [a-z0-9_-], starting with a letter.
 bool IsValidNodeName(std::string_view name);
 

@@ -50,8 +50,8 @@ class EmergencyServiceImpl final : public v1::Emergency::Service {
     absl::StatusOr<int> revoked = d_.tokens.RevokeRole(access::Role::kTracer, caller.token);
     if (!revoked.ok()) return ToGrpc(revoked.status());
     if (grpc::Status a = d_.gate.Record(caller, access::Method::kLockdown,
-                                        base::StrCat("revoked_tracer_tokens=", *revoked,
-                                                     " reason=", request->reason()));
+                                        base::StrCat("revoked_tracer_tokens=", *revoked),
+                                        request->reason());
         !a.ok()) {
       return a;
     }
@@ -68,8 +68,7 @@ class EmergencyServiceImpl final : public v1::Emergency::Service {
     }
     if (grpc::Status s = CheckReason(request->reason()); !s.ok()) return s;
     if (absl::Status s = d_.lockdown.Lift(); !s.ok()) return ToGrpc(s);
-    if (grpc::Status a = d_.gate.Record(caller, access::Method::kLift,
-                                        base::StrCat("reason=", request->reason()));
+    if (grpc::Status a = d_.gate.Record(caller, access::Method::kLift, "", request->reason());
         !a.ok()) {
       return a;
     }
@@ -127,9 +126,8 @@ class EmergencyServiceImpl final : public v1::Emergency::Service {
     absl::Status s = frozen ? d_.freezes.Freeze(request.peer(), request.reason())
                             : d_.freezes.Unfreeze(request.peer());
     if (!s.ok()) return ToGrpc(s);
-    if (grpc::Status a = d_.gate.Record(caller, method,
-                                        base::StrCat("peer=", request.peer(),
-                                                     " reason=", request.reason()));
+    if (grpc::Status a = d_.gate.Record(caller, method, base::StrCat("peer=", request.peer()),
+                                        request.reason());
         !a.ok()) {
       return a;
     }

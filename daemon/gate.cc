@@ -33,9 +33,9 @@ grpc::Status ToGrpc(const absl::Status& s) {
 // (issue "Survive faults and bad input").
 grpc::Status Gate::Refuse(const std::string& token, std::string_view role, access::Method method,
                           const std::string& peer, const absl::Status& why) {
-  base::Logger("rpc")->warn("refused method={} token={} peer={} code={} reason=\"{}\"",
+  base::Logger("rpc")->warn("refused method={} token={} peer={} code={} reason={}",
                             access::MethodName(method), token, peer, CodeName(why.code()),
-                            why.message());
+                            base::Quote(why.message()));
   v1::AuditEntry entry;
   entry.set_token(token);
   entry.set_role(std::string(role));
@@ -90,9 +90,15 @@ grpc::Status Gate::CheckUnmask(const Caller& caller, access::Method method) {
                     "lockdown: unmasking for a case is suspended until `wlsync emergency lift`"));
 }
 
-grpc::Status Gate::Record(const Caller& caller, access::Method method, std::string detail) {
-  base::Logger("rpc")->warn("emergency method={} token={} {}", access::MethodName(method),
-                            caller.token, detail);
+grpc::Status Gate::Record(const Caller& caller, access::Method method, std::string detail,
+                          std::string_view reason) {
+  // The reason is free text typed by an admin: kept in the audit trail, never logged (it
+  // could name a person).
+  base::Logger("rpc")->warn("emergency method={} token={} {} reason_chars={} (the reason is in "
+                            "the audit trail)",
+                            access::MethodName(method), caller.token, detail, reason.size());
+  if (!reason.empty()) detail = base::StrCat(detail, detail.empty() ? "" : " ", "reason=",
+                                             base::Quote(reason));
   v1::AuditEntry entry;
   entry.set_token(caller.token);
   entry.set_role(std::string(access::RoleName(caller.role)));

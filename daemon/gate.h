@@ -46,8 +46,10 @@ class Gate {
   // During a lockdown, refuses (and records) a tracer's request to unmask values for a case.
   grpc::Status CheckUnmask(const Caller& caller, access::Method method);
 
-  // Records an admin action (emergency freeze, lockdown, ...) with its details.
-  grpc::Status Record(const Caller& caller, access::Method method, std::string detail);
+  // Records an admin action (emergency freeze, lockdown, ...) with its details and the
+  // admin's free-text reason; the log line names the action but not the reason.
+  grpc::Status Record(const Caller& caller, access::Method method, std::string detail,
+                      std::string_view reason = "");
 
   grpc::Status Disclose(const Caller& caller, access::Method method, std::string filter,
                         std::string case_id, std::vector<std::string> pids,

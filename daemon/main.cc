@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
-#include <cstdio>
 #include <ctime>
 #include <string>
 
@@ -55,10 +54,11 @@ void BlockSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
+// Logs why the node cannot start (one line in the configured format, JSON included) and
+// tells systemd.
 int CannotStart(const absl::Status& status) {
   std::string message(status.message());
   wlsync::base::Logger("node")->critical("cannot start: {}", message);
-  std::fprintf(stderr, "wlsyncd: %s\n", message.c_str());
   sd_notifyf(0, "STATUS=cannot start: %s", message.c_str());
   return 1;
 }
@@ -75,13 +75,13 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   BlockSignals();  // before any thread starts, so that every thread inherits the mask
+  // Until the config is read, the format of --log-format (a refused config is then logged
+  // as JSON too when asked).
+  wlsync::base::ConfigureLogging(
+      log_format == "json" ? wlsync::base::LogFormat::kJson : wlsync::base::LogFormat::kText,
+      "info");
   absl::StatusOr<wlsync::daemon::Config> config = wlsync::daemon::LoadConfig(config_path);
-  if (!config.ok()) {
-    std::string message(config.status().message());
-    std::fprintf(stderr, "wlsyncd: %s\n", message.c_str());
-    sd_notifyf(0, "STATUS=cannot start: %s", message.c_str());
-    return 1;
-  }
+  if (!config.ok()) return CannotStart(config.status());
   if (!log_format.empty()) config->log_format = log_format;
   wlsync::base::ConfigureLogging(config->log_format == "json" ? wlsync::base::LogFormat::kJson
                                                              : wlsync::base::LogFormat::kText,
@@ -92,8 +92,12 @@ int main(int argc, char** argv) {
       wlsync::daemon::Node::Open(*std::move(config));
   if (!node.ok()) return CannotStart(node.status());
   if (absl::Status s = (*node)->Start(); !s.ok()) return CannotStart(s);
-  sd_notifyf(0, "READY=1\nSTATUS=serving on port %d, metrics on port %d", (*node)->port(),
-             (*node)->metrics_port());
+  if ((*node)->metrics_port() > 0) {
+    sd_notifyf(0, "READY=1\nSTATUS=serving on port %d, metrics on port %d", (*node)->port(),
+               (*node)->metrics_port());
+  } else {
+    sd_notifyf(0, "READY=1\nSTATUS=serving on port %d, metrics off", (*node)->port());
+  }
 
   int sig = WaitForSignal(**node);
   log->info("signal={} received", sig);

@@ -161,9 +161,16 @@ void Node::Impl::DescribeNode(v1::StatusResponse* r) {
 
 std::string Node::Impl::HealthProblem(int64_t now_ms) const {
   if (absl::Status s = store->write_error(); !s.ok()) return "the store refuses writes";
-  if (pullers.empty()) return "";
+  // Peers frozen by an emergency freeze are cut off on purpose: they do not count, and a
+  // node whose every peer is frozen is not unhealthy for that.
   int64_t last_contact = started_ms;
-  for (const auto& p : pullers) last_contact = std::max(last_contact, p->last_contact_ms());
+  bool any = false;
+  for (const auto& p : pullers) {
+    if (freezes->Get(p->Status().name())) continue;
+    any = true;
+    last_contact = std::max(last_contact, p->last_contact_ms());
+  }
+  if (!any) return "";
   if (now_ms - last_contact > config.health_peer_timeout_s * 1000) {
     return base::StrCat("no peer reachable for ", (now_ms - last_contact) / 1000, " s");
   }
@@ -201,7 +208,7 @@ void Node::Impl::MonitorHealth() {
       if (ok) {
         log->info("node={} health=SERVING", config.name);
       } else {
-        log->warn("node={} health=NOT_SERVING reason=\"{}\"", config.name, why);
+        log->warn("node={} health=NOT_SERVING reason={}", config.name, base::Quote(why));
       }
       last = ok;
     }
@@ -389,6 +396,7 @@ void Node::Shutdown() {
     auto log = base::Logger("node");
     log->info("node={} shutting down", n.config.name);
     n.metrics_server.reset();  // no scrape may read the parts stopped below
+    if (n.reconciler) n.reconciler->Stop();  // a running one ends at its next step
     if (n.health_thread.joinable()) {
       {
         std::lock_guard<std::mutex> lock(n.health_mu);

@@ -133,7 +133,8 @@ void Node::Impl::AddMetricSources() {
     Family contact("wlsync_peer_last_contact_timestamp_seconds",
                    "When the peer last answered (Unix time; 0: never since start)", Type::kGauge);
     Family lag_events("wlsync_replication_lag_events",
-                      "Events the peer holds that this node has not applied yet", Type::kGauge);
+                      "Events the peer holds that this node has not applied yet (absent while "
+                      "the link is down)", Type::kGauge);
     Family lag_seconds("wlsync_replication_lag_seconds",
                        "How far behind the peer's newest delta this node is, in seconds",
                        Type::kGauge);
@@ -154,8 +155,10 @@ void Node::Impl::AddMetricSources() {
       Labels l = {{"peer", st.name()}};
       connected.Add(l, st.connected() ? 1 : 0);
       contact.Add(l, static_cast<double>(st.last_contact_unix_ms()) / kMsPerSecond);
-      lag_events.Add(l, static_cast<double>(st.lag_events()));
-      lag_seconds.Add(l, st.lag_seconds());
+      if (st.lag_known()) {  // absent, not 0, while the link is down
+        lag_events.Add(l, static_cast<double>(st.lag_events()));
+        lag_seconds.Add(l, st.lag_seconds());
+      }
       held_origins.Add(l, st.held_back_origins_size());
       frozen.Add(l, st.frozen_reason().empty() ? 0 : 1);
       last_ok.Add(l, static_cast<double>(st.last_reconcile_success_unix_ms()) / kMsPerSecond);

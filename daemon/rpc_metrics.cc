@@ -4,6 +4,7 @@
 #include <grpcpp/support/server_interceptor.h>
 
 #include <chrono>
+#include <set>
 #include <string>
 
 namespace wlsync::daemon {
@@ -47,6 +48,11 @@ std::string MethodLabel(const char* path) {
   }
   std::string service(p.substr(1, slash - 1));
   std::string method(p.substr(slash + 1));
+  // Built into gRPC, not in the generated descriptor pool.
+  static const std::set<std::string> kBuiltIn = {
+      "grpc.health.v1.Health/Check", "grpc.health.v1.Health/Watch",
+      "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"};
+  if (kBuiltIn.contains(service + "/" + method)) return service + "/" + method;
   const google::protobuf::ServiceDescriptor* s =
       google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
   if (s == nullptr || s->FindMethodByName(method) == nullptr) return "unknown";

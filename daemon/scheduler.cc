@@ -80,6 +80,7 @@ absl::Status ReconcileScheduler::Start() {
   if (absl::StatusOr<int64_t> check = ScheduledAt(options_, NowMs(), 0); !check.ok()) {
     return check.status();
   }
+  started_ms_ = NowMs();
   thread_ = std::thread([this] { Loop(); });
   return absl::OkStatus();
 }
@@ -127,7 +128,8 @@ void ReconcileScheduler::RunAll() {
 void ReconcileScheduler::CheckAlerts(int64_t now_ms) const {
   for (const std::string& peer : peers_) {
     int64_t last = LastSuccess(peer);
-    if (now_ms - last > options_.alert_after_h * kHourMs) {
+    // A node that never reconciled counts from its start, not from 1970.
+    if (now_ms - std::max(last, started_ms_) > options_.alert_after_h * kHourMs) {
       base::Logger("reconcile")->error(
           "peer={} alert: no successful reconciliation for more than {} hours (last={})", peer,
           options_.alert_after_h, last == 0 ? std::string("never") : std::to_string(last));

@@ -1,7 +1,7 @@
 // The nightly reconciliation schedule: every peer at `reconcile.at` local time (in
 // `reconcile.time_zone`) plus a random jitter; a run missed while the node was down
 // happens soon after the next start; an alert is logged while no run has succeeded for
-// `reconcile.alert_after_h` hours.
+// `reconcile.alert_after_h` hours (counted from the start when none ever has).
 #pragma once
 
 #include <condition_variable>
@@ -73,6 +73,7 @@ class ReconcileScheduler {
   const storage::Store& store_;
   RunFn run_;
 
+  int64_t started_ms_ = 0;  // set by Start, before the thread runs
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;  // guarded by mu_

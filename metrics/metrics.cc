@@ -14,6 +14,12 @@
 namespace wlsync::metrics {
 namespace {
 
+// LIMITATION: civetweb serves one connection per worker: more than kWorkers connections that
+// send nothing keep scrapes out for up to kRequestTimeoutMs each time. The listener belongs
+// on loopback or a management network (the default is loopback).
+constexpr int kWorkers = 16;
+constexpr int kRequestTimeoutMs = 3000;
+
 std::vector<prometheus::ClientMetric::Label> ToLabels(const Labels& labels) {
   std::vector<prometheus::ClientMetric::Label> out;
   out.reserve(labels.size());
@@ -147,7 +153,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
   impl->adapter = std::make_shared<Adapter>(registry, std::move(histograms));
   // civetweb reports a listener it cannot open by throwing from the constructor.
   try {
-    impl->exposer = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/2);
+    // Enough workers that a few idle or slow connections cannot keep scrapes out, and a
+    // short request timeout that frees a worker from a connection that says nothing.
+    impl->exposer = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+        "listening_ports", listen, "num_threads", std::to_string(kWorkers),
+        "request_timeout_ms", std::to_string(kRequestTimeoutMs)});
   } catch (const std::exception& e) {
     return absl::UnavailableError(base::StrCat("metrics.listen: cannot listen on ", listen,
                                                " (in use or invalid): ", e.what()));

@@ -94,9 +94,9 @@ absl::Status AuthenticatePeer(const NodeTls* tls, const grpc::ServerContext& con
 
   int64_t total = ++refused_callers;
   std::string shown = fingerprint.empty() ? "none" : ShortFingerprint(fingerprint);
-  // `node` is the caller's claim: logged only when it names a configured peer, so that a
-  // stranger cannot write arbitrary text into the log.
-  std::string claimed = tls->HasPeer(node) ? std::string(node) : "(not a configured peer)";
+  // `node` is the caller's claim: logged only when it names a configured peer ("-" when
+  // not), so that a stranger cannot write arbitrary text into the log.
+  std::string claimed = tls->HasPeer(node) ? std::string(node) : "-";
   base::Logger("tls")->warn(
       "caller endpoint={} claims node={} refused: its client certificate {} is not pinned for "
       "that peer refused_callers={}",

@@ -227,6 +227,10 @@ class PeerServiceImpl final : public v1::Peer::Service {
     log->info("peer={} pull started streams={}", request->node(), cursors.size());
 
     uint64_t generation = 0;
+    // A heartbeat at least this often, also while a backlog streams, so that the puller's
+    // lag stays current while it catches up.
+    constexpr auto kHeartbeatEvery = std::chrono::seconds(1);
+    auto last_heartbeat = std::chrono::steady_clock::now();
     while (!context->IsCancelled() && !store_.closing()) {
       // A freeze cuts a live stream too, within one idle wait.
       if (grpc::Status s = CheckFrozen(request->node()); !s.ok()) return s;
@@ -261,9 +265,11 @@ class PeerServiceImpl final : public v1::Peer::Service {
         }
         if (after < state.seq) more = true;
       }
-      if (more) continue;
-
+      bool due = std::chrono::steady_clock::now() - last_heartbeat >= kHeartbeatEvery;
+      if (more && !due) continue;
       if (!writer->Write(Heartbeat(*streams))) return grpc::Status::CANCELLED;
+      last_heartbeat = std::chrono::steady_clock::now();
+      if (more) continue;
       store_.WaitForCommit(generation, kIdleWaitMs);
     }
     log->info("peer={} pull ended", request->node());

@@ -56,6 +56,7 @@ v1::PeerStatus Puller::Status() const {
   s.set_last_error(last_error_);
   s.set_lag_events(lag_events_);
   s.set_lag_seconds(lag_seconds_);
+  s.set_lag_known(lag_known_);
   for (const std::string& o : held_origins_) s.add_held_back_origins(o);
   return s;
 }
@@ -158,8 +159,12 @@ void Puller::PullOnce() {
               status.ok() ? std::string("stream ended") : status.error_message());
   }
   connected_ = false;
+  lag_known_ = false;  // until a heartbeat of the next connection
+  lag_events_ = 0;
+  lag_seconds_ = 0;
   if (!status.ok() && !restart && !stopping_.load()) {
-    last_error_ = base::StrCat("pull: ", status.error_message());
+    const std::string& m = status.error_message();
+    last_error_ = m.rfind("pull: ", 0) == 0 ? m : base::StrCat("pull: ", m);
   }
 }
 
@@ -254,21 +259,32 @@ void Puller::Count(const RemoteResult& r) {
 }
 
 void Puller::UpdateLag(const v1::Heartbeat& heartbeat) {
+  int64_t now = NowMs();
   uint64_t events = 0;
   double seconds = 0;
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<storage::StreamId, int64_t> still_behind;
   for (const v1::StreamInfo& info : heartbeat.streams()) {
-    absl::StatusOr<std::optional<storage::StreamState>> local =
-        store_.GetStream({info.origin(), info.epoch()});
+    storage::StreamId id{info.origin(), info.epoch()};
+    absl::StatusOr<std::optional<storage::StreamState>> local = store_.GetStream(id);
     if (!local.ok()) continue;
     storage::StreamState mine = local->value_or(storage::StreamState{});
     if (info.events() > mine.events) events += info.events() - mine.events;
-    if (info.seq() > mine.seq) {
+    if (info.seq() <= mine.seq) continue;
+    if (mine.seq > 0) {
       seconds = std::max(seconds, (info.last_unix_ms() - mine.last_unix_ms) / 1000.0);
+      continue;
     }
+    // Nothing held of this stream yet: behind since this node first saw it.
+    auto it = behind_since_.find(id);
+    int64_t since = it != behind_since_.end() ? it->second : now;
+    still_behind[id] = since;
+    seconds = std::max(seconds, (now - since) / 1000.0);
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  behind_since_ = std::move(still_behind);
   lag_events_ = events;
-  lag_seconds_ = seconds;
+  lag_seconds_ = std::max(0.0, seconds);
+  lag_known_ = true;
 }
 
 }  // namespace wlsync::sync

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -101,6 +102,9 @@ class Puller {
   std::string last_error_;                  // guarded by mu_
   uint64_t lag_events_ = 0;                 // guarded by mu_
   double lag_seconds_ = 0;                  // guarded by mu_
+  bool lag_known_ = false;                  // guarded by mu_
+  // When this node first saw it was behind on a stream it holds nothing of (for lag).
+  std::map<storage::StreamId, int64_t> behind_since_;  // guarded by mu_
   std::vector<std::string> held_origins_;   // guarded by mu_
   std::condition_variable stop_cv_;
 };

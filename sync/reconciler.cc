@@ -193,6 +193,10 @@ absl::StatusOr<std::vector<std::string>> DifferingPids(Session& s, const storage
   return out;
 }
 
+absl::Status Stopped() {
+  return absl::CancelledError("reconciliation: stopped, the node is shutting down");
+}
+
 }  // namespace
 
 std::optional<v1::ReconcileProgress> Reconciler::progress() const {
@@ -250,6 +254,7 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
   std::set<std::string> counted;
   auto deadline = std::chrono::steady_clock::now() + o.catch_up_timeout;
   for (int pass = 0;; ++pass) {
+    if (stopping_.load()) return finish(Stopped());
     v1::TreeResponse root;
     if (absl::Status st = session.Call(&v1::Peer::Stub::GetTree, v1::TreeRequest(), &root);
         !st.ok()) {
@@ -283,6 +288,7 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
     std::map<std::string, v1::RecordRefs> wanted;  // pid -> the peer's stamps
     for (size_t i = 0; i < pids.size(); i += kPidBatch) {
       SetProgress("checking records", i, pids.size());
+      if (stopping_.load()) return finish(Stopped());
       v1::RecordRefsRequest request;
       for (size_t j = i; j < std::min(pids.size(), i + kPidBatch); ++j) request.add_pids(pids[j]);
       v1::RecordRefsResponse response;
@@ -319,6 +325,7 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
     std::map<std::string, std::string> refusals;
     for (size_t i = 0; i < keys.size(); i += kRefBatch) {
       SetProgress("repairing from signed deltas", i, keys.size());
+      if (stopping_.load()) return finish(Stopped());
       // Deltas from this node's log come with their key; fetched ones are parsed for it.
       std::vector<std::pair<std::pair<storage::StreamId, uint64_t>, std::string>> deltas;
       v1::GetDeltasRequest request;

@@ -4,6 +4,7 @@
 // Differences explained by deltas still in flight are re-checked once they arrive.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,10 @@ class Reconciler {
   // reached: then `error` is set). The report is stored in the store.
   v1::ReconcileReport Run(const ReconcileOptions& options);
 
+  // Makes a running Run end at its next step with "stopped" (and every later Run at once):
+  // for shutdown, so that a SIGTERM is not held up by a long repair. Thread safe.
+  void Stop() { stopping_.store(true); }
+
   // The running reconciliation's progress; nothing when none runs. Thread safe.
   std::optional<v1::ReconcileProgress> progress() const;
 
@@ -66,6 +71,7 @@ class Reconciler {
   const SigningKey& key_;
   const model::HybridClock& clock_;
 
+  std::atomic<bool> stopping_{false};
   mutable std::mutex progress_mu_;
   std::optional<v1::ReconcileProgress> progress_;  // guarded by progress_mu_
 };

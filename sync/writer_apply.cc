@@ -325,9 +325,9 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
   stats_.remote_events.fetch_add(batch.event_count, std::memory_order_relaxed);
   if (!batch.quarantine.empty()) {
     stats_.quarantined.fetch_add(batch.quarantine.size(), std::memory_order_relaxed);
-    base::Logger("sync")->warn("origin={} seq={} quarantined={} first_reason=\"{}\"",
+    base::Logger("sync")->warn("origin={} seq={} quarantined={} first_reason={}",
                                stream.origin, body.seq(), batch.quarantine.size(),
-                               batch.quarantine.front().reason);
+                               base::Quote(batch.quarantine.front().reason));
   }
   return result;
 }

@@ -244,6 +244,9 @@ run_add_peer() {
   if names_in "$config" '^\[\[(peers|trusted)\]\]' | grep -xF "$name" >/dev/null; then
     if [ -f "$pin" ] && cmp -s "$pin" "$peer_cert" &&
       grep -qF "public_key = \"$key\"" "$config"; then
+      grep -qF "address = \"$address\"" "$config" ||
+        die "peer $name is already in $config with another address: edit its [[peers]]" \
+          "address by hand and restart the node"
       log "peer $name is already in $config; nothing to do"
       fix_modes
       return 0

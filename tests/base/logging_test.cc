@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/logging.h"
+#include "base/strings.h"
 #include "wlsync/v1/records.pb.h"
 
 namespace wlsync::base {
@@ -72,11 +73,21 @@ TEST_CASE("Logging: the key=value context of a message", "[base]") {
       {"=x a= b=c", {{"a", ""}, {"b", "c"}}},
       {"msg=spoof level=x peer=a peer=b", {{"peer", "a"}}},
       {"Peer=upper p2p=ok reason=\"unterminated", {{"p2p", "ok"}}},
+      {R"(reason="say \"hi\" to c:\\x" node=a)", {{"reason", R"(say "hi" to c:\x)"}, {"node", "a"}}},
   }));
   Pairs got;
   for (const auto& [k, v] : ParseLogContext(message)) got.emplace_back(k, v);
   INFO(message);
   CHECK(got == expected);
+}
+
+TEST_CASE("Logging: a quoted value reads back whole, whatever it holds", "[base]") {
+  std::string value = GENERATE(as<std::string>{}, "", "two words", "a \"quoted\" word",
+                               "back\\slash\\", "peer=zz reason=x", "trailing \\");
+  auto pairs = ParseLogContext("reason=" + Quote(value) + " next=1");
+  REQUIRE(pairs.size() == 2);
+  CHECK(pairs[0].second == value);
+  CHECK(pairs[1].second == "1");
 }
 
 TEST_CASE("Logging: JSON lines carry the context as members, escaped", "[base]") {

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <thread>
+
 #include "tests/support/cluster.h"
 
 namespace wlsync::daemon {
@@ -30,6 +32,14 @@ TEST_CASE("Health: SERVING while a peer answers, NOT_SERVING once none has for a
   REQUIRE(nodes[1]->Start());
   REQUIRE(WaitFor([&] { return nodes[0]->Cli({"health"}).exit_code == 0; },
                   std::chrono::seconds(15)));
+
+  // An emergency freeze of the only peer cuts it off on purpose: still SERVING.
+  wlsync::testing::CommandResult frozen = nodes[0]->Cli({"--token-file", nodes[0]->dir() + "/admin.token",
+                                        "emergency", "freeze", "--peer", "guzhen", "--reason",
+                                        "drill"});
+  REQUIRE(frozen.exit_code == 0);
+  std::this_thread::sleep_for(std::chrono::seconds(4));  // twice peer_timeout_s
+  CHECK(nodes[0]->Cli({"health"}).out == "SERVING\n");
 }
 
 }  // namespace

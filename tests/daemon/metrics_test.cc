@@ -134,6 +134,12 @@ TEST_CASE("Metrics: two nodes export what they applied, sent, imported and serve
     CHECK(MetricValue(after, "wlsync_audit_entries_total") == audit + 1);  // the refusal
   }
 
+  SECTION("health checks are counted under their own method") {
+    REQUIRE(waihai.Cli({"health"}).exit_code == 0);
+    CHECK(MetricValue(waihai.Metrics(),
+                      R"(wlsync_rpc_duration_seconds_count{method="grpc.health.v1.Health/Check",code="OK"})") >= 1);
+  }
+
   SECTION("only /metrics is served") {
     CHECK(wlsync::testing::HttpGet(waihai.metrics_port(), "/metrics").code == 200);
     CHECK(wlsync::testing::HttpGet(waihai.metrics_port(), "/").code == 404);
@@ -167,6 +173,12 @@ TEST_CASE("Metrics: deltas signed with a key other than the configured one count
   CHECK(MetricValue(m, R"(wlsync_deltas_received_total{peer="guzhen",origin="unknown",outcome="bad_signature"})") >= 1);
   CHECK(m.find(R"(wlsync_deltas_applied_total{peer="guzhen")") == std::string::npos);
   CHECK(waihai.Records() == 0);
+  // waihai holds nothing of guzhen's stream: its lag counts from when it saw that, not
+  // from 1970.
+  double lag = MetricValue(m, R"(wlsync_replication_lag_seconds{peer="guzhen"})");
+  CHECK(lag >= 0);
+  CHECK(lag < 120);
+  CHECK(MetricValue(m, R"(wlsync_replication_lag_events{peer="guzhen"})") > 0);
 }
 
 TEST_CASE("Metrics: a listener that cannot open stops the start; an empty one is off",
@@ -190,6 +202,17 @@ TEST_CASE("Metrics: a listener that cannot open stops the start; an empty one is
     INFO(node.log());
     CHECK(node.log().find("metrics.listen: cannot listen on 127.0.0.1:" +
                           std::to_string(node.metrics_port())) != std::string::npos);
+  }
+  SECTION("an IPv6 or malformed listener is refused at start, by name") {
+    std::string listen = "listen = \"127.0.0.1:" + std::to_string(node.metrics_port()) + "\"";
+    std::string value = GENERATE(as<std::string>{}, "[::1]:9740", " 127.0.0.1:9740",
+                                 "http://127.0.0.1:9740", "*:9740");
+    config.replace(config.find(listen), listen.size(), "listen = \"" + value + "\"");
+    wlsync::testing::WriteFile(node.config(), config);
+    CHECK_FALSE(node.Start());
+    INFO(node.log());
+    CHECK(node.log().find("metrics.listen: ") != std::string::npos);
+    if (value.front() == '[') CHECK(node.log().find("IPv6") != std::string::npos);
   }
   SECTION("listen = \"\" turns metrics off") {
     std::string listen = "listen = \"127.0.0.1:" + std::to_string(node.metrics_port()) + "\"";

@@ -72,7 +72,7 @@ TEST_CASE("Emergency: a freeze stops sync both ways at once, an unfreeze resumes
   CommandResult trail = waihai.Cli({"--token-file", waihai.token_file("auditor"), "audit",
                                     "by-token", "admin"});
   CHECK(trail.out.find("\"method\":\"Emergency.Freeze\"") != std::string::npos);
-  CHECK(trail.out.find("peer=guzhen reason=drill") != std::string::npos);
+  CHECK(trail.out.find(R"(peer=guzhen reason=\"drill\")") != std::string::npos);
   CHECK(trail.out.find("\"method\":\"Emergency.Unfreeze\"") != std::string::npos);
 }
 
