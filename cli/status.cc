@@ -9,22 +9,14 @@
 #include "absl/time/time.h"
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "fmt/format.h"
 #include "model/pid.h"
 
 namespace wlsync::cli {
 namespace {
 
-// 12345678 -> "12,345,678".
-std::string Count(uint64_t n) {
-  std::string digits = std::to_string(n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return out;
-}
+std::string Count(uint64_t n) { return GroupDigits(n); }
 
 std::string Bytes(uint64_t n) {
   if (n < 1024) return fmt::format("{} B", n);

@@ -45,9 +45,7 @@ void AckingImporter::Run(const std::atomic<bool>& stop) {
                                      net::ClientChannelCredentials(ReadFile(node_.ca())));
   auto stub = v1::Registry::NewStub(channel);
   grpc::ClientContext context;
-  std::string token = ReadFile(node_.token_file("operator"));
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
-  context.AddMetadata("authorization", "Bearer " + token);
+  context.AddMetadata("authorization", "Bearer " + TokenOf(node_, "operator"));
   auto stream = stub->Import(&context);
 
   // The node answers batches as they become durable, with several in flight: send on one
@@ -76,6 +74,12 @@ void AckingImporter::Run(const std::atomic<bool>& stop) {
   }
   sender.join();
   (void)stream->Finish();
+}
+
+std::string TokenOf(const Node& node, const std::string& role) {
+  std::string token = ReadFile(node.token_file(role));
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  return token;
 }
 
 std::optional<v1::StatusResponse> Status(const Node& node) {

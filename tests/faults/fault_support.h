@@ -49,6 +49,9 @@ class AckingImporter {
   std::vector<std::string> refusals_;
 };
 
+// The bearer token in DIR/ROLE.token, without its line break.
+std::string TokenOf(const Node& node, const std::string& role);
+
 // The node's status, parsed; nothing when it does not answer.
 std::optional<v1::StatusResponse> Status(const Node& node);
 // Stream -> (seq, events) as the node holds it, keyed "origin/epoch".

@@ -29,12 +29,6 @@ struct RawResult {
   int responses = 0;
 };
 
-std::string Token(const Node& node, const std::string& role) {
-  std::string t = ReadFile(node.token_file(role));
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-  return t;
-}
-
 // Sends `payload` as the one request message of `method` ("/pkg.Service/Method"), half
 // closes, reads every response and the status; works for unary and streaming methods alike.
 RawResult RawCall(grpc::Channel* channel, const std::string& method, const std::string& payload,
@@ -107,7 +101,7 @@ TEST_CASE("Faults: malformed requests on every RPC get a clear error and change 
   REQUIRE(nodes.size() == 1);
   Node& node = *nodes[0];
   auto channel = ChannelTo(node);
-  std::string token = Token(node, "operator");
+  std::string token = TokenOf(node, "operator");
   std::vector<std::string> methods = AllMethods();
   REQUIRE(methods.size() > 20);  // the descriptor pool knows the services
 
