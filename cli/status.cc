@@ -141,6 +141,7 @@ void PrintScreen(const v1::StatusResponse& r) {
   std::printf("access      audit trail %s entries; lockdown %s\n",
               Count(r.audit_entries()).c_str(), r.lockdown() ? "ACTIVE" : "off");
   if (r.metrics_port() > 0) std::printf("metrics     port %d\n", r.metrics_port());
+  for (const std::string& line : r.own_deltas_lost()) PrintWrapped("data dir", line);
   PrintPeers(r, now_ms);
   std::printf("\n%-12s %-10s %14s %14s\n", "STREAM", "EPOCH", "SEQ", "EVENTS");
   for (const v1::StreamCursor& s : r.streams()) {

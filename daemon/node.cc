@@ -154,6 +154,13 @@ void Node::Impl::DescribeNode(v1::StatusResponse* r) {
   r->set_store_bytes(store->stats().sst_bytes);
   r->set_started_unix_ms(started_ms);
   r->set_metrics_port(metrics_server ? metrics_server->port() : 0);
+  for (const auto& p : pullers) {
+    for (const auto& [key, n] : p->own_deltas_recovered().Snapshot()) {
+      r->add_own_deltas_lost(base::StrCat("peer ", p->Status().name(), " sent back ", n,
+                                          " deltas of this node's epoch ", key[0].substr(0, 8),
+                                          " that this data dir had lost"));
+    }
+  }
   if (std::optional<v1::ReconcileProgress> p = reconciler->progress()) {
     *r->mutable_reconcile_running() = std::move(*p);
   }

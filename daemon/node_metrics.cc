@@ -121,9 +121,17 @@ void Node::Impl::AddMetricSources() {
     AddTally(sent.deltas, {"peer", "origin"}, "", &deltas);
     AddTally(sent.events, {"peer", "origin"}, "", &events);
     AddTally(sent.bytes, {"peer", "origin"}, "", &bytes);
+    Family lost("wlsync_own_deltas_recovered_total",
+                "Deltas of this node's own earlier epochs that a peer sent back because this "
+                "data dir had lost them (wiped, or restored from an old copy), by peer and epoch",
+                Type::kCounter);
+    for (const auto& p : pullers) {
+      AddTally(p->own_deltas_recovered(), {"epoch"}, p->Status().name(), &lost);
+    }
     Move(std::move(deltas), out);
     Move(std::move(events), out);
     Move(std::move(bytes), out);
+    Move(std::move(lost), out);
   });
 
   // Each peer link: connection, lag, freeze, last reconciliation.

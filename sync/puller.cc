@@ -251,6 +251,18 @@ bool Puller::RetryHeld(std::vector<Held>* held) {
 }
 
 void Puller::Count(const RemoteResult& r) {
+  if (r.outcome == RemoteOutcome::kApplied && r.stream.origin == options_.self) {
+    // Only a data dir that lost them (wiped, or restored from an old copy) takes its own
+    // deltas from a peer.
+    std::string epoch = model::HexEncode(r.stream.epoch);
+    if (own_recovered_.Get({epoch}) == 0) {
+      base::Logger("peer")->warn(
+          "peer={} origin={} epoch={} seq={} this node's own delta of an earlier epoch came "
+          "back from the peer: its data dir had lost it (wiped, or restored from an old copy)",
+          options_.peer, r.stream.origin, epoch, r.seq);
+    }
+    own_recovered_.Add({epoch});
+  }
   std::string origin = r.stream.origin.empty() ? "unknown" : r.stream.origin;
   std::string outcome(r.signature_failed ? "bad_signature" : RemoteOutcomeName(r.outcome));
   received_deltas_.Add({origin, outcome});

@@ -69,6 +69,10 @@ class Puller {
   // did not verify is counted as "unknown", so that a peer cannot add label values.
   const base::Tally& received_deltas() const { return received_deltas_; }
   const base::Tally& received_events() const { return received_events_; }
+  // Keyed {epoch hex}: deltas of this node's own earlier epochs applied from this peer,
+  // i.e. deltas this node's data dir had lost (wiped, or restored from an old copy) and got
+  // back. The first of each epoch is logged at warn.
+  const base::Tally& own_deltas_recovered() const { return own_recovered_; }
 
  private:
   struct Held;
@@ -91,6 +95,7 @@ class Puller {
 
   base::Tally received_deltas_;
   base::Tally received_events_;
+  base::Tally own_recovered_;
 
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> last_contact_ms_{0};

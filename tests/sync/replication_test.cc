@@ -97,6 +97,13 @@ TEST_CASE("Replication: a node whose data dir was wiped gets everything back und
   size_t first = status.find("\"origin\": \"waihai\"");
   REQUIRE(first != std::string::npos);
   REQUIRE(status.find("\"origin\": \"waihai\"", first + 1) != std::string::npos);
+  // The wiped node saw it: in its log, its status and its metrics.
+  CHECK(waihai.log().find("peer=guzhen origin=waihai epoch=") != std::string::npos);
+  CHECK(waihai.log().find("its data dir had lost it (wiped, or restored") != std::string::npos);
+  CHECK(waihai.Cli({"status"}).out.find("data dir: peer guzhen sent back ") !=
+        std::string::npos);
+  CHECK(waihai.Metrics().find("wlsync_own_deltas_recovered_total{peer=\"guzhen\"") !=
+        std::string::npos);
 }
 
 TEST_CASE("Replication: a peer that was down catches up when it returns", "[e2e]") {
@@ -160,6 +167,10 @@ TEST_CASE("Replication: a node restored from an old copy of its data dir gets it
   REQUIRE(waihai.Cli({"import", root / "c.csv"}).exit_code == 0);
   REQUIRE(WaitFor([&] { return SameExports({&waihai, &guzhen}, 160); }, std::chrono::seconds(20)));
   REQUIRE(guzhen.Cli({"status", "--json"}).out.find("\"forked_origins\": []") != std::string::npos);
+  // The restored node saw that guzhen held more of its earlier epoch than its log.
+  INFO(waihai.log());
+  CHECK(waihai.Cli({"status", "--json"}).out.find(" deltas of this node") !=
+        std::string::npos);
 }
 
 TEST_CASE("Replication: a foreign deregistration is quarantined and listed, the rest applies",
