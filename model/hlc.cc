@@ -15,8 +15,21 @@ int64_t SystemWallClock::NowMs() const {
 HybridClock::HybridClock(const WallClock& wall, uint64_t high_water)
     : wall_(wall), last_(high_water) {}
 
+void HybridClock::NoteWall(uint64_t wall) {
+  uint64_t prev = max_wall_.load(std::memory_order_acquire);
+  while (wall > prev &&
+         !max_wall_.compare_exchange_weak(prev, wall, std::memory_order_acq_rel)) {
+  }
+}
+
+uint64_t HybridClock::GuardNow() {
+  NoteWall(WallNow());
+  return max_wall_.load(std::memory_order_acquire);
+}
+
 uint64_t HybridClock::Tick() {
   uint64_t wall = WallNow();
+  NoteWall(wall);
   uint64_t prev = last_.load(std::memory_order_acquire);
   uint64_t next;
   do {

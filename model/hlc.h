@@ -39,12 +39,20 @@ class HybridClock {
   void Observe(uint64_t remote);
   // The last stamp issued or observed.
   uint64_t Current() const { return last_.load(std::memory_order_acquire); }
-  // Wall-clock now as an HLC with counter 0, for the clock-skew guard.
+  // Wall-clock now as an HLC with counter 0.
   uint64_t WallNow() const { return HlcPack(static_cast<uint64_t>(wall_.NowMs()), 0); }
+  // What the clock-skew guard measures remote stamps against: the latest wall-clock time
+  // this clock has read since it was made (as an HLC with counter 0). After the wall clock
+  // jumps back, peers' stamps of the real time are not "ahead"; remote stamps never move
+  // it, so a peer whose clock runs ahead cannot drag it along.
+  uint64_t GuardNow();
 
  private:
+  void NoteWall(uint64_t wall);
+
   const WallClock& wall_;
   std::atomic<uint64_t> last_;
+  std::atomic<uint64_t> max_wall_{0};  // the latest WallNow() read by Tick or GuardNow
 };
 
 }  // namespace wlsync::model

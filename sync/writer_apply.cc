@@ -203,7 +203,7 @@ RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
   if (seq_check.outcome != RemoteOutcome::kApplied) return seq_check;
 
   int64_t ahead_ms = static_cast<int64_t>(model::HlcMillis(body.max_hlc())) -
-                     static_cast<int64_t>(model::HlcMillis(clock_.WallNow()));
+                     static_cast<int64_t>(model::HlcMillis(clock_.GuardNow()));
   if (ahead_ms > options_.max_clock_skew_ms) {
     stats_.held_back.fetch_add(1, std::memory_order_relaxed);
     seq_check.outcome = RemoteOutcome::kHeldBack;

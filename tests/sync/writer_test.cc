@@ -176,6 +176,25 @@ TEST_CASE("Writer: a delta from a clock far ahead is held back until the clock c
   REQUIRE(p.guzhen.store().counts().records == 2);
 }
 
+TEST_CASE("Writer: a node whose clock jumped back an hour still applies its peers' current "
+          "deltas, and still holds back a clock far ahead",
+          "[sync]") {
+  Pair p;
+  p.guzhen.Register({Person(1, "guzhen")});  // guzhen's clock has read the real time
+  p.guzhen.wall().offset_ms = -3'600'000;     // then jumps an hour back
+
+  p.waihai.Register({Person(2, "waihai")});
+  RemoteResult now = p.guzhen.writer().ApplyRemote(p.waihai.OwnDeltas().back());
+  INFO(now.status.message());
+  CHECK(now.outcome == RemoteOutcome::kApplied);
+
+  p.waihai.wall().offset_ms = 3'600'000;  // and waihai's an hour forward: still guarded
+  p.waihai.Register({Person(3, "waihai")});
+  CHECK(p.guzhen.writer().ApplyRemote(p.waihai.OwnDeltas().back()).outcome ==
+        RemoteOutcome::kHeldBack);
+  CHECK(p.guzhen.store().counts().records == 2);
+}
+
 TEST_CASE("Writer: a deregistration by a non-home jurisdiction is quarantined, the rest applies",
           "[sync]") {
   Pair p;
