@@ -156,7 +156,7 @@ void Node::Impl::DescribeNode(v1::StatusResponse* r) {
   r->set_metrics_port(metrics_server ? metrics_server->port() : 0);
   for (const auto& p : pullers) {
     for (const auto& [key, n] : p->own_deltas_recovered().Snapshot()) {
-      r->add_own_deltas_lost(base::StrCat("peer ", p->Status().name(), " sent back ", n,
+      r->add_own_deltas_lost(base::StrCat("peer ", p->peer(), " sent back ", n,
                                           " deltas of this node's epoch ", key[0].substr(0, 8),
                                           " that this data dir had lost"));
     }
@@ -173,7 +173,7 @@ std::string Node::Impl::HealthProblem(int64_t now_ms) const {
   int64_t last_contact = started_ms;
   bool any = false;
   for (const auto& p : pullers) {
-    if (freezes->Get(p->Status().name())) continue;
+    if (freezes->Get(p->peer())) continue;
     any = true;
     last_contact = std::max(last_contact, p->last_contact_ms());
   }

@@ -65,7 +65,7 @@ void Node::Impl::AddMetricSources() {
     Family bad_sig("wlsync_signature_failures_total",
                    "Deltas from each peer whose signature did not verify", Type::kCounter);
     for (const auto& p : pullers) {
-      std::string peer = p->Status().name();
+      std::string peer = p->peer();
       auto outcome_is = [](const char* word) {
         return [word](const base::Tally::Key& k) { return k.size() == 2 && k[1] == word; };
       };
@@ -126,7 +126,7 @@ void Node::Impl::AddMetricSources() {
                 "data dir had lost them (wiped, or restored from an old copy), by peer and epoch",
                 Type::kCounter);
     for (const auto& p : pullers) {
-      AddTally(p->own_deltas_recovered(), {"epoch"}, p->Status().name(), &lost);
+      AddTally(p->own_deltas_recovered(), {"epoch"}, p->peer(), &lost);
     }
     Move(std::move(deltas), out);
     Move(std::move(events), out);

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 
 #include "base/strings.h"
@@ -170,6 +171,14 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
       {std::string(keys::kAuditIndexCf), CfOptions(options, cache, false)},
   };
 
+  // RocksDB would create it too, but first logs its absence at error level ("Error when
+  // reading ... dir"): a new node must not start with an error line.
+  std::error_code mkdir_error;
+  std::filesystem::create_directories(dir, mkdir_error);
+  if (mkdir_error) {
+    return absl::FailedPreconditionError(base::StrCat("storage: cannot create data dir ", dir,
+                                                      ": ", mkdir_error.message()));
+  }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, dir, descriptors, &impl->cfs, &raw);
   if (!s.ok()) {
@@ -593,18 +602,6 @@ void Store::WakeAll() const {
 bool Store::closing() const {
   std::lock_guard<std::mutex> lock(mu_);
   return shutting_down_;
-}
-
-uint64_t Store::ApproximateSizeBytes() const {
-  uint64_t total = 0;
-  for (int i = kRecords; i < kCfCount; ++i) {
-    uint64_t v = 0;
-    if (impl_->db->GetIntProperty(impl_->cf(static_cast<CfIndex>(i)),
-                                  rocksdb::DB::Properties::kTotalSstFilesSize, &v)) {
-      total += v;
-    }
-  }
-  return total;
 }
 
 StoreStats Store::stats() const {

@@ -221,8 +221,6 @@ class Store {
   // Refused, like Commit, while writes are refused; a failure poisons the store.
   absl::Status Write(const TableBatch& batch, bool sync);
 
-  // On-disk size in bytes (SST + WAL), for status and metrics.
-  uint64_t ApproximateSizeBytes() const;
   // RocksDB's own figures, for metrics. Cheap (property reads); thread safe.
   StoreStats stats() const;
 

@@ -177,18 +177,6 @@ bool Puller::Frozen() {
   return true;
 }
 
-namespace {
-
-// Failures of this node's store (storage/ maps RocksDB's I/O errors to these codes), as
-// opposed to a delta refused for what it is (signature, format, sequence).
-bool IsStoreFailure(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kUnavailable ||
-         s.code() == absl::StatusCode::kResourceExhausted ||
-         s.code() == absl::StatusCode::kDataLoss;
-}
-
-}  // namespace
-
 bool Puller::Handle(std::string signed_delta, std::vector<Held>* held) {
   auto log = base::Logger("peer");
   RemoteResult r = writer_.ApplyRemote(signed_delta);
@@ -222,7 +210,7 @@ bool Puller::Handle(std::string signed_delta, std::vector<Held>* held) {
       SetError(base::StrCat(RemoteOutcomeName(r.outcome), ": ", r.status.message()));
       // This node could not store it (a full disk, say): the cursor did not move, so pull
       // again from it after the reconnect backoff rather than wait for a later delta.
-      return !IsStoreFailure(r.status);
+      return !r.local_failure;
   }
   return true;
 }

@@ -58,6 +58,8 @@ class Puller {
   void Start();
   void Stop();
 
+  // The peer's name, as configured.
+  const std::string& peer() const { return options_.peer; }
   // Connection state, last error, lag and held-back origins, for Status.
   v1::PeerStatus Status() const;
   // Milliseconds since the Unix epoch when the peer last answered; 0 for never.

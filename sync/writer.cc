@@ -98,6 +98,7 @@ RemoteResult Writer::ApplyRemote(std::string signed_delta) {
     if (stopping_) {
       RemoteResult r;
       r.status = absl::UnavailableError("node is shutting down");
+      r.local_failure = true;
       return r;
     }
     queue_.push_back(job);

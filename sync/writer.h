@@ -69,6 +69,9 @@ struct RemoteResult {
   // key for it (or the origin or key id is unknown): a forged, corrupted or misconfigured
   // peer. `stream` is then empty: nothing in the delta is trusted.
   bool signature_failed = false;
+  // This node could not take the delta now (its store failed, or it is shutting down): the
+  // cursor did not move, and the delta must be pulled again later.
+  bool local_failure = false;
 };
 
 // What a repair did: pids whose records changed, and events refused with the reason.

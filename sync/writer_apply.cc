@@ -30,6 +30,13 @@ RemoteResult Result(RemoteOutcome outcome, absl::Status status) {
   return r;
 }
 
+// A delta refused because this node's store failed, not for what the delta is.
+RemoteResult LocalFailure(absl::Status status) {
+  RemoteResult r = Result(RemoteOutcome::kRejected, std::move(status));
+  r.local_failure = true;
+  return r;
+}
+
 }  // namespace
 
 void Writer::ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs) {
@@ -190,7 +197,7 @@ RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
   storage::StreamId stream{body.origin(), body.origin_epoch()};
   absl::StatusOr<std::optional<storage::StreamState>> stored = store_.GetStream(stream);
   if (!stored.ok()) {
-    RemoteResult r = Result(RemoteOutcome::kRejected, stored.status());
+    RemoteResult r = LocalFailure(stored.status());
     r.stream = stream;
     return r;
   }
@@ -235,7 +242,7 @@ RemoteResult Writer::CheckSequence(const v1::DeltaBody& body, const std::string&
   if (body.seq() <= state.seq) {
     absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> held =
         store_.ReadLog(stream, body.seq() - 1, 1);
-    if (!held.ok()) return Result(RemoteOutcome::kRejected, held.status());
+    if (!held.ok()) return LocalFailure(held.status());
     v1::SignedDelta stored;
     if (!held->empty() && held->front().first == body.seq() &&
         stored.ParseFromString(held->front().second) && Sha256(stored.body()) != hash) {
@@ -292,7 +299,7 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
     absl::StatusOr<v1::Record*> record;
     if (verdict.ok()) {
       record = overlay.Get(e.pid());
-      if (!record.ok()) return Result(RemoteOutcome::kRejected, record.status());
+      if (!record.ok()) return LocalFailure(record.status());
       verdict = planner_.CheckRemote(e, **record, home_hints[e.pid()]);
     }
     if (!verdict.ok()) {
@@ -317,9 +324,7 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
   batch.sync = false;
   overlay.Fill(&batch);
 
-  if (absl::Status s = store_.Commit(batch); !s.ok()) {
-    return Result(RemoteOutcome::kRejected, s);
-  }
+  if (absl::Status s = store_.Commit(batch); !s.ok()) return LocalFailure(s);
   result.quarantined = batch.quarantine.size();
   stats_.remote_deltas.fetch_add(1, std::memory_order_relaxed);
   stats_.remote_events.fetch_add(batch.event_count, std::memory_order_relaxed);
