@@ -28,11 +28,10 @@ constexpr std::string_view kExportPrefix = "x";
 
 }  // namespace
 
-AuditTrail::AuditTrail(storage::Store& store, std::string node, std::string key_id, SignFn sign,
+AuditTrail::AuditTrail(storage::Store& store, std::string node, SignFn sign,
                        std::function<int64_t()> now_ms)
     : store_(store),
       node_(std::move(node)),
-      key_id_(std::move(key_id)),
       sign_(std::move(sign)),
       now_ms_(std::move(now_ms)),
       prev_hash_(32, '\0') {}
@@ -97,10 +96,11 @@ absl::Status AuditTrail::Append(v1::AuditEntry entry, bool full_export) {
     head.set_seq(next_seq_ - 1);
     head.set_hash(prev_hash_);
     head.set_node(node_);
-    head.set_key_id(key_id_);
     lock.unlock();
 
-    head.set_signature(sign_(HeadMessage(head.node(), head.seq(), head.hash())));
+    auto [key_id, signature] = sign_(HeadMessage(head.node(), head.seq(), head.hash()));
+    head.set_key_id(std::move(key_id));
+    head.set_signature(std::move(signature));
     storage::TableBatch batch;
     for (Pending* p : group) {
       for (auto& put : p->batch.puts) batch.puts.push_back(std::move(put));

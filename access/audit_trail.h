@@ -28,9 +28,10 @@ namespace wlsync::access {
 // heads extend them, until heads are anchored outside the node.
 class AuditTrail {
  public:
-  using SignFn = std::function<std::string(std::string_view message)>;
+  // Signs `message` with the node's current key: returns {key id, signature}.
+  using SignFn = std::function<std::pair<std::string, std::string>(std::string_view message)>;
 
-  AuditTrail(storage::Store& store, std::string node, std::string key_id, SignFn sign,
+  AuditTrail(storage::Store& store, std::string node, SignFn sign,
              std::function<int64_t()> now_ms);
 
   // Reads the newest entry and the signed head; logs an error when they disagree (the trail
@@ -64,7 +65,6 @@ class AuditTrail {
 
   storage::Store& store_;
   const std::string node_;
-  const std::string key_id_;
   const SignFn sign_;
   const std::function<int64_t()> now_ms_;
 

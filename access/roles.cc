@@ -44,6 +44,10 @@ std::string_view MethodName(Method method) {
     case Method::kLift: return "Emergency.Lift";
     case Method::kEmergencyState: return "Emergency.State";
     case Method::kEmergencyReport: return "Emergency.Report";
+    case Method::kKeyRotate: return "Keys.Rotate";
+    case Method::kKeyRevoke: return "Keys.Revoke";
+    case Method::kKeyList: return "Keys.List";
+    case Method::kKeyReport: return "Keys.Report";
   }
   return "unknown";
 }
@@ -62,6 +66,10 @@ bool Allowed(Role role, Method method) {
     case Method::kLift:
     case Method::kEmergencyState:
     case Method::kEmergencyReport:
+    case Method::kKeyRotate:
+    case Method::kKeyRevoke:
+    case Method::kKeyList:
+    case Method::kKeyReport:
       return role == Role::kAdmin;
     case Method::kAuditExport:
     case Method::kAuditWhoSaw:

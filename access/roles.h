@@ -34,6 +34,10 @@ enum class Method {
   kLift,
   kEmergencyState,
   kEmergencyReport,
+  kKeyRotate,
+  kKeyRevoke,
+  kKeyList,
+  kKeyReport,
 };
 
 std::string_view RoleName(Role role);

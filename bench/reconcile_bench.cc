@@ -139,8 +139,9 @@ class OfflineNode {
                                                         n->policy_);
     sync::WriterOptions wo;
     wo.group_window = std::chrono::microseconds(0);  // never wait for more requests
-    n->writer_ = std::make_unique<sync::Writer>(*n->store_, *n->clock_, *n->planner_, *n->key_,
-                                                n->trust_, wo);
+    n->node_key_ = std::make_unique<sync::NodeKey>(*n->key_);
+    n->writer_ = std::make_unique<sync::Writer>(*n->store_, *n->clock_, *n->planner_,
+                                                *n->node_key_, n->trust_, wo);
     if (absl::Status s = n->writer_->Start(); !s.ok()) return s;
     return n;
   }
@@ -161,6 +162,7 @@ class OfflineNode {
   model::SystemWallClock wall_;
   std::optional<model::FederationKey> federation_;
   std::optional<sync::SigningKey> key_;
+  std::unique_ptr<sync::NodeKey> node_key_;
   model::Grids grids_;
   model::OwnershipPolicy policy_;
   sync::TrustStore trust_;

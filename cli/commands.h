@@ -89,6 +89,16 @@ struct EmergencyArgs {
 };
 int RunEmergency(const std::string& node, const EmergencyArgs& args);
 
+struct KeyArgs {
+  std::string action;  // rotate, revoke, list or report
+  std::string node;    // revoke, list, report: another node's keys
+  std::string key_id;  // revoke, report
+  std::string from;    // revoke: DATE or TIME
+  std::string reason;
+  bool json = false;
+};
+int RunKey(const std::string& node, const KeyArgs& args);
+
 // "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS]" in UTC+8 (China Standard Time) or with a 'Z'
 // for UTC, to milliseconds since the Unix epoch.
 absl::StatusOr<int64_t> ParseTime(const std::string& text);

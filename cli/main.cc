@@ -161,6 +161,33 @@ int main(int argc, char** argv) {
   audit_by->add_option("name", audit_token, "token name")->required();
   audit_by->add_option("--since", audit_since, "since DATE or TIME (UTC+8)");
 
+  wlsync::cli::KeyArgs key_args;
+  CLI::App* key_cmd =
+      app.add_subcommand("key", "signing keys: rotate, revoke, list, report (admin role)");
+  key_cmd->require_subcommand(1);
+  CLI::App* key_rotate = key_cmd->add_subcommand(
+      "rotate", "make a new signing key for this node and announce it to the peers");
+  key_rotate->add_option("--reason", key_args.reason, "for the record (no personal data)");
+  CLI::App* key_revoke =
+      key_cmd->add_subcommand("revoke", "refuse what a key signed from a time on");
+  key_revoke->add_option("key_id", key_args.key_id, "the key id (see `key list`)")->required();
+  key_revoke->add_option("--from", key_args.from, "DATE or TIME (UTC+8) the key is compromised from")
+      ->required();
+  key_revoke->add_option("--node", key_args.node,
+                         "another node's key (recorded here only); default this node's");
+  key_revoke->add_option("--reason", key_args.reason, "for the record (no personal data)");
+  CLI::App* key_list = key_cmd->add_subcommand("list", "every trusted key and its validity");
+  key_list->add_option("--node", key_args.node, "only this node's keys");
+  key_list->add_flag("--json", key_args.json, "as JSON");
+  CLI::App* key_report =
+      key_cmd->add_subcommand("report", "the deltas accepted here under a key");
+  key_report->add_option("key_id", key_args.key_id, "the key id")->required();
+  key_report->add_option("--node", key_args.node, "the key's node; default this node");
+  key_report->add_flag("--json", key_args.json, "the whole report as JSON, pids included");
+  for (CLI::App* c : {key_rotate, key_revoke}) {
+    c->add_flag("--json", key_args.json, "the resulting keys as JSON");
+  }
+
   wlsync::cli::EmergencyArgs emergency;
   CLI::App* emergency_cmd =
       app.add_subcommand("emergency", "leak response: freeze, lockdown, report (admin role)");
@@ -284,6 +311,12 @@ int main(int argc, char** argv) {
     if (c->parsed()) {
       emergency.action = c->get_name();
       return wlsync::cli::RunEmergency(node, emergency);
+    }
+  }
+  for (CLI::App* c : {key_rotate, key_revoke, key_list, key_report}) {
+    if (c->parsed()) {
+      key_args.action = c->get_name();
+      return wlsync::cli::RunKey(node, key_args);
     }
   }
   if (audit_verify->parsed()) return wlsync::cli::RunAuditVerify(node, audit_key);

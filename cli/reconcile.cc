@@ -13,6 +13,7 @@
 #include "cli/progress.h"
 #include "daemon/config.h"
 #include "model/pid.h"
+#include "sync/key_lifecycle.h"
 #include "sync/reconciler.h"
 #include "sync/signer.h"
 #include "wlsync/v1/peer.pb.h"
@@ -144,13 +145,25 @@ int RunVerifyCert(const std::string& file, const std::string& config_path,
     }
     for (const daemon::PeerConfig& p : config->peers) (void)trust.Add(p.name, p.public_key);
     for (const daemon::TrustedConfig& t : config->trusted) (void)trust.Add(t.name, t.public_key);
+    // The node's earlier keys, for certificates it signed before a rotation.
+    absl::StatusOr<std::vector<sync::KeyRecord>> history =
+        sync::ReadKeyHistory(sync::KeyHistoryPath(config->signing_key), config->name);
+    if (history.ok()) trust.Apply(*history);
   }
   for (const std::string& entry : keys) {
     size_t eq = entry.find('=');
     if (eq == std::string::npos) return Fail("verify-cert", "--key must be NAME=HEX");
     absl::StatusOr<std::string> key = sync::ParsePublicKeyHex(entry.substr(eq + 1), "--key");
     if (!key.ok()) return Fail("verify-cert", std::string(key.status().message()));
-    if (absl::Status s = trust.Add(entry.substr(0, eq), *key); !s.ok()) {
+    // A node may be given several times: one --key for each key it has had.
+    if (absl::Status s = trust.Add(entry.substr(0, eq), *key); absl::IsAlreadyExists(s)) {
+      sync::KeyRecord extra;
+      extra.node = entry.substr(0, eq);
+      extra.key_id = sync::KeyIdOf(*key);
+      extra.public_key = *key;
+      extra.source = "--key";
+      trust.Apply({extra});
+    } else if (!s.ok()) {
       return Fail("verify-cert", std::string(s.message()));
     }
   }

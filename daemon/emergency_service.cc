@@ -11,20 +11,6 @@ namespace {
 
 // Audit entries read per step while building a report.
 constexpr size_t kReadChunk = 10000;
-constexpr size_t kMaxReason = 512;
-
-grpc::Status CheckReason(const std::string& reason) {
-  if (reason.size() > kMaxReason) {
-    return ToGrpc(absl::InvalidArgumentError("reason: at most 512 bytes"));
-  }
-  for (unsigned char c : reason) {
-    if (c < 0x20 || c == 0x7f) {
-      return ToGrpc(absl::InvalidArgumentError("reason: holds a control character"));
-    }
-  }
-  return grpc::Status::OK;
-}
-
 class EmergencyServiceImpl final : public v1::Emergency::Service {
  public:
   explicit EmergencyServiceImpl(EmergencyDeps deps) : d_(std::move(deps)) {}

@@ -23,6 +23,19 @@ std::string_view CodeName(absl::StatusCode code) {
 
 }  // namespace
 
+grpc::Status CheckReason(const std::string& reason) {
+  constexpr size_t kMaxReason = 512;
+  if (reason.size() > kMaxReason) {
+    return ToGrpc(absl::InvalidArgumentError("reason: at most 512 bytes"));
+  }
+  for (unsigned char c : reason) {
+    if (c < 0x20 || c == 0x7f) {
+      return ToGrpc(absl::InvalidArgumentError("reason: holds a control character"));
+    }
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status ToGrpc(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));

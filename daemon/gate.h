@@ -68,4 +68,7 @@ class Gate {
 // absl::Status to grpc::Status, keeping code and message.
 grpc::Status ToGrpc(const absl::Status& status);
 
+// An admin's free-text reason for the trail: at most 512 bytes, no control characters.
+grpc::Status CheckReason(const std::string& reason);
+
 }  // namespace wlsync::daemon

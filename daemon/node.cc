@@ -41,13 +41,13 @@ absl::Status Node::Impl::LoadKeys() {
 
   absl::StatusOr<sync::SigningKey> sk = sync::SigningKey::LoadFile(config.signing_key);
   if (!sk.ok()) return absl::Status(sk.status().code(), base::StrCat("node.signing_key: ", sk.status().message()));
-  signing_key.emplace(*sk);
+  signing_key = std::make_unique<sync::NodeKey>(*sk);
 
   absl::StatusOr<model::Grids> g = model::Grids::LoadFile(config.grids);
   if (!g.ok()) return absl::Status(g.status().code(), base::StrCat("node.grids: ", g.status().message()));
   grids = std::move(*g);
 
-  if (absl::Status s = trust.Add(config.name, signing_key->public_key()); !s.ok()) return s;
+  if (absl::Status s = trust.Add(config.name, sk->public_key()); !s.ok()) return s;
   for (const PeerConfig& p : config.peers) {
     if (absl::Status s = trust.Add(p.name, p.public_key); !s.ok()) return s;
   }
@@ -68,10 +68,14 @@ absl::Status Node::Impl::OpenAccess() {
         config.name);
   }
   limiter = std::make_unique<access::RateLimiter>(config.limits, now);
-  const sync::SigningKey& key = *signing_key;
+  const sync::NodeKey& node_key = *signing_key;
   trail = std::make_unique<access::AuditTrail>(
-      *store, config.name, key.key_id(),
-      [&key](std::string_view message) { return key.SignRaw(message); }, now);
+      *store, config.name,
+      [&node_key](std::string_view message) {
+        std::shared_ptr<const sync::SigningKey> key = node_key.current();
+        return std::make_pair(key->key_id(), key->SignRaw(message));
+      },
+      now);
   if (absl::Status s = trail->Load(); !s.ok()) return s;
   lockdown = std::make_unique<access::Lockdown>(*store, now);
   if (absl::Status s = lockdown->Load(); !s.ok()) return s;
@@ -247,6 +251,8 @@ absl::Status Node::Impl::BuildServer() {
                            [&](const PeerConfig& p) { return p.name == name; });
       },
       [this] { return wall.NowMs(); }});
+  keys_service = NewKeysService(KeysDeps{*gate, *writer, trust, *signing_key, *store, config.name,
+                                         config.signing_key});
   peer_service = sync::NewPeerService(*store, *clock, trust, *signing_key, config.name,
                                       federation_key->Fingerprint(), tls, freezes.get(),
                                       &sent);
@@ -277,6 +283,7 @@ absl::Status Node::Impl::BuildServer() {
   builder.RegisterService(access_service.get());
   builder.RegisterService(audit_service.get());
   builder.RegisterService(emergency_service.get());
+  builder.RegisterService(keys_service.get());
   server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return absl::UnavailableError(
@@ -314,6 +321,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
       storage::Store::Open(impl->config.data_dir, so);
   if (!store.ok()) return store.status();
   impl->store = std::move(*store);
+  if (absl::Status s = impl->LoadTrust(); !s.ok()) return s;
 
   impl->clock = std::make_unique<model::HybridClock>(impl->wall, impl->store->hlc_high_water());
   impl->planner = std::make_unique<model::WritePlanner>(

@@ -47,7 +47,7 @@ struct Node::Impl {
   Config config;
   model::SystemWallClock wall;
   std::optional<model::FederationKey> federation_key;
-  std::optional<sync::SigningKey> signing_key;
+  std::unique_ptr<sync::NodeKey> signing_key;  // replaced in place by a rotation
   model::Grids grids;
   sync::TrustStore trust;
   std::shared_ptr<const net::NodeTls> tls;  // null: plain TCP (api.insecure)
@@ -72,6 +72,7 @@ struct Node::Impl {
   std::unique_ptr<grpc::Service> access_service;
   std::unique_ptr<grpc::Service> audit_service;
   std::unique_ptr<grpc::Service> emergency_service;
+  std::unique_ptr<grpc::Service> keys_service;
   std::unique_ptr<grpc::Service> peer_service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -108,6 +109,9 @@ struct Node::Impl {
   absl::Status StartMetrics();
 
   absl::Status LoadKeys();
+  // After the store opens: the trust entries learnt before, the own key history, and a
+  // rotation interrupted by a crash (daemon/keys_service.cc).
+  absl::Status LoadTrust();
   absl::Status LoadTls();
   absl::Status BuildServer();
   absl::Status OpenAccess();

@@ -10,10 +10,16 @@
 #include "access/lockdown.h"
 #include "access/tokens.h"
 #include "query/engine.h"
+#include "storage/store.h"
 #include "sync/freezes.h"
+#include "sync/signer.h"
 
 namespace grpc {
 class Service;
+}
+
+namespace wlsync::sync {
+class Writer;
 }
 
 namespace wlsync::daemon {
@@ -42,5 +48,18 @@ struct EmergencyDeps {
 // The admin's emergency actions: freeze and unfreeze a peer, lockdown and lift, the state,
 // and the leak report. Each action is recorded in the trail.
 std::unique_ptr<grpc::Service> NewEmergencyService(EmergencyDeps deps);
+
+struct KeysDeps {
+  Gate& gate;
+  sync::Writer& writer;
+  const sync::TrustStore& trust;
+  const sync::NodeKey& key;
+  const storage::Store& store;
+  std::string node;              // this node's name
+  std::string signing_key_path;  // node.signing_key; the history and next key sit beside it
+};
+// The admin's key lifecycle: rotate, revoke, list, report. Each change is recorded in the
+// trail.
+std::unique_ptr<grpc::Service> NewKeysService(KeysDeps deps);
 
 }  // namespace wlsync::daemon

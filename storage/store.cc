@@ -496,6 +496,9 @@ absl::Status Store::Commit(const CommitBatch& batch) {
   }
   for (const std::string& key : batch.index_deletes) wb.Delete(impl_->cf(kIndex), key);
   for (const std::string& key : batch.index_puts) wb.Put(impl_->cf(kIndex), key, "");
+  for (const TableBatch::Put& p : batch.table_puts) {
+    wb.Put(impl_->cf(internal::CfOf(p.table)), p.key, p.value);
+  }
   for (const QuarantineEntry& q : batch.quarantine) {
     wb.Put(impl_->cf(kQuarantine), keys::QuarantineKey(q.stream, q.seq, q.index),
            keys::EncodeQuarantine(q));

@@ -66,6 +66,25 @@ struct DigestChange {
   int64_t count_delta = 0;
 };
 
+// Node-local tables: never replicated, each its own column family.
+// kLocal is node-local settings kept beside the node's metadata (emergency state).
+enum class Table { kIndex, kTokens, kAudit, kAuditIndex, kLocal };
+
+// Puts into node-local tables, written as one WriteBatch.
+struct TableBatch {
+  struct Put {
+    Table table;
+    std::string key;
+    std::string value;
+  };
+  std::vector<Put> puts;
+  struct Delete {
+    Table table;
+    std::string key;
+  };
+  std::vector<Delete> deletes;  // applied before the puts
+};
+
 // Everything one applied delta changes, written as one RocksDB WriteBatch.
 struct CommitBatch {
   StreamId stream;
@@ -89,25 +108,8 @@ struct CommitBatch {
   // Secondary index entries to add and remove (see storage/index.h).
   std::vector<std::string> index_puts;
   std::vector<std::string> index_deletes;
-};
-
-// Node-local tables: never replicated, each its own column family.
-// kLocal is node-local settings kept beside the node's metadata (emergency state).
-enum class Table { kIndex, kTokens, kAudit, kAuditIndex, kLocal };
-
-// Puts into node-local tables, written as one WriteBatch.
-struct TableBatch {
-  struct Put {
-    Table table;
-    std::string key;
-    std::string value;
-  };
-  std::vector<Put> puts;
-  struct Delete {
-    Table table;
-    std::string key;
-  };
-  std::vector<Delete> deletes;  // applied before the puts
+  // Node-local entries written with the delta (the trust entries its key notices change).
+  std::vector<TableBatch::Put> table_puts;
 };
 
 // RocksDB's figures for the metrics exposition, summed over the column families.

@@ -36,6 +36,9 @@ enum CfIndex {
   kCfCount
 };
 
+// The column family of a node-local table.
+CfIndex CfOf(Table table);
+
 inline absl::Status ToStatus(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = base::StrCat("storage: ", what, ": ", s.ToString());

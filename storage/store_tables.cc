@@ -12,10 +12,13 @@ namespace wlsync::storage {
 namespace {
 
 using internal::CfIndex;
+using internal::CfOf;
 using internal::ToStatus;
 using internal::View;
 
-CfIndex CfOf(Table table) {
+}  // namespace
+
+CfIndex internal::CfOf(Table table) {
   switch (table) {
     case Table::kIndex: return internal::kIndex;
     case Table::kTokens: return internal::kTokens;
@@ -25,6 +28,8 @@ CfIndex CfOf(Table table) {
   }
   return internal::kIndex;
 }
+
+namespace {
 
 // Records indexed per WriteBatch during a rebuild.
 constexpr size_t kRebuildBatch = 4096;

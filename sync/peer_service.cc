@@ -66,7 +66,7 @@ int64_t CountField(std::string_view bytes, int number, std::string_view* field =
 class PeerServiceImpl final : public v1::Peer::Service {
  public:
   PeerServiceImpl(const storage::Store& store, const model::HybridClock& clock,
-                  const TrustStore& trust, const SigningKey& key, std::string node,
+                  const TrustStore& trust, const NodeKey& key, std::string node,
                   std::string federation_check, std::shared_ptr<const net::NodeTls> tls,
                   const PeerFreezes* freezes, SendCounters* sent)
       : freezes_(freezes),
@@ -202,8 +202,9 @@ class PeerServiceImpl final : public v1::Peer::Service {
     }
     std::string message(kAgreementDomain);
     message.append(request->statement());
-    response->set_key_id(key_.key_id());
-    response->set_signature(key_.SignRaw(message));
+    std::shared_ptr<const SigningKey> key = key_.current();
+    response->set_key_id(key->key_id());
+    response->set_signature(key->SignRaw(message));
     return grpc::Status::OK;
   }
 
@@ -321,7 +322,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
   const storage::Store& store_;
   const model::HybridClock& clock_;
   const TrustStore& trust_;
-  const SigningKey& key_;
+  const NodeKey& key_;
   const std::string node_;
   const std::string federation_check_;
   const std::shared_ptr<const net::NodeTls> tls_;  // null: plain TCP, any caller
@@ -338,7 +339,7 @@ uint64_t CountEvents(std::string_view signed_delta) {
 
 std::unique_ptr<grpc::Service> NewPeerService(const storage::Store& store,
                                               const model::HybridClock& clock,
-                                              const TrustStore& trust, const SigningKey& key,
+                                              const TrustStore& trust, const NodeKey& key,
                                               std::string node, std::string federation_check,
                                               std::shared_ptr<const net::NodeTls> tls,
                                               const PeerFreezes* freezes,

@@ -43,7 +43,7 @@ inline constexpr std::string_view kAgreementDomain = "wlsync/agreement/v1\n";
 // counted in `sent` (may be null; must outlive the service). Thread safe.
 std::unique_ptr<grpc::Service> NewPeerService(const storage::Store& store,
                                               const model::HybridClock& clock,
-                                              const TrustStore& trust, const SigningKey& key,
+                                              const TrustStore& trust, const NodeKey& key,
                                               std::string node, std::string federation_check,
                                               std::shared_ptr<const net::NodeTls> tls,
                                               const PeerFreezes* freezes = nullptr,

@@ -431,8 +431,9 @@ void Reconciler::Certify(Session& session, const ReconcileOptions& o,
   cert->set_statement(bytes);
   v1::CertificateSignature* a = cert->add_signatures();
   a->set_node(o.self);
-  a->set_key_id(key_.key_id());
-  a->set_signature(key_.SignRaw(message));
+  std::shared_ptr<const SigningKey> key = key_.current();
+  a->set_key_id(key->key_id());
+  a->set_signature(key->SignRaw(message));
   v1::CertificateSignature* b = cert->add_signatures();
   b->set_node(o.peer);
   b->set_key_id(response.key_id());
@@ -449,11 +450,20 @@ absl::StatusOr<std::string> VerifyCertificate(const v1::AgreementCertificate& ce
   message.append(cert.statement());
   std::set<std::string> valid;
   for (const v1::CertificateSignature& s : cert.signatures()) {
-    std::string key = trust.PublicKey(s.node());
-    if (key.empty()) {
+    if (!trust.Knows(s.node())) {
       return absl::NotFoundError(base::StrCat("certificate: no public key for node ", s.node()));
     }
-    if (KeyIdOf(key) != s.key_id() || !VerifyRaw(key, message, s.signature())) {
+    // Any key the node has had: a certificate stays valid evidence after a rotation.
+    std::optional<KeyRecord> key = trust.Find(s.node(), s.key_id());
+    if (!key.has_value()) {
+      return absl::NotFoundError(base::StrCat("certificate: key ", s.key_id(),
+                                              " is not a known key of ", s.node()));
+    }
+    if (key->revoked_from_unix_ms != 0 && statement.unix_ms() >= key->revoked_from_unix_ms) {
+      return absl::PermissionDeniedError(base::StrCat(
+          "certificate: the key of ", s.node(), " that signed it was revoked before its time"));
+    }
+    if (!VerifyRaw(key->public_key, message, s.signature())) {
       return absl::PermissionDeniedError(
           base::StrCat("certificate: the signature of ", s.node(), " does not verify"));
     }

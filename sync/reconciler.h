@@ -45,7 +45,7 @@ struct ReconcileOptions {
 class Reconciler {
  public:
   Reconciler(storage::Store& store, Writer& writer, const TrustStore& trust,
-             const SigningKey& key, const model::HybridClock& clock)
+             const NodeKey& key, const model::HybridClock& clock)
       : store_(store), writer_(writer), trust_(trust), key_(key), clock_(clock) {}
 
   // Runs one reconciliation and returns its report (also when the peer could not be
@@ -68,7 +68,7 @@ class Reconciler {
   storage::Store& store_;
   Writer& writer_;
   const TrustStore& trust_;
-  const SigningKey& key_;
+  const NodeKey& key_;
   const model::HybridClock& clock_;
 
   std::atomic<bool> stopping_{false};

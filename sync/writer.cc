@@ -33,8 +33,8 @@ std::string_view RemoteOutcomeName(RemoteOutcome outcome) {
 }
 
 Writer::Writer(storage::Store& store, model::HybridClock& clock,
-               const model::WritePlanner& planner, const SigningKey& key,
-               const TrustStore& trust, WriterOptions options)
+               const model::WritePlanner& planner, NodeKey& key, TrustStore& trust,
+               WriterOptions options)
     : store_(store),
       clock_(clock),
       planner_(planner),
@@ -124,6 +124,29 @@ RepairResult Writer::Repair(std::string signed_delta, std::vector<std::string> p
   return future.get();
 }
 
+absl::Status Writer::RotateKey(SigningKey next) {
+  auto job = std::make_shared<Job>();
+  job->work = Job::KeyChange{std::move(next), "", "", 0, {}};
+  return Submit(job);
+}
+
+absl::Status Writer::RevokeKey(std::string node, std::string key_id, int64_t from_unix_ms) {
+  auto job = std::make_shared<Job>();
+  job->work = Job::KeyChange{std::nullopt, std::move(node), std::move(key_id), from_unix_ms, {}};
+  return Submit(job);
+}
+
+absl::Status Writer::Submit(const std::shared_ptr<Job>& job) {
+  std::future<absl::Status> future = std::get<Job::KeyChange>(job->work).done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return absl::UnavailableError("node is shutting down");
+    queue_.push_back(job);
+  }
+  cv_.notify_all();
+  return future.get();
+}
+
 std::vector<std::string> Writer::forked_streams() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;
@@ -173,6 +196,8 @@ void Writer::Run() {
       remote->done.set_value(ProcessRemote(remote->signed_delta));
     } else if (auto* repair = std::get_if<Job::Repair>(&batch.front()->work)) {
       repair->done.set_value(ProcessRepair(repair->signed_delta, repair->pids));
+    } else if (auto* change = std::get_if<Job::KeyChange>(&batch.front()->work)) {
+      change->done.set_value(ProcessKeyChange(*batch.front()));
     } else {
       ProcessLocal(batch);
     }

@@ -69,6 +69,9 @@ struct RemoteResult {
   // key for it (or the origin or key id is unknown): a forged, corrupted or misconfigured
   // peer. `stream` is then empty: nothing in the delta is trusted.
   bool signature_failed = false;
+  // A genuine signature by a key that is revoked, or not valid, at the delta's HLC: the
+  // delta is refused and its events quarantined; the stream stops there.
+  bool key_refused = false;
   // This node could not take the delta now (its store failed, or it is shutting down): the
   // cursor did not move, and the delta must be pulled again later.
   bool local_failure = false;
@@ -106,15 +109,20 @@ struct WriterStats {
   std::atomic<uint64_t> rejected{0};
   std::atomic<uint64_t> signature_failures{0};
   std::atomic<uint64_t> quarantined{0};
+  // Deltas refused for a revoked or out-of-window key; key notices applied or refused.
+  std::atomic<uint64_t> key_refusals{0};
+  std::atomic<uint64_t> key_notices{0};
+  std::atomic<uint64_t> bad_key_notices{0};
 };
 
 // Lifecycle: construct, Start, use from any thread, Stop (or destroy). Stop finishes every
 // queued request before it returns. Holds references to the store, clock, planner, key and
-// trust store, which must outlive it. Thread safe.
+// trust store, which must outlive it; it signs with the key's current value and applies
+// verified key notices to the trust store. Thread safe.
 class Writer {
  public:
   Writer(storage::Store& store, model::HybridClock& clock, const model::WritePlanner& planner,
-         const SigningKey& key, const TrustStore& trust, WriterOptions options);
+         NodeKey& key, TrustStore& trust, WriterOptions options);
   ~Writer();
 
   Writer(const Writer&) = delete;
@@ -139,6 +147,17 @@ class Writer {
   // state. The log, cursors and quarantine are left alone. Blocks until done.
   RepairResult Repair(std::string signed_delta, std::vector<std::string> pids);
 
+  // Key lifecycle (docs/protocol.md, "Signing keys"). RotateKey announces `next` in a
+  // delta signed with the current key, then signs everything after it with `next`. The
+  // caller keeps the key files in step (see daemon/keys_service.cc). Blocks until durable.
+  absl::Status RotateKey(SigningKey next);
+  // Revokes `key_id` of `node` from `from_unix_ms` on: announced to the peers in a signed
+  // delta when `node` is this node (its current key cannot be revoked: rotate first),
+  // recorded here only ("local") for another node whose own notice cannot come. Deltas
+  // signed with the key at or after that time are refused from then on. Blocks until
+  // durable.
+  absl::Status RevokeKey(std::string node, std::string key_id, int64_t from_unix_ms);
+
   const WriterStats& stats() const { return stats_; }
   // Streams refused after a fork, as "origin/epoch-hex".
   std::vector<std::string> forked_streams() const;
@@ -152,27 +171,43 @@ class Writer {
   void ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs);
   LocalResult PlanOne(const LocalWrite& write, const v1::DeltaRef& ref,
                       internal::Overlay* overlay, v1::DeltaBody* body);
-  absl::Status CommitLocal(v1::DeltaBody* body, internal::Overlay* overlay);
+  // Signs and commits a delta of this node. `body.max_hlc` may be preset (a delta of key
+  // notices only); `trust_puts` are written in the same batch.
+  absl::Status CommitLocal(v1::DeltaBody* body, internal::Overlay* overlay,
+                           std::vector<storage::TableBatch::Put> trust_puts = {});
+  absl::Status ProcessKeyChange(Job& job);
+  // Queues a key change and waits for its result.
+  absl::Status Submit(const std::shared_ptr<Job>& job);
+  absl::Status CommitKeyNotice(v1::KeyNotice notice);
+  // The trust records a verified remote delta's key notices change; refused notices are
+  // logged and counted, and change nothing.
+  std::vector<KeyRecord> PlanNotices(const v1::DeltaBody& body, std::string_view key_id);
+  // Quarantines the events of a delta refused for its key (once per delta).
+  RemoteResult RefuseForKey(const v1::DeltaBody& body, const storage::StreamId& stream,
+                            absl::Status why, RemoteResult result);
 
   RemoteResult ProcessRemote(const std::string& signed_delta);
   RepairResult ProcessRepair(const std::string& signed_delta, const std::vector<std::string>& pids);
   // Parses and verifies an envelope; on failure fills `error`.
+  // A genuine signature by a key not valid at the delta's HLC returns false with *verdict
+  // kRevoked or kOutsideWindow (and does not count as a rejection yet).
   bool Verify(const std::string& signed_delta, v1::SignedDelta* envelope, v1::DeltaBody* body,
-              absl::Status* error);
+              absl::Status* error, KeyVerdict* verdict = nullptr);
   RemoteResult CheckSequence(const v1::DeltaBody& body, const std::string& body_bytes,
                              const storage::StreamId& stream,
                              const storage::StreamState& state);
   RemoteResult MarkForked(const storage::StreamId& stream, uint64_t seq);
   RemoteResult CommitRemote(const v1::DeltaBody& body, const std::string& body_bytes,
                             const std::string& signed_delta, const storage::StreamId& stream,
-                            const storage::StreamState& state, RemoteResult result);
+                            const storage::StreamState& state, RemoteResult result,
+                            const std::vector<KeyRecord>& key_changes);
   absl::Status ValidateEvent(const v1::DeltaBody& body, const v1::Event& event) const;
 
   storage::Store& store_;
   model::HybridClock& clock_;
   const model::WritePlanner& planner_;
-  const SigningKey& key_;
-  const TrustStore& trust_;
+  NodeKey& key_;
+  TrustStore& trust_;
   const WriterOptions options_;
   storage::StreamId own_stream_;
 
@@ -189,6 +224,9 @@ class Writer {
   // accepted again until the conflicting delta shows up once more, and only a restart
   // clears the state. A persisted flag and an operator command come with the fault work.
   std::set<storage::StreamId> forked_;      // guarded by mu_
+  // Deltas already quarantined for their key, so that a peer sending one again does not
+  // quarantine it twice. Writer thread only.
+  std::set<std::pair<storage::StreamId, uint64_t>> key_quarantined_;
   std::thread thread_;
 };
 

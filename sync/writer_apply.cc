@@ -8,6 +8,7 @@
 #include "model/merge.h"
 #include "model/pid.h"
 #include "model/validate.h"
+#include "sync/key_lifecycle.h"
 #include "sync/writer.h"
 #include "sync/writer_internal.h"
 
@@ -107,8 +108,9 @@ LocalResult Writer::PlanOne(const LocalWrite& w, const v1::DeltaRef& ref,
   return result;
 }
 
-absl::Status Writer::CommitLocal(v1::DeltaBody* body, internal::Overlay* overlay) {
-  uint64_t max_hlc = 0;
+absl::Status Writer::CommitLocal(v1::DeltaBody* body, internal::Overlay* overlay,
+                                 std::vector<storage::TableBatch::Put> trust_puts) {
+  uint64_t max_hlc = body->max_hlc();
   for (const v1::Event& e : body->events()) max_hlc = std::max(max_hlc, e.stamp().hlc());
   body->set_origin(own_stream_.origin);
   body->set_origin_epoch(own_stream_.epoch);
@@ -118,9 +120,10 @@ absl::Status Writer::CommitLocal(v1::DeltaBody* body, internal::Overlay* overlay
   body->set_created_unix_ms(static_cast<int64_t>(model::HlcMillis(clock_.WallNow())));
 
   std::string body_bytes = model::SerializeDeterministic(*body);
+  std::shared_ptr<const SigningKey> key = key_.current();
   v1::SignedDelta envelope;
-  envelope.set_key_id(key_.key_id());
-  envelope.set_signature(key_.Sign(body_bytes));
+  envelope.set_key_id(key->key_id());
+  envelope.set_signature(key->Sign(body_bytes));
   envelope.set_body(body_bytes);
 
   storage::CommitBatch batch;
@@ -134,6 +137,7 @@ absl::Status Writer::CommitLocal(v1::DeltaBody* body, internal::Overlay* overlay
   batch.event_count = body->events_size();
   batch.stream_events_before = own_state_.events;
   batch.sync = true;
+  batch.table_puts = std::move(trust_puts);
   overlay->Fill(&batch);
 
   if (absl::Status s = store_.Commit(batch); !s.ok()) return s;
@@ -167,7 +171,8 @@ absl::Status Writer::ValidateEvent(const v1::DeltaBody& body, const v1::Event& e
 }
 
 bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope,
-                    v1::DeltaBody* body, absl::Status* error) {
+                    v1::DeltaBody* body, absl::Status* error, KeyVerdict* verdict) {
+  KeyVerdict v = KeyVerdict::kBadSignature;
   if (!envelope->ParseFromString(signed_delta) || !body->ParseFromString(envelope->body())) {
     *error = absl::InvalidArgumentError("delta: does not parse");
   } else if (body->origin().empty() || body->origin_epoch().size() != kEpochSize ||
@@ -175,10 +180,16 @@ bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope,
     *error = absl::InvalidArgumentError("delta: missing origin, epoch or seq");
   } else {
     *error = trust_.Verify(body->origin(), envelope->key_id(), envelope->body(),
-                           envelope->signature());
-    if (!error->ok()) stats_.signature_failures.fetch_add(1, std::memory_order_relaxed);
+                           envelope->signature(), body->max_hlc(), &v);
+    if (v == KeyVerdict::kBadSignature) {
+      stats_.signature_failures.fetch_add(1, std::memory_order_relaxed);
+    }
   }
-  if (!error->ok()) stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+  if (verdict != nullptr) *verdict = v;
+  bool key_refusal = v == KeyVerdict::kRevoked || v == KeyVerdict::kOutsideWindow;
+  if (!error->ok() && (verdict == nullptr || !key_refusal)) {
+    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+  }
   return error->ok();
 }
 
@@ -188,7 +199,9 @@ RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
   v1::SignedDelta& envelope = *google::protobuf::Arena::CreateMessage<v1::SignedDelta>(&arena);
   v1::DeltaBody& body = *google::protobuf::Arena::CreateMessage<v1::DeltaBody>(&arena);
   absl::Status error;
-  if (!Verify(signed_delta, &envelope, &body, &error)) {
+  KeyVerdict verdict = KeyVerdict::kOk;
+  if (!Verify(signed_delta, &envelope, &body, &error, &verdict) &&
+      verdict != KeyVerdict::kRevoked && verdict != KeyVerdict::kOutsideWindow) {
     RemoteResult r = Result(RemoteOutcome::kRejected, error);
     r.signature_failed = error.code() == absl::StatusCode::kPermissionDenied;
     return r;
@@ -208,6 +221,8 @@ RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
   seq_check.seq = body.seq();
   seq_check.events = body.events_size();
   if (seq_check.outcome != RemoteOutcome::kApplied) return seq_check;
+  // Genuinely signed, and next in its stream, but by a key not valid at its time.
+  if (verdict != KeyVerdict::kOk) return RefuseForKey(body, stream, error, seq_check);
 
   int64_t ahead_ms = static_cast<int64_t>(model::HlcMillis(body.max_hlc())) -
                      static_cast<int64_t>(model::HlcMillis(clock_.GuardNow()));
@@ -219,7 +234,9 @@ RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
         options_.max_clock_skew_ms, " ms)"));
     return seq_check;
   }
-  return CommitRemote(body, envelope.body(), signed_delta, stream, state, seq_check);
+  std::vector<KeyRecord> key_changes = PlanNotices(body, envelope.key_id());
+  return CommitRemote(body, envelope.body(), signed_delta, stream, state, seq_check,
+                      key_changes);
 }
 
 RemoteResult Writer::CheckSequence(const v1::DeltaBody& body, const std::string& body_bytes,
@@ -278,7 +295,8 @@ RemoteResult Writer::MarkForked(const storage::StreamId& stream, uint64_t seq) {
 RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& body_bytes,
                                   const std::string& signed_delta,
                                   const storage::StreamId& stream,
-                                  const storage::StreamState& state, RemoteResult result) {
+                                  const storage::StreamState& state, RemoteResult result,
+                                  const std::vector<KeyRecord>& key_changes) {
   internal::Overlay overlay(store_);
   v1::DeltaRef ref;
   ref.set_origin(stream.origin);
@@ -321,10 +339,18 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
   batch.hlc_high_water = clock_.Current();
   batch.event_count = body.events_size();
   batch.stream_events_before = state.events;
-  batch.sync = false;
+  // Key notices change what later deltas verify with: make them durable now, so that a
+  // crash cannot lose a rotation while the deltas signed with the new key are kept.
+  batch.sync = !key_changes.empty();
+  for (const KeyRecord& k : key_changes) batch.table_puts.push_back(TrustEntryPut(k));
   overlay.Fill(&batch);
 
   if (absl::Status s = store_.Commit(batch); !s.ok()) return LocalFailure(s);
+  if (!key_changes.empty()) {
+    trust_.Apply(key_changes);
+    base::Logger("sync")->info("origin={} seq={} key notices applied: trusted keys changed={}",
+                               stream.origin, body.seq(), key_changes.size());
+  }
   result.quarantined = batch.quarantine.size();
   stats_.remote_deltas.fetch_add(1, std::memory_order_relaxed);
   stats_.remote_events.fetch_add(batch.event_count, std::memory_order_relaxed);

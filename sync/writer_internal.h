@@ -74,7 +74,13 @@ struct Writer::Job {
     std::vector<std::string> pids;
     std::promise<RepairResult> done;
   };
-  std::variant<Local, Remote, Repair> work;
+  struct KeyChange {
+    std::optional<SigningKey> next;  // a rotation
+    std::string node, key_id;        // a revocation
+    int64_t from_unix_ms = 0;
+    std::promise<absl::Status> done;
+  };
+  std::variant<Local, Remote, Repair, KeyChange> work;
   // Upper bounds of what a local job adds to a delta, for group commit.
   size_t events_estimate = 0;
   size_t bytes_estimate = 0;

@@ -181,7 +181,8 @@ struct Trail {
 
   std::unique_ptr<AuditTrail> Make() {
     auto t = std::make_unique<AuditTrail>(
-        *store, "waihai", key.key_id(), [this](std::string_view m) { return key.SignRaw(m); },
+        *store, "waihai",
+        [this](std::string_view m) { return std::make_pair(key.key_id(), key.SignRaw(m)); },
         clock.fn());
     REQUIRE(t->Load().ok());
     return t;
@@ -256,7 +257,7 @@ TEST_CASE("Audit: the chain verifies, and any edited or dropped entry is named",
     }
     REQUIRE(other->Write(b, true).ok());
     std::vector<v1::AuditEntry> left;
-    AuditTrail reader(*other, "waihai", "", nullptr, t.clock.fn());
+    AuditTrail reader(*other, "waihai", nullptr, t.clock.fn());
     REQUIRE(reader.Read(1, 100, &left).ok());
     ChainVerifier v(t.key.public_key());
     for (const auto& e : left) {

@@ -40,7 +40,8 @@ FuzzNode::FuzzNode(std::string name)
   planner_ = std::make_unique<model::WritePlanner>(name_, federation_, grids_, policy_);
   sync::WriterOptions writer_options;
   writer_options.group_window = std::chrono::microseconds(0);
-  writer_ = std::make_unique<sync::Writer>(*store_, *clock_, *planner_, keys_->Get(name_), trust_,
+  node_key_ = std::make_unique<sync::NodeKey>(keys_->Get(name_));
+  writer_ = std::make_unique<sync::Writer>(*store_, *clock_, *planner_, *node_key_, trust_,
                                            writer_options);
   absl::Status started = writer_->Start();
   WLSYNC_FUZZ_CHECK(started.ok(), started.message());

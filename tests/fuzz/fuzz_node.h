@@ -77,6 +77,7 @@ class FuzzNode {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<model::HybridClock> clock_;
   std::unique_ptr<model::WritePlanner> planner_;
+  std::unique_ptr<sync::NodeKey> node_key_;
   std::unique_ptr<sync::Writer> writer_;
 };
 

@@ -41,7 +41,7 @@ v1::PersonFields Person(int n, const std::string& home) {
 
 TestNode::TestNode(std::string name, const model::FederationKey& federation,
                    const model::Grids& grids)
-    : name_(std::move(name)), dir_("sync-" + name_), grids_(grids), key_(SigningKey::Generate()) {
+    : name_(std::move(name)), dir_("sync-" + name_), grids_(grids), key_(SigningKey::Generate()), node_key_(key_) {
   auto store = storage::Store::Open(dir_ / "db", storage::StoreOptions{});
   store_ = std::move(*store);
   clock_ = std::make_unique<model::HybridClock>(wall_, store_->hlc_high_water());
@@ -58,7 +58,7 @@ void TestNode::Trust(const TestNode& other) { (void)trust_.Add(other.name(), oth
 void TestNode::Start() {
   WriterOptions options;
   options.group_window = std::chrono::microseconds(500);
-  writer_ = std::make_unique<Writer>(*store_, *clock_, *planner_, key_, trust_, options);
+  writer_ = std::make_unique<Writer>(*store_, *clock_, *planner_, node_key_, trust_, options);
   (void)writer_->Start();
 }
 

@@ -45,7 +45,10 @@ class TestNode {
   const std::string& name() const { return name_; }
   storage::Store& store() { return *store_; }
   Writer& writer() { return *writer_; }
+  // The key the node started with; node_key() holds the current one after a rotation.
   const SigningKey& key() const { return key_; }
+  NodeKey& node_key() { return node_key_; }
+  TrustStore& trust() { return trust_; }
   const model::WritePlanner& planner() const { return *planner_; }
   FakeWallClock& wall() { return wall_; }
 
@@ -67,6 +70,7 @@ class TestNode {
   const model::Grids& grids_;
   model::OwnershipPolicy policy_;
   SigningKey key_;
+  NodeKey node_key_;
   TrustStore trust_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<model::HybridClock> clock_;
