@@ -13,118 +13,105 @@ namespace wlsync::cli {
 namespace {
 
 std::string Time(int64_t unix_ms) {
-  if (unix_ms == 0)
-    return "";
+  if (unix_ms == 0) return "";
   return absl::FormatTime("%Y-%m-%dT%H:%M:%S%Ez", absl::FromUnixMillis(unix_ms),
                           absl::FixedTimeZone(8 * 3600));
 }
 
-std::string State(const v1::KeyInfo &k) {
-  if (k.revoked_from_unix_ms() != 0)
-    return base::StrCat("revoked (", k.revoked_by(), ")");
-  if (k.current())
-    return "current";
+std::string State(const v1::KeyInfo& k) {
+  if (k.revoked_from_unix_ms() != 0) return base::StrCat("revoked (", k.revoked_by(), ")");
+  if (k.current()) return "current";
   return k.valid_until_hlc() != 0 ? "retired" : "valid";
 }
 
-std::string KeyJson(const v1::KeyInfo &k) {
+std::string KeyJson(const v1::KeyInfo& k) {
   return base::StrCat(
-      "{\"node\":", JsonString(k.node()),
-      ",\"key_id\":", JsonString(k.key_id()),
-      ",\"public_key\":", JsonString(k.public_key_hex()),
-      ",\"state\":", JsonString(State(k)),
-      ",\"valid_after_hlc\":", k.valid_after_hlc(),
-      ",\"valid_until_hlc\":", k.valid_until_hlc(),
+      "{\"node\":", JsonString(k.node()), ",\"key_id\":", JsonString(k.key_id()),
+      ",\"public_key\":", JsonString(k.public_key_hex()), ",\"state\":", JsonString(State(k)),
+      ",\"valid_after_hlc\":", k.valid_after_hlc(), ",\"valid_until_hlc\":", k.valid_until_hlc(),
       ",\"valid_after\":", JsonString(Time(k.valid_after_unix_ms())),
       ",\"valid_until\":", JsonString(Time(k.valid_until_unix_ms())),
       ",\"revoked_from\":", JsonString(Time(k.revoked_from_unix_ms())),
-      ",\"revoked_by\":", JsonString(k.revoked_by()),
-      ",\"source\":", JsonString(k.source()), "}");
+      ",\"revoked_by\":", JsonString(k.revoked_by()), ",\"source\":", JsonString(k.source()), "}");
 }
 
-int PrintKeys(const v1::KeyList &list, bool json) {
+int PrintKeys(const v1::KeyList& list, bool json) {
   if (json) {
     std::string out = "[";
     for (int i = 0; i < list.keys_size(); ++i) {
-      if (i > 0)
-        out += ",";
+      if (i > 0) out += ",";
       out += KeyJson(list.keys(i));
     }
     std::printf("%s]\n", out.c_str());
     return kExitOk;
   }
-  std::printf("%-12s %-16s %-16s %-25s %-25s %s\n", "NODE", "KEY", "STATE",
-              "VALID FROM", "VALID UNTIL", "REVOKED FROM");
-  for (const v1::KeyInfo &k : list.keys()) {
-    std::printf(
-        "%-12s %-16s %-16s %-25s %-25s %s\n", k.node().c_str(),
-        k.key_id().c_str(), State(k).c_str(),
-        k.valid_after_hlc() == 0 ? "-" : Time(k.valid_after_unix_ms()).c_str(),
-        k.valid_until_hlc() == 0 ? "-" : Time(k.valid_until_unix_ms()).c_str(),
-        k.revoked_from_unix_ms() == 0 ? "-"
-                                      : Time(k.revoked_from_unix_ms()).c_str());
+  std::printf("%-12s %-16s %-16s %-25s %-25s %s\n", "NODE", "KEY", "STATE", "VALID FROM",
+              "VALID UNTIL", "REVOKED FROM");
+  for (const v1::KeyInfo& k : list.keys()) {
+    std::printf("%-12s %-16s %-16s %-25s %-25s %s\n", k.node().c_str(), k.key_id().c_str(),
+                State(k).c_str(),
+                k.valid_after_hlc() == 0 ? "-" : Time(k.valid_after_unix_ms()).c_str(),
+                k.valid_until_hlc() == 0 ? "-" : Time(k.valid_until_unix_ms()).c_str(),
+                k.revoked_from_unix_ms() == 0 ? "-" : Time(k.revoked_from_unix_ms()).c_str());
   }
   return kExitOk;
 }
 
-std::string Pids(const google::protobuf::RepeatedPtrField<std::string> &pids) {
+std::string Pids(const google::protobuf::RepeatedPtrField<std::string>& pids) {
   std::string out = "[";
   for (int i = 0; i < pids.size(); ++i) {
-    if (i > 0)
-      out += ",";
+    if (i > 0) out += ",";
     out += JsonString(pids[i]);
   }
   return out + "]";
 }
 
-int PrintReport(const v1::KeyReport &r, bool json) {
+int PrintReport(const v1::KeyReport& r, bool json) {
   if (json) {
     std::string deltas = "[";
     for (int i = 0; i < r.accepted_size(); ++i) {
-      const v1::AcceptedDelta &d = r.accepted(i);
-      if (i > 0)
-        deltas += ",";
-      base::StrAppend(
-          &deltas, "{\"epoch\":", JsonString(d.epoch_hex()),
-          ",\"seq\":", d.seq(),
-          ",\"created\":", JsonString(Time(d.created_unix_ms())),
-          ",\"hlc_time\":", JsonString(Time(d.hlc_unix_ms())),
-          ",\"events\":", d.events(), ",\"people\":", d.people(),
-          ",\"after_revocation\":", d.after_revocation() ? "true" : "false",
-          ",\"pids\":", Pids(d.pids()), "}");
+      const v1::AcceptedDelta& d = r.accepted(i);
+      if (i > 0) deltas += ",";
+      base::StrAppend(&deltas, "{\"epoch\":", JsonString(d.epoch_hex()), ",\"seq\":", d.seq(),
+                      ",\"created\":", JsonString(Time(d.created_unix_ms())),
+                      ",\"hlc_time\":", JsonString(Time(d.hlc_unix_ms())),
+                      ",\"events\":", d.events(), ",\"people\":", d.people(),
+                      ",\"after_revocation\":", d.after_revocation() ? "true" : "false",
+                      ",\"vouched\":", d.vouched() ? "true" : "false", ",\"pids\":", Pids(d.pids()),
+                      "}");
     }
-    std::printf("{\"key\":%s,\"deltas\":%llu,\"events\":%llu,\"deltas_after_"
-                "revocation\":%llu,"
-                "\"people_after_revocation\":%llu,\"pids_after_revocation\":%s,"
-                "\"accepted\":%s]}\n",
-                KeyJson(r.key()).c_str(),
-                static_cast<unsigned long long>(r.deltas()),
-                static_cast<unsigned long long>(r.events()),
-                static_cast<unsigned long long>(r.deltas_after_revocation()),
-                static_cast<unsigned long long>(r.people_after_revocation()),
-                Pids(r.pids_after_revocation()).c_str(), deltas.c_str());
+    std::printf(
+        "{\"key\":%s,\"deltas\":%llu,\"events\":%llu,\"deltas_after_"
+        "revocation\":%llu,"
+        "\"people_after_revocation\":%llu,\"pids_after_revocation\":%s,"
+        "\"accepted\":%s]}\n",
+        KeyJson(r.key()).c_str(), static_cast<unsigned long long>(r.deltas()),
+        static_cast<unsigned long long>(r.events()),
+        static_cast<unsigned long long>(r.deltas_after_revocation()),
+        static_cast<unsigned long long>(r.people_after_revocation()),
+        Pids(r.pids_after_revocation()).c_str(), deltas.c_str());
     return kExitOk;
   }
-  const v1::KeyInfo &k = r.key();
-  std::printf("Key %s of %s: %s\n", k.key_id().c_str(), k.node().c_str(),
-              State(k).c_str());
+  const v1::KeyInfo& k = r.key();
+  std::printf("Key %s of %s: %s\n", k.key_id().c_str(), k.node().c_str(), State(k).c_str());
   std::printf("Accepted here under it: %llu deltas, %llu events\n",
               static_cast<unsigned long long>(r.deltas()),
               static_cast<unsigned long long>(r.events()));
   if (k.revoked_from_unix_ms() != 0) {
-    std::printf("Of these, from after its revocation time %s: %llu deltas "
-                "touching %llu people\n",
-                Time(k.revoked_from_unix_ms()).c_str(),
-                static_cast<unsigned long long>(r.deltas_after_revocation()),
-                static_cast<unsigned long long>(r.people_after_revocation()));
+    std::printf(
+        "Of these, from after its revocation time %s: %llu deltas "
+        "touching %llu people\n",
+        Time(k.revoked_from_unix_ms()).c_str(),
+        static_cast<unsigned long long>(r.deltas_after_revocation()),
+        static_cast<unsigned long long>(r.people_after_revocation()));
   }
   std::printf("The deltas and pids are in the JSON report (--json).\n");
   return kExitOk;
 }
 
-} // namespace
+}  // namespace
 
-int RunKey(const std::string &node, const KeyArgs &args) {
+int RunKey(const std::string& node, const KeyArgs& args) {
   auto stub = v1::Keys::NewStub(ChannelTo(node));
   grpc::ClientContext context;
   std::string what = "key " + args.action;
@@ -157,13 +144,11 @@ int RunKey(const std::string &node, const KeyArgs &args) {
     request.set_key_id(args.key_id);
     v1::KeyReport report;
     status = stub->Report(&context, request, &report);
-    if (!status.ok())
-      return ReportRpcError(what, status);
+    if (!status.ok()) return ReportRpcError(what, status);
     return PrintReport(report, args.json);
   }
-  if (!status.ok())
-    return ReportRpcError(what, status);
+  if (!status.ok()) return ReportRpcError(what, status);
   return PrintKeys(list, args.json);
 }
 
-} // namespace wlsync::cli
+}  // namespace wlsync::cli

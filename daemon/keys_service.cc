@@ -23,11 +23,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string NextKeyPath(const std::string &signing_key) {
-  return signing_key + ".next";
-}
+std::string NextKeyPath(const std::string& signing_key) { return signing_key + ".next"; }
 
-void RemoveNextKey(const std::string &signing_key) {
+void RemoveNextKey(const std::string& signing_key) {
   std::error_code ignored;
   fs::remove(NextKeyPath(signing_key), ignored);
   fs::remove(NextKeyPath(signing_key) + ".pub", ignored);
@@ -35,30 +33,26 @@ void RemoveNextKey(const std::string &signing_key) {
 
 // Puts the new key files in place of the old ones (the old secret is gone
 // afterwards).
-absl::Status InstallNextKey(const std::string &signing_key) {
+absl::Status InstallNextKey(const std::string& signing_key) {
   std::error_code ec;
   fs::rename(NextKeyPath(signing_key) + ".pub", signing_key + ".pub", ec);
-  if (!ec)
-    fs::rename(NextKeyPath(signing_key), signing_key, ec);
+  if (!ec) fs::rename(NextKeyPath(signing_key), signing_key, ec);
   if (ec) {
-    return absl::InternalError(
-        base::StrCat("node.signing_key: cannot put the new key in place of ",
-                     signing_key, ": ", ec.message()));
+    return absl::InternalError(base::StrCat("node.signing_key: cannot put the new key in place of ",
+                                            signing_key, ": ", ec.message()));
   }
   return absl::OkStatus();
 }
 
-v1::KeyInfo Describe(const sync::KeyRecord &k, std::string_view current_id) {
+v1::KeyInfo Describe(const sync::KeyRecord& k, std::string_view current_id) {
   v1::KeyInfo info;
   info.set_node(k.node);
   info.set_key_id(k.key_id);
   info.set_public_key_hex(model::HexEncode(k.public_key));
   info.set_valid_after_hlc(k.valid_after_hlc);
   info.set_valid_until_hlc(k.valid_until_hlc);
-  info.set_valid_after_unix_ms(
-      static_cast<int64_t>(model::HlcMillis(k.valid_after_hlc)));
-  info.set_valid_until_unix_ms(
-      static_cast<int64_t>(model::HlcMillis(k.valid_until_hlc)));
+  info.set_valid_after_unix_ms(static_cast<int64_t>(model::HlcMillis(k.valid_after_hlc)));
+  info.set_valid_until_unix_ms(static_cast<int64_t>(model::HlcMillis(k.valid_until_hlc)));
   info.set_revoked_from_unix_ms(k.revoked_from_unix_ms);
   info.set_revoked_by(k.revoked_by);
   info.set_source(k.source);
@@ -67,20 +61,16 @@ v1::KeyInfo Describe(const sync::KeyRecord &k, std::string_view current_id) {
 }
 
 class KeysServiceImpl final : public v1::Keys::Service {
-public:
+ public:
   explicit KeysServiceImpl(KeysDeps deps) : d_(std::move(deps)) {}
 
-  grpc::Status Rotate(grpc::ServerContext *context,
-                      const v1::RotateKeyRequest *request,
-                      v1::KeyList *response) override {
+  grpc::Status Rotate(grpc::ServerContext* context, const v1::RotateKeyRequest* request,
+                      v1::KeyList* response) override {
     Caller caller;
-    if (grpc::Status a =
-            d_.gate.Admit(*context, access::Method::kKeyRotate, &caller);
-        !a.ok()) {
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kKeyRotate, &caller); !a.ok()) {
       return a;
     }
-    if (grpc::Status s = CheckReason(request->reason()); !s.ok())
-      return s;
+    if (grpc::Status s = CheckReason(request->reason()); !s.ok()) return s;
     std::lock_guard<std::mutex> lock(mu_);
     std::string old_id = d_.key.current()->key_id();
     sync::SigningKey next = sync::SigningKey::Generate();
@@ -88,8 +78,7 @@ public:
     // The new key is on disk before the notice commits; the notice is durable
     // before the key files change. A crash in between is finished at the next
     // start (LoadTrust).
-    if (absl::Status s = next.WriteFiles(NextKeyPath(d_.signing_key_path));
-        !s.ok()) {
+    if (absl::Status s = next.WriteFiles(NextKeyPath(d_.signing_key_path)); !s.ok()) {
       return ToGrpc(s);
     }
     if (absl::Status s = d_.writer.RotateKey(next); !s.ok()) {
@@ -97,122 +86,101 @@ public:
       return ToGrpc(s);
     }
     absl::Status installed = WriteHistory();
-    if (installed.ok())
-      installed = InstallNextKey(d_.signing_key_path);
+    if (installed.ok()) installed = InstallNextKey(d_.signing_key_path);
     if (grpc::Status a = d_.gate.Record(
             caller, access::Method::kKeyRotate,
-            base::StrCat("old_key=", old_id, " new_key=", next.key_id()),
-            request->reason());
+            base::StrCat("old_key=", old_id, " new_key=", next.key_id()), request->reason());
         !a.ok()) {
       return a;
     }
-    if (!installed.ok())
-      return ToGrpc(installed);
+    if (!installed.ok()) return ToGrpc(installed);
     List(d_.node, response);
     return grpc::Status::OK;
   }
 
-  grpc::Status Revoke(grpc::ServerContext *context,
-                      const v1::RevokeKeyRequest *request,
-                      v1::KeyList *response) override {
+  grpc::Status Revoke(grpc::ServerContext* context, const v1::RevokeKeyRequest* request,
+                      v1::KeyList* response) override {
     Caller caller;
-    if (grpc::Status a =
-            d_.gate.Admit(*context, access::Method::kKeyRevoke, &caller);
-        !a.ok()) {
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kKeyRevoke, &caller); !a.ok()) {
       return a;
     }
-    if (grpc::Status s = CheckReason(request->reason()); !s.ok())
-      return s;
+    if (grpc::Status s = CheckReason(request->reason()); !s.ok()) return s;
     std::string node = request->node().empty() ? d_.node : request->node();
     if (request->key_id().empty() || request->from_unix_ms() <= 0) {
-      return ToGrpc(absl::InvalidArgumentError(
-          "revoke: a key id and a time (--from) are required"));
+      return ToGrpc(
+          absl::InvalidArgumentError("revoke: a key id and a time (--from) are required"));
     }
     if (!d_.trust.Knows(node)) {
-      return ToGrpc(absl::NotFoundError(
-          base::StrCat("revoke: ", node, " is not a trusted node")));
+      return ToGrpc(absl::NotFoundError(base::StrCat("revoke: ", node, " is not a trusted node")));
     }
     std::lock_guard<std::mutex> lock(mu_);
-    if (absl::Status s = d_.writer.RevokeKey(node, request->key_id(),
-                                             request->from_unix_ms());
+    if (absl::Status s = d_.writer.RevokeKey(node, request->key_id(), request->from_unix_ms());
         !s.ok()) {
       return ToGrpc(s);
     }
     absl::Status history = node == d_.node ? WriteHistory() : absl::OkStatus();
-    if (grpc::Status a = d_.gate.Record(
-            caller, access::Method::kKeyRevoke,
-            base::StrCat("node=", node, " key=", request->key_id(),
-                         " from_ms=", request->from_unix_ms()),
-            request->reason());
+    if (grpc::Status a = d_.gate.Record(caller, access::Method::kKeyRevoke,
+                                        base::StrCat("node=", node, " key=", request->key_id(),
+                                                     " from_ms=", request->from_unix_ms()),
+                                        request->reason());
         !a.ok()) {
       return a;
     }
-    if (!history.ok())
-      return ToGrpc(history);
+    if (!history.ok()) return ToGrpc(history);
     List(node, response);
     return grpc::Status::OK;
   }
 
-  grpc::Status List(grpc::ServerContext *context,
-                    const v1::ListKeysRequest *request,
-                    v1::KeyList *response) override {
+  grpc::Status List(grpc::ServerContext* context, const v1::ListKeysRequest* request,
+                    v1::KeyList* response) override {
     Caller caller;
-    if (grpc::Status a =
-            d_.gate.Admit(*context, access::Method::kKeyList, &caller);
-        !a.ok()) {
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kKeyList, &caller); !a.ok()) {
       return a;
     }
     List(request->node(), response);
     return grpc::Status::OK;
   }
 
-  grpc::Status Report(grpc::ServerContext *context,
-                      const v1::KeyReportRequest *request,
-                      v1::KeyReport *response) override {
+  grpc::Status Report(grpc::ServerContext* context, const v1::KeyReportRequest* request,
+                      v1::KeyReport* response) override {
     Caller caller;
-    if (grpc::Status a =
-            d_.gate.Admit(*context, access::Method::kKeyReport, &caller);
-        !a.ok()) {
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kKeyReport, &caller); !a.ok()) {
       return a;
     }
     std::string node = request->node().empty() ? d_.node : request->node();
     std::optional<sync::KeyRecord> key = d_.trust.Find(node, request->key_id());
     if (!key.has_value()) {
-      return ToGrpc(absl::NotFoundError(base::StrCat(
-          "report: ", request->key_id(), " is not a known key of ", node)));
+      return ToGrpc(absl::NotFoundError(
+          base::StrCat("report: ", request->key_id(), " is not a known key of ", node)));
     }
-    absl::StatusOr<sync::KeyUsage> usage =
-        sync::AcceptedUnderKey(d_.store, *key);
-    if (!usage.ok())
-      return ToGrpc(usage.status());
+    absl::StatusOr<sync::KeyUsage> usage = sync::AcceptedUnderKey(d_.store, *key);
+    if (!usage.ok()) return ToGrpc(usage.status());
     Fill(*usage, response);
     return d_.gate.Record(
         caller, access::Method::kKeyReport,
-        base::StrCat(
-            "node=", node, " key=", key->key_id, " deltas=", response->deltas(),
-            " after_revocation=", response->deltas_after_revocation()));
+        base::StrCat("node=", node, " key=", key->key_id, " deltas=", response->deltas(),
+                     " after_revocation=", response->deltas_after_revocation()));
   }
 
-private:
-  void List(const std::string &node, v1::KeyList *response) const {
+ private:
+  void List(const std::string& node, v1::KeyList* response) const {
     std::string current = d_.key.current()->key_id();
-    for (const sync::KeyRecord &k : d_.trust.Keys(node)) {
+    for (const sync::KeyRecord& k : d_.trust.Keys(node)) {
       *response->add_keys() = Describe(k, k.node == d_.node ? current : "");
     }
   }
 
   absl::Status WriteHistory() const {
-    return sync::WriteKeyHistory(sync::KeyHistoryPath(d_.signing_key_path),
-                                 d_.trust.Keys(d_.node));
+    return sync::WriteKeyHistory(sync::KeyHistoryPath(d_.signing_key_path), d_.trust.Keys(d_.node));
   }
 
-  void Fill(const sync::KeyUsage &usage, v1::KeyReport *report) const {
+  void Fill(const sync::KeyUsage& usage, v1::KeyReport* report) const {
     *report->mutable_key() = Describe(usage.key, d_.key.current()->key_id());
     std::set<std::string> after;
-    for (const sync::AcceptedDelta &a : usage.deltas) {
+    for (const sync::AcceptedDelta& a : usage.deltas) {
       report->set_deltas(report->deltas() + 1);
       report->set_events(report->events() + a.events);
-      v1::AcceptedDelta *out = report->add_accepted();
+      v1::AcceptedDelta* out = report->add_accepted();
       out->set_epoch_hex(a.epoch_hex);
       out->set_seq(a.seq);
       out->set_created_unix_ms(a.created_unix_ms);
@@ -220,23 +188,20 @@ private:
       out->set_events(a.events);
       out->set_people(a.pids.size());
       out->set_after_revocation(a.after_revocation);
-      for (const std::string &pid : a.pids)
-        out->add_pids(pid);
-      if (a.after_revocation)
-        after.insert(a.pids.begin(), a.pids.end());
+      out->set_vouched(a.vouched);
+      for (const std::string& pid : a.pids) out->add_pids(pid);
+      if (a.after_revocation) after.insert(a.pids.begin(), a.pids.end());
     }
     report->set_deltas_after_revocation(usage.deltas_after_revocation);
     report->set_people_after_revocation(after.size());
-    for (const std::string &pid : after)
-      report->add_pids_after_revocation(pid);
+    for (const std::string& pid : after) report->add_pids_after_revocation(pid);
   }
 
   KeysDeps d_;
-  std::mutex
-      mu_; // one key change at a time, so key files and history stay in step
+  std::mutex mu_;  // one key change at a time, so key files and history stay in step
 };
 
-} // namespace
+}  // namespace
 
 std::unique_ptr<grpc::Service> NewKeysService(KeysDeps deps) {
   return std::make_unique<KeysServiceImpl>(std::move(deps));
@@ -244,14 +209,11 @@ std::unique_ptr<grpc::Service> NewKeysService(KeysDeps deps) {
 
 absl::Status Node::Impl::LoadTrust() {
   auto log = base::Logger("node");
-  absl::StatusOr<std::vector<sync::KeyRecord>> history = sync::ReadKeyHistory(
-      sync::KeyHistoryPath(config.signing_key), config.name);
-  if (!history.ok())
-    return history.status();
-  absl::StatusOr<std::vector<sync::KeyRecord>> learnt =
-      sync::LoadTrustEntries(*store);
-  if (!learnt.ok())
-    return learnt.status();
+  absl::StatusOr<std::vector<sync::KeyRecord>> history =
+      sync::ReadKeyHistory(sync::KeyHistoryPath(config.signing_key), config.name);
+  if (!history.ok()) return history.status();
+  absl::StatusOr<std::vector<sync::KeyRecord>> learnt = sync::LoadTrustEntries(*store);
+  if (!learnt.ok()) return learnt.status();
   // The store knows best; the history file restores the own keys of a wiped
   // data dir.
   trust.Apply(*history);
@@ -261,36 +223,32 @@ absl::Status Node::Impl::LoadTrust() {
   // changed.
   std::string next_path = NextKeyPath(config.signing_key);
   if (fs::exists(next_path)) {
-    absl::StatusOr<sync::SigningKey> next =
-        sync::SigningKey::LoadFile(next_path);
+    absl::StatusOr<sync::SigningKey> next = sync::SigningKey::LoadFile(next_path);
     std::optional<sync::KeyRecord> announced =
         next.ok() ? trust.Find(config.name, next->key_id()) : std::nullopt;
     if (announced.has_value()) {
-      if (absl::Status s = InstallNextKey(config.signing_key); !s.ok())
-        return s;
+      if (absl::Status s = InstallNextKey(config.signing_key); !s.ok()) return s;
       signing_key->Replace(*next);
-      log->warn("node={} finished an interrupted key rotation: now signing "
-                "with key={}",
-                config.name, next->key_id());
+      log->warn(
+          "node={} finished an interrupted key rotation: now signing "
+          "with key={}",
+          config.name, next->key_id());
     } else {
       RemoveNextKey(config.signing_key);
-      log->warn(
-          "node={} discarded a new signing key whose rotation never committed",
-          config.name);
+      log->warn("node={} discarded a new signing key whose rotation never committed", config.name);
     }
   }
 
   std::string own_id = signing_key->current()->key_id();
   std::optional<sync::KeyRecord> own = trust.Find(config.name, own_id);
   if (own.has_value() && own->valid_until_hlc != 0) {
-    return absl::FailedPreconditionError(base::StrCat(
-        "node.signing_key: key ", own_id,
-        " was retired by a key rotation; peers refuse what it "
-        "signs now. Put the current key file back (see `wlsync key list`)"));
+    return absl::FailedPreconditionError(
+        base::StrCat("node.signing_key: key ", own_id,
+                     " was retired by a key rotation; peers refuse what it "
+                     "signs now. Put the current key file back (see `wlsync key list`)"));
   }
-  log->info("node={} trusted keys={} own_key={}", config.name,
-            trust.Keys().size(), own_id);
+  log->info("node={} trusted keys={} own_key={}", config.name, trust.Keys().size(), own_id);
   return absl::OkStatus();
 }
 
-} // namespace wlsync::daemon
+}  // namespace wlsync::daemon

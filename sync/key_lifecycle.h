@@ -18,10 +18,9 @@ namespace wlsync::sync {
 
 // The node-local entry that persists one trusted key (Table::kLocal,
 // "trust/NODE\0ID").
-storage::TableBatch::Put TrustEntryPut(const KeyRecord &record);
+storage::TableBatch::Put TrustEntryPut(const KeyRecord& record);
 // Every persisted trusted key.
-absl::StatusOr<std::vector<KeyRecord>>
-LoadTrustEntries(const storage::Store &store);
+absl::StatusOr<std::vector<KeyRecord>> LoadTrustEntries(const storage::Store& store);
 
 // The key history file of a node: one line per key it has signed with, written
 // beside its signing key at every rotation, so that a node whose data dir is
@@ -32,12 +31,11 @@ LoadTrustEntries(const storage::Store &store);
 // Revocations are not in it: a wiped node takes its old streams back as its
 // peers accepted them, and learns its own revocation notices again from them,
 // in stream order.
-std::string KeyHistoryPath(const std::string &signing_key_path);
-absl::Status WriteKeyHistory(const std::string &path,
-                             const std::vector<KeyRecord> &keys);
+std::string KeyHistoryPath(const std::string& signing_key_path);
+absl::Status WriteKeyHistory(const std::string& path, const std::vector<KeyRecord>& keys);
 // Reads a history file of `node`; a missing file is an empty history. Errors
 // name the file and line.
-absl::StatusOr<std::vector<KeyRecord>> ReadKeyHistory(const std::string &path,
+absl::StatusOr<std::vector<KeyRecord>> ReadKeyHistory(const std::string& path,
                                                       std::string_view node);
 
 // One delta accepted under a key.
@@ -45,22 +43,22 @@ struct AcceptedDelta {
   std::string epoch_hex;
   uint64_t seq = 0;
   int64_t created_unix_ms = 0;
-  int64_t hlc_unix_ms = 0; // the delta's HLC, as milliseconds
+  int64_t hlc_unix_ms = 0;  // the delta's HLC, as milliseconds
   uint64_t events = 0;
-  std::vector<std::string> pids; // distinct, sorted
-  bool after_revocation = false; // HLC at or after the key's revocation time
+  std::vector<std::string> pids;  // distinct, sorted
+  bool after_revocation = false;  // HLC at or after the key's revocation time
+  bool vouched = false;           // ... but vouched for by the origin's revocation notice
 };
 
 struct KeyUsage {
   KeyRecord key;
-  std::vector<AcceptedDelta> deltas; // by epoch, then seq
+  std::vector<AcceptedDelta> deltas;  // by epoch, then seq
   uint64_t deltas_after_revocation = 0;
 };
 
 // Scans every held stream of `key.node` for deltas signed with `key.key_id`.
 // Reads the whole log of that node: meant for an investigation, not for a hot
 // path.
-absl::StatusOr<KeyUsage> AcceptedUnderKey(const storage::Store &store,
-                                          const KeyRecord &key);
+absl::StatusOr<KeyUsage> AcceptedUnderKey(const storage::Store& store, const KeyRecord& key);
 
-} // namespace wlsync::sync
+}  // namespace wlsync::sync

@@ -22,16 +22,13 @@ std::string Signed(std::string_view body) {
   return message;
 }
 
-const uint8_t *Bytes(std::string_view s) {
-  return reinterpret_cast<const uint8_t *>(s.data());
-}
+const uint8_t* Bytes(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 
-} // namespace
+}  // namespace
 
 std::string Sha256(std::string_view bytes) {
   std::string out(crypto_hash_sha256_BYTES, '\0');
-  crypto_hash_sha256(reinterpret_cast<uint8_t *>(out.data()), Bytes(bytes),
-                     bytes.size());
+  crypto_hash_sha256(reinterpret_cast<uint8_t*>(out.data()), Bytes(bytes), bytes.size());
   return out;
 }
 
@@ -42,62 +39,53 @@ std::string KeyIdOf(std::string_view public_key) {
 SigningKey SigningKey::Generate() {
   SigningKey key;
   key.public_key_.resize(crypto_sign_PUBLICKEYBYTES);
-  crypto_sign_keypair(reinterpret_cast<uint8_t *>(key.public_key_.data()),
-                      key.secret_.data());
+  crypto_sign_keypair(reinterpret_cast<uint8_t*>(key.public_key_.data()), key.secret_.data());
   key.key_id_ = KeyIdOf(key.public_key_);
   return key;
 }
 
-absl::StatusOr<SigningKey> SigningKey::LoadFile(const std::string &path) {
+absl::StatusOr<SigningKey> SigningKey::LoadFile(const std::string& path) {
   absl::StatusOr<std::string> text = model::ReadSmallFile(path);
-  if (!text.ok())
-    return text.status();
+  if (!text.ok()) return text.status();
   absl::StatusOr<std::string> seed = model::HexDecode(base::TrimAscii(*text));
   if (!seed.ok() || seed->size() != crypto_sign_SEEDBYTES) {
-    return absl::InvalidArgumentError(base::StrCat(
-        "signing key file ", path, ": expected 64 hexadecimal characters"));
+    return absl::InvalidArgumentError(
+        base::StrCat("signing key file ", path, ": expected 64 hexadecimal characters"));
   }
   SigningKey key;
   key.public_key_.resize(crypto_sign_PUBLICKEYBYTES);
-  crypto_sign_seed_keypair(reinterpret_cast<uint8_t *>(key.public_key_.data()),
-                           key.secret_.data(), Bytes(*seed));
+  crypto_sign_seed_keypair(reinterpret_cast<uint8_t*>(key.public_key_.data()), key.secret_.data(),
+                           Bytes(*seed));
   key.key_id_ = KeyIdOf(key.public_key_);
   return key;
 }
 
-absl::Status SigningKey::WriteFiles(const std::string &path) const {
+absl::Status SigningKey::WriteFiles(const std::string& path) const {
   uint8_t seed[crypto_sign_SEEDBYTES];
   crypto_sign_ed25519_sk_to_seed(seed, secret_.data());
-  std::string hex = model::HexEncode(
-      std::string_view(reinterpret_cast<char *>(seed), sizeof(seed)));
+  std::string hex = model::HexEncode(std::string_view(reinterpret_cast<char*>(seed), sizeof(seed)));
   sodium_memzero(seed, sizeof(seed));
-  if (absl::Status s = model::WriteFileAtomic(path, hex + "\n", 0600); !s.ok())
-    return s;
-  return model::WriteFileAtomic(path + ".pub",
-                                model::HexEncode(public_key_) + "\n", 0644);
+  if (absl::Status s = model::WriteFileAtomic(path, hex + "\n", 0600); !s.ok()) return s;
+  return model::WriteFileAtomic(path + ".pub", model::HexEncode(public_key_) + "\n", 0644);
 }
 
-std::string SigningKey::Sign(std::string_view body) const {
-  return SignRaw(Signed(body));
-}
+std::string SigningKey::Sign(std::string_view body) const { return SignRaw(Signed(body)); }
 
 std::string SigningKey::SignRaw(std::string_view message) const {
   std::string sig(crypto_sign_BYTES, '\0');
-  crypto_sign_detached(reinterpret_cast<uint8_t *>(sig.data()), nullptr,
-                       Bytes(message), message.size(), secret_.data());
+  crypto_sign_detached(reinterpret_cast<uint8_t*>(sig.data()), nullptr, Bytes(message),
+                       message.size(), secret_.data());
   return sig;
 }
 
-absl::Status TrustStore::Add(std::string_view node,
-                             std::string_view public_key) {
+absl::Status TrustStore::Add(std::string_view node, std::string_view public_key) {
   if (public_key.size() != kPublicKeySize) {
     return absl::InvalidArgumentError(
         base::StrCat("trust store: key of ", node, " is not 32 bytes"));
   }
   std::unique_lock lock(mu_);
   if (!configured_.emplace(node).second) {
-    return absl::AlreadyExistsError(
-        base::StrCat("trust store: node ", node, " listed twice"));
+    return absl::AlreadyExistsError(base::StrCat("trust store: node ", node, " listed twice"));
   }
   KeyRecord r;
   r.node = std::string(node);
@@ -110,10 +98,9 @@ absl::Status TrustStore::Add(std::string_view node,
   return absl::OkStatus();
 }
 
-void TrustStore::Apply(const std::vector<KeyRecord> &records) {
+void TrustStore::Apply(const std::vector<KeyRecord>& records) {
   std::unique_lock lock(mu_);
-  for (const KeyRecord &r : records)
-    keys_[r.node].insert_or_assign(r.key_id, r);
+  for (const KeyRecord& r : records) keys_[r.node].insert_or_assign(r.key_id, r);
 }
 
 bool TrustStore::Knows(std::string_view node) const {
@@ -124,31 +111,25 @@ bool TrustStore::Knows(std::string_view node) const {
 std::string TrustStore::PublicKey(std::string_view node) const {
   std::shared_lock lock(mu_);
   auto it = keys_.find(node);
-  if (it == keys_.end())
-    return {};
-  const KeyRecord *current = nullptr;
-  for (const auto &[id, r] : it->second) {
-    if (r.valid_until_hlc != 0)
-      continue;
-    if (current == nullptr || r.valid_after_hlc > current->valid_after_hlc)
-      current = &r;
+  if (it == keys_.end()) return {};
+  const KeyRecord* current = nullptr;
+  for (const auto& [id, r] : it->second) {
+    if (r.valid_until_hlc != 0) continue;
+    if (current == nullptr || r.valid_after_hlc > current->valid_after_hlc) current = &r;
   }
   return current == nullptr ? std::string() : current->public_key;
 }
 
-const KeyRecord *TrustStore::FindLocked(std::string_view node,
-                                        std::string_view key_id) const {
+const KeyRecord* TrustStore::FindLocked(std::string_view node, std::string_view key_id) const {
   auto it = keys_.find(node);
-  if (it == keys_.end())
-    return nullptr;
+  if (it == keys_.end()) return nullptr;
   auto k = it->second.find(key_id);
   return k == it->second.end() ? nullptr : &k->second;
 }
 
-std::optional<KeyRecord> TrustStore::Find(std::string_view node,
-                                          std::string_view key_id) const {
+std::optional<KeyRecord> TrustStore::Find(std::string_view node, std::string_view key_id) const {
   std::shared_lock lock(mu_);
-  const KeyRecord *r = FindLocked(node, key_id);
+  const KeyRecord* r = FindLocked(node, key_id);
   return r == nullptr ? std::nullopt : std::optional<KeyRecord>(*r);
 }
 
@@ -156,91 +137,75 @@ std::vector<KeyRecord> TrustStore::Keys(std::string_view node) const {
   std::vector<KeyRecord> out;
   {
     std::shared_lock lock(mu_);
-    for (const auto &[name, keys] : keys_) {
-      if (!node.empty() && name != node)
-        continue;
-      for (const auto &[id, r] : keys)
-        out.push_back(r);
+    for (const auto& [name, keys] : keys_) {
+      if (!node.empty() && name != node) continue;
+      for (const auto& [id, r] : keys) out.push_back(r);
     }
   }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const KeyRecord &a, const KeyRecord &b) {
-                     return std::tie(a.node, a.valid_after_hlc) <
-                            std::tie(b.node, b.valid_after_hlc);
-                   });
+  std::stable_sort(out.begin(), out.end(), [](const KeyRecord& a, const KeyRecord& b) {
+    return std::tie(a.node, a.valid_after_hlc) < std::tie(b.node, b.valid_after_hlc);
+  });
   return out;
 }
 
 absl::Status TrustStore::Verify(std::string_view node, std::string_view key_id,
-                                std::string_view body,
-                                std::string_view signature, uint64_t hlc,
-                                KeyVerdict *verdict) const {
+                                std::string_view body, std::string_view signature, uint64_t hlc,
+                                KeyVerdict* verdict) const {
   KeyVerdict unused;
-  KeyVerdict &v = verdict == nullptr ? unused : *verdict;
+  KeyVerdict& v = verdict == nullptr ? unused : *verdict;
   v = KeyVerdict::kBadSignature;
   std::shared_lock lock(mu_);
   if (!keys_.contains(node)) {
-    return absl::PermissionDeniedError(
-        base::StrCat("signature: unknown origin ", node));
+    return absl::PermissionDeniedError(base::StrCat("signature: unknown origin ", node));
   }
-  const KeyRecord *key = FindLocked(node, key_id);
+  const KeyRecord* key = FindLocked(node, key_id);
   if (key == nullptr) {
-    return absl::PermissionDeniedError(base::StrCat(
-        "signature: key id ", key_id, " is not a known key of ", node));
+    return absl::PermissionDeniedError(
+        base::StrCat("signature: key id ", key_id, " is not a known key of ", node));
   }
   if (signature.size() != crypto_sign_BYTES) {
     return absl::PermissionDeniedError("signature: wrong length");
   }
   std::string message = Signed(body);
-  if (crypto_sign_verify_detached(Bytes(signature), Bytes(message),
-                                  message.size(),
+  if (crypto_sign_verify_detached(Bytes(signature), Bytes(message), message.size(),
                                   Bytes(key->public_key)) != 0) {
-    return absl::PermissionDeniedError(
-        base::StrCat("signature: does not verify for ", node));
+    return absl::PermissionDeniedError(base::StrCat("signature: does not verify for ", node));
   }
 
   // The signature is genuine; is the key valid for a delta of this time?
   if (key->revoked_from_unix_ms != 0 &&
-      static_cast<int64_t>(model::HlcMillis(hlc)) >=
-          key->revoked_from_unix_ms) {
+      static_cast<int64_t>(model::HlcMillis(hlc)) >= key->revoked_from_unix_ms) {
     v = KeyVerdict::kRevoked;
-    return absl::FailedPreconditionError(base::StrCat(
-        "signature: key ", key_id, " of ", node, " is revoked (by ",
-        key->revoked_by, ") from unix ms ", key->revoked_from_unix_ms,
-        "; this delta is from ", model::HlcMillis(hlc)));
+    return absl::FailedPreconditionError(
+        base::StrCat("signature: key ", key_id, " of ", node, " is revoked (by ", key->revoked_by,
+                     ") from unix ms ", key->revoked_from_unix_ms, "; this delta is from ",
+                     model::HlcMillis(hlc)));
   }
   if ((key->valid_after_hlc != 0 && hlc <= key->valid_after_hlc) ||
       (key->valid_until_hlc != 0 && hlc > key->valid_until_hlc)) {
     v = KeyVerdict::kOutsideWindow;
     return absl::FailedPreconditionError(base::StrCat(
-        "signature: key ", key_id, " of ", node, " is not valid at hlc ", hlc,
-        " (valid after ", key->valid_after_hlc, " until ",
-        key->valid_until_hlc == 0 ? std::string("now")
-                                  : std::to_string(key->valid_until_hlc),
+        "signature: key ", key_id, " of ", node, " is not valid at hlc ", hlc, " (valid after ",
+        key->valid_after_hlc, " until ",
+        key->valid_until_hlc == 0 ? std::string("now") : std::to_string(key->valid_until_hlc),
         ")"));
   }
   v = KeyVerdict::kOk;
   return absl::OkStatus();
 }
 
-std::string KeyEndorsementMessage(std::string_view node,
-                                  std::string_view signing_key_id,
+std::string KeyEndorsementMessage(std::string_view node, std::string_view signing_key_id,
                                   std::string_view new_public_key) {
-  return base::StrCat(kKeyDomain, node, "\n", signing_key_id, "\n",
-                      new_public_key);
+  return base::StrCat(kKeyDomain, node, "\n", signing_key_id, "\n", new_public_key);
 }
 
-absl::StatusOr<std::vector<KeyRecord>>
-TrustStore::PlanRotate(std::string_view node, std::string_view signing_key_id,
-                       std::string_view new_public_key,
-                       std::string_view endorsement, uint64_t at_hlc,
-                       std::string_view source) const {
+absl::StatusOr<std::vector<KeyRecord>> TrustStore::PlanRotate(
+    std::string_view node, std::string_view signing_key_id, std::string_view new_public_key,
+    std::string_view endorsement, uint64_t at_hlc, std::string_view source) const {
   if (new_public_key.size() != kPublicKeySize) {
-    return absl::InvalidArgumentError(
-        "key notice: the new public key is not 32 bytes");
+    return absl::InvalidArgumentError("key notice: the new public key is not 32 bytes");
   }
-  if (!VerifyRaw(new_public_key,
-                 KeyEndorsementMessage(node, signing_key_id, new_public_key),
+  if (!VerifyRaw(new_public_key, KeyEndorsementMessage(node, signing_key_id, new_public_key),
                  endorsement)) {
     return absl::InvalidArgumentError(
         "key notice: the new key's endorsement does not verify (it does not "
@@ -249,19 +214,18 @@ TrustStore::PlanRotate(std::string_view node, std::string_view signing_key_id,
   }
   std::string new_id = KeyIdOf(new_public_key);
   std::shared_lock lock(mu_);
-  const KeyRecord *old_key = FindLocked(node, signing_key_id);
+  const KeyRecord* old_key = FindLocked(node, signing_key_id);
   if (old_key == nullptr) {
-    return absl::NotFoundError(base::StrCat("key notice: ", signing_key_id,
-                                            " is not a key of ", node));
+    return absl::NotFoundError(
+        base::StrCat("key notice: ", signing_key_id, " is not a key of ", node));
   }
   if (new_id == signing_key_id) {
-    return absl::InvalidArgumentError(
-        "key notice: a key cannot replace itself");
+    return absl::InvalidArgumentError("key notice: a key cannot replace itself");
   }
   std::vector<KeyRecord> out;
-  if (const KeyRecord *known = FindLocked(node, new_id);
+  if (const KeyRecord* known = FindLocked(node, new_id);
       known != nullptr && known->valid_after_hlc != 0) {
-    return out; // announced before (a repair, a relay): nothing changes
+    return out;  // announced before (a repair, a relay): nothing changes
   }
   KeyRecord retired = *old_key;
   if (retired.valid_until_hlc == 0 || retired.valid_until_hlc > at_hlc) {
@@ -278,14 +242,12 @@ TrustStore::PlanRotate(std::string_view node, std::string_view signing_key_id,
   return out;
 }
 
-absl::StatusOr<KeyRecord> TrustStore::PlanRevoke(std::string_view node,
-                                                 std::string_view key_id,
-                                                 int64_t from_unix_ms,
-                                                 std::string_view by) const {
-  if (from_unix_ms <= 0)
-    return absl::InvalidArgumentError("revocation: no time given");
+absl::StatusOr<KeyRecord> TrustStore::PlanRevoke(
+    std::string_view node, std::string_view key_id, int64_t from_unix_ms, std::string_view by,
+    const std::map<std::string, uint64_t>& vouched) const {
+  if (from_unix_ms <= 0) return absl::InvalidArgumentError("revocation: no time given");
   std::shared_lock lock(mu_);
-  const KeyRecord *key = FindLocked(node, key_id);
+  const KeyRecord* key = FindLocked(node, key_id);
   if (key == nullptr) {
     return absl::NotFoundError(
         base::StrCat("revocation: ", key_id, " is not a known key of ", node));
@@ -295,29 +257,38 @@ absl::StatusOr<KeyRecord> TrustStore::PlanRevoke(std::string_view node,
     r.revoked_from_unix_ms = from_unix_ms;
     r.revoked_by = std::string(by);
   }
+  for (const auto& [epoch, seq] : vouched) {
+    uint64_t& mark = r.vouched[epoch];
+    mark = std::max(mark, seq);
+  }
   return r;
 }
 
-bool VerifyRaw(std::string_view public_key, std::string_view message,
-               std::string_view signature) {
-  return public_key.size() == kPublicKeySize &&
-         signature.size() == crypto_sign_BYTES &&
-         crypto_sign_verify_detached(Bytes(signature), Bytes(message),
-                                     message.size(), Bytes(public_key)) == 0;
+bool TrustStore::Vouched(std::string_view node, std::string_view key_id, std::string_view epoch,
+                         uint64_t seq) const {
+  std::shared_lock lock(mu_);
+  const KeyRecord* key = FindLocked(node, key_id);
+  if (key == nullptr) return false;
+  auto it = key->vouched.find(std::string(epoch));
+  return it != key->vouched.end() && seq <= it->second;
 }
 
-absl::StatusOr<std::string> ParsePublicKeyHex(std::string_view hex,
-                                              std::string_view what) {
+bool VerifyRaw(std::string_view public_key, std::string_view message, std::string_view signature) {
+  return public_key.size() == kPublicKeySize && signature.size() == crypto_sign_BYTES &&
+         crypto_sign_verify_detached(Bytes(signature), Bytes(message), message.size(),
+                                     Bytes(public_key)) == 0;
+}
+
+absl::StatusOr<std::string> ParsePublicKeyHex(std::string_view hex, std::string_view what) {
   absl::StatusOr<std::string> raw = model::HexDecode(base::TrimAscii(hex));
   if (!raw.ok() || raw->size() != kPublicKeySize) {
-    return absl::InvalidArgumentError(base::StrCat(
-        what, ": expected a public key of 64 hexadecimal characters"));
+    return absl::InvalidArgumentError(
+        base::StrCat(what, ": expected a public key of 64 hexadecimal characters"));
   }
   if (*raw == std::string(kPublicKeySize, '\0')) {
-    return absl::InvalidArgumentError(
-        base::StrCat(what, ": all zeros is not a public key"));
+    return absl::InvalidArgumentError(base::StrCat(what, ": all zeros is not a public key"));
   }
   return *raw;
 }
 
-} // namespace wlsync::sync
+}  // namespace wlsync::sync

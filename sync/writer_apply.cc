@@ -2,8 +2,8 @@
 // remote delta is verified, sequenced and merged. Both end in one Store::Commit.
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "base/strings.h"
 #include "base/logging.h"
+#include "base/strings.h"
 #include "model/fields.h"
 #include "model/merge.h"
 #include "model/pid.h"
@@ -146,8 +146,8 @@ absl::Status Writer::CommitLocal(v1::DeltaBody* body, internal::Overlay* overlay
   own_seq_.store(batch.seq, std::memory_order_release);
   stats_.local_deltas.fetch_add(1, std::memory_order_relaxed);
   stats_.local_events.fetch_add(batch.event_count, std::memory_order_relaxed);
-  base::Logger("sync")->debug("origin={} seq={} events={} committed", own_stream_.origin,
-                              batch.seq, batch.event_count);
+  base::Logger("sync")->debug("origin={} seq={} events={} committed", own_stream_.origin, batch.seq,
+                              batch.event_count);
   return absl::OkStatus();
 }
 
@@ -170,8 +170,8 @@ absl::Status Writer::ValidateEvent(const v1::DeltaBody& body, const v1::Event& e
   return absl::OkStatus();
 }
 
-bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope,
-                    v1::DeltaBody* body, absl::Status* error, KeyVerdict* verdict) {
+bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope, v1::DeltaBody* body,
+                    absl::Status* error, KeyVerdict* verdict) {
   KeyVerdict v = KeyVerdict::kBadSignature;
   if (!envelope->ParseFromString(signed_delta) || !body->ParseFromString(envelope->body())) {
     *error = absl::InvalidArgumentError("delta: does not parse");
@@ -181,6 +181,13 @@ bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope,
   } else {
     *error = trust_.Verify(body->origin(), envelope->key_id(), envelope->body(),
                            envelope->signature(), body->max_hlc(), &v);
+    // Signed after the revocation time, but at a position the origin vouched for in its
+    // notice: its own delta, valid.
+    if (v == KeyVerdict::kRevoked &&
+        trust_.Vouched(body->origin(), envelope->key_id(), body->origin_epoch(), body->seq())) {
+      v = KeyVerdict::kOk;
+      *error = absl::OkStatus();
+    }
     if (v == KeyVerdict::kBadSignature) {
       stats_.signature_failures.fetch_add(1, std::memory_order_relaxed);
     }
@@ -229,14 +236,13 @@ RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
   if (ahead_ms > options_.max_clock_skew_ms) {
     stats_.held_back.fetch_add(1, std::memory_order_relaxed);
     seq_check.outcome = RemoteOutcome::kHeldBack;
-    seq_check.status = absl::UnavailableError(base::StrCat(
-        "clock guard: delta is ", ahead_ms, " ms ahead of the local clock (max ",
-        options_.max_clock_skew_ms, " ms)"));
+    seq_check.status = absl::UnavailableError(base::StrCat("clock guard: delta is ", ahead_ms,
+                                                           " ms ahead of the local clock (max ",
+                                                           options_.max_clock_skew_ms, " ms)"));
     return seq_check;
   }
   std::vector<KeyRecord> key_changes = PlanNotices(body, envelope.key_id());
-  return CommitRemote(body, envelope.body(), signed_delta, stream, state, seq_check,
-                      key_changes);
+  return CommitRemote(body, envelope.body(), signed_delta, stream, state, seq_check, key_changes);
 }
 
 RemoteResult Writer::CheckSequence(const v1::DeltaBody& body, const std::string& body_bytes,
@@ -271,8 +277,8 @@ RemoteResult Writer::CheckSequence(const v1::DeltaBody& body, const std::string&
   if (body.seq() > state.seq + 1) {
     stats_.gaps.fetch_add(1, std::memory_order_relaxed);
     return Result(RemoteOutcome::kGap,
-                  absl::OutOfRangeError(base::StrCat("gap: expected seq ", state.seq + 1,
-                                                     ", got ", body.seq())));
+                  absl::OutOfRangeError(
+                      base::StrCat("gap: expected seq ", state.seq + 1, ", got ", body.seq())));
   }
   if (body.prev_hash() != state.last_hash) return MarkForked(stream, body.seq());
   return Result(RemoteOutcome::kApplied, absl::OkStatus());
@@ -293,8 +299,7 @@ RemoteResult Writer::MarkForked(const storage::StreamId& stream, uint64_t seq) {
 }
 
 RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& body_bytes,
-                                  const std::string& signed_delta,
-                                  const storage::StreamId& stream,
+                                  const std::string& signed_delta, const storage::StreamId& stream,
                                   const storage::StreamState& state, RemoteResult result,
                                   const std::vector<KeyRecord>& key_changes) {
   internal::Overlay overlay(store_);
@@ -321,8 +326,7 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
       verdict = planner_.CheckRemote(e, **record, home_hints[e.pid()]);
     }
     if (!verdict.ok()) {
-      batch.quarantine.push_back({stream, body.seq(), i,
-                                  model::IsValidPid(e.pid()) ? e.pid() : "",
+      batch.quarantine.push_back({stream, body.seq(), i, model::IsValidPid(e.pid()) ? e.pid() : "",
                                   std::string(verdict.message()), now_ms});
       continue;
     }
@@ -356,8 +360,8 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
   stats_.remote_events.fetch_add(batch.event_count, std::memory_order_relaxed);
   if (!batch.quarantine.empty()) {
     stats_.quarantined.fetch_add(batch.quarantine.size(), std::memory_order_relaxed);
-    base::Logger("sync")->warn("origin={} seq={} quarantined={} first_reason={}",
-                               stream.origin, body.seq(), batch.quarantine.size(),
+    base::Logger("sync")->warn("origin={} seq={} quarantined={} first_reason={}", stream.origin,
+                               body.seq(), batch.quarantine.size(),
                                base::Quote(batch.quarantine.front().reason));
   }
   return result;

@@ -34,13 +34,12 @@ struct Pair {
   // Feeds waihai's own deltas with seq > after to guzhen; returns the results.
   std::vector<RemoteResult> Ship(uint64_t after = 0) {
     std::vector<RemoteResult> out;
-    for (std::string &d : waihai.OwnDeltas(after))
-      out.push_back(guzhen.writer().ApplyRemote(d));
+    for (std::string& d : waihai.OwnDeltas(after)) out.push_back(guzhen.writer().ApplyRemote(d));
     return out;
   }
 };
 
-v1::DeltaBody Body(const std::string &signed_delta) {
+v1::DeltaBody Body(const std::string& signed_delta) {
   v1::SignedDelta envelope;
   envelope.ParseFromString(signed_delta);
   v1::DeltaBody body;
@@ -48,7 +47,7 @@ v1::DeltaBody Body(const std::string &signed_delta) {
   return body;
 }
 
-std::string KeyIdOfDelta(const std::string &signed_delta) {
+std::string KeyIdOfDelta(const std::string& signed_delta) {
   v1::SignedDelta envelope;
   envelope.ParseFromString(signed_delta);
   return envelope.key_id();
@@ -56,20 +55,20 @@ std::string KeyIdOfDelta(const std::string &signed_delta) {
 
 // A rotation planned and applied directly on a trust store, as a peer would on
 // a notice.
-void Rotate(TrustStore &trust, const SigningKey &from, const SigningKey &to,
-            uint64_t at_hlc) {
-  std::string endorsement = to.SignRaw(
-      KeyEndorsementMessage("waihai", from.key_id(), to.public_key()));
-  auto changes = trust.PlanRotate("waihai", from.key_id(), to.public_key(),
-                                  endorsement, at_hlc, "t");
+void Rotate(TrustStore& trust, const SigningKey& from, const SigningKey& to, uint64_t at_hlc) {
+  std::string endorsement =
+      to.SignRaw(KeyEndorsementMessage("waihai", from.key_id(), to.public_key()));
+  auto changes =
+      trust.PlanRotate("waihai", from.key_id(), to.public_key(), endorsement, at_hlc, "t");
   REQUIRE(changes.ok());
   trust.Apply(*changes);
 }
 
-TEST_CASE("TrustStore: a rotated key verifies what it signed up to the "
-          "rotation, the new key "
-          "only what came after",
-          "[sync][keys]") {
+TEST_CASE(
+    "TrustStore: a rotated key verifies what it signed up to the "
+    "rotation, the new key "
+    "only what came after",
+    "[sync][keys]") {
   SigningKey k1 = SigningKey::Generate();
   SigningKey k2 = SigningKey::Generate();
   TrustStore trust;
@@ -84,16 +83,15 @@ TEST_CASE("TrustStore: a rotated key verifies what it signed up to the "
   };
   Row row = GENERATE_COPY(values<Row>({
       {false, at - 1, KeyVerdict::kOk},
-      {false, at, KeyVerdict::kOk}, // the rotation delta itself
+      {false, at, KeyVerdict::kOk},  // the rotation delta itself
       {false, at + 1, KeyVerdict::kOutsideWindow},
       {true, at, KeyVerdict::kOutsideWindow},
       {true, at + 1, KeyVerdict::kOk},
   }));
-  const SigningKey &key = row.new_key ? k2 : k1;
+  const SigningKey& key = row.new_key ? k2 : k1;
   const std::string body = "body";
   KeyVerdict verdict;
-  absl::Status s = trust.Verify("waihai", key.key_id(), body, key.Sign(body),
-                                row.hlc, &verdict);
+  absl::Status s = trust.Verify("waihai", key.key_id(), body, key.Sign(body), row.hlc, &verdict);
   INFO(s.message());
   CHECK(verdict == row.expected);
   CHECK(s.ok() == (row.expected == KeyVerdict::kOk));
@@ -101,10 +99,11 @@ TEST_CASE("TrustStore: a rotated key verifies what it signed up to the "
   CHECK(trust.Keys("waihai").size() == 2);
 }
 
-TEST_CASE("TrustStore: a rotation needs the new key's endorsement, and "
-          "revocation only moves "
-          "earlier",
-          "[sync][keys]") {
+TEST_CASE(
+    "TrustStore: a rotation needs the new key's endorsement, and "
+    "revocation only moves "
+    "earlier",
+    "[sync][keys]") {
   SigningKey k1 = SigningKey::Generate();
   SigningKey k2 = SigningKey::Generate();
   TrustStore trust;
@@ -112,21 +111,16 @@ TEST_CASE("TrustStore: a rotation needs the new key's endorsement, and "
 
   SECTION("an endorsement by another key is refused") {
     SigningKey other = SigningKey::Generate();
-    std::string forged = other.SignRaw(
-        KeyEndorsementMessage("waihai", k1.key_id(), k2.public_key()));
-    auto changes = trust.PlanRotate("waihai", k1.key_id(), k2.public_key(),
-                                    forged, 10, "t");
+    std::string forged =
+        other.SignRaw(KeyEndorsementMessage("waihai", k1.key_id(), k2.public_key()));
+    auto changes = trust.PlanRotate("waihai", k1.key_id(), k2.public_key(), forged, 10, "t");
     REQUIRE(absl::IsInvalidArgument(changes.status()));
-    REQUIRE(std::string(changes.status().message()).find("endorsement") !=
-            std::string::npos);
+    REQUIRE(std::string(changes.status().message()).find("endorsement") != std::string::npos);
   }
   SECTION("an endorsement for another node is refused") {
-    std::string elsewhere = k2.SignRaw(
-        KeyEndorsementMessage("guzhen", k1.key_id(), k2.public_key()));
-    REQUIRE(!trust
-                 .PlanRotate("waihai", k1.key_id(), k2.public_key(), elsewhere,
-                             10, "t")
-                 .ok());
+    std::string elsewhere =
+        k2.SignRaw(KeyEndorsementMessage("guzhen", k1.key_id(), k2.public_key()));
+    REQUIRE(!trust.PlanRotate("waihai", k1.key_id(), k2.public_key(), elsewhere, 10, "t").ok());
   }
   SECTION("revocation") {
     const int64_t t = 1'700'000'000'000;
@@ -135,33 +129,30 @@ TEST_CASE("TrustStore: a rotation needs the new key's endorsement, and "
     trust.Apply({*first});
     auto later = trust.PlanRevoke("waihai", k1.key_id(), t + kMinute, "origin");
     REQUIRE(later.ok());
-    CHECK(later->revoked_from_unix_ms ==
-          t); // a later time never lifts an earlier one
+    CHECK(later->revoked_from_unix_ms == t);  // a later time never lifts an earlier one
     CHECK(later->revoked_by == "local");
-    auto earlier =
-        trust.PlanRevoke("waihai", k1.key_id(), t - kMinute, "origin");
+    auto earlier = trust.PlanRevoke("waihai", k1.key_id(), t - kMinute, "origin");
     REQUIRE(earlier.ok());
     CHECK(earlier->revoked_from_unix_ms == t - kMinute);
 
     KeyVerdict verdict;
     const std::string body = "body";
-    CHECK(trust
-              .Verify("waihai", k1.key_id(), body, k1.Sign(body),
-                      model::HlcPack(t - 1, 0), &verdict)
-              .ok());
+    CHECK(
+        trust.Verify("waihai", k1.key_id(), body, k1.Sign(body), model::HlcPack(t - 1, 0), &verdict)
+            .ok());
     absl::Status after =
-        trust.Verify("waihai", k1.key_id(), body, k1.Sign(body),
-                     model::HlcPack(t, 0), &verdict);
+        trust.Verify("waihai", k1.key_id(), body, k1.Sign(body), model::HlcPack(t, 0), &verdict);
     CHECK(verdict == KeyVerdict::kRevoked);
     CHECK(std::string(after.message()).find("revoked") != std::string::npos);
     CHECK(!trust.PlanRevoke("waihai", "0011223344556677", t, "local").ok());
   }
 }
 
-TEST_CASE("Keys: a rotation reaches the peer, which verifies deltas signed "
-          "before and after it "
-          "and keeps the new key across a restart",
-          "[sync][keys]") {
+TEST_CASE(
+    "Keys: a rotation reaches the peer, which verifies deltas signed "
+    "before and after it "
+    "and keeps the new key across a restart",
+    "[sync][keys]") {
   Pair p;
   const std::string k1 = p.waihai.key().key_id();
   REQUIRE(p.waihai.Register({Person(1, "waihai")})[0].status.ok());
@@ -174,12 +165,11 @@ TEST_CASE("Keys: a rotation reaches the peer, which verifies deltas signed "
   std::vector<std::string> deltas = p.waihai.OwnDeltas();
   REQUIRE(deltas.size() == 3);
   CHECK(KeyIdOfDelta(deltas[0]) == k1);
-  CHECK(KeyIdOfDelta(deltas[1]) ==
-        k1); // the notice is signed with the key it retires
+  CHECK(KeyIdOfDelta(deltas[1]) == k1);  // the notice is signed with the key it retires
   CHECK(Body(deltas[1]).key_notices_size() == 1);
   CHECK(KeyIdOfDelta(deltas[2]) == k2.key_id());
 
-  for (const RemoteResult &r : p.Ship()) {
+  for (const RemoteResult& r : p.Ship()) {
     INFO(r.status.message());
     REQUIRE(r.outcome == RemoteOutcome::kApplied);
   }
@@ -200,15 +190,14 @@ TEST_CASE("Keys: a rotation reaches the peer, which verifies deltas signed "
   v1::SignedDelta envelope;
   envelope.ParseFromString(next);
   CHECK(restarted
-            .Verify("waihai", envelope.key_id(), envelope.body(),
-                    envelope.signature(), Body(next).max_hlc())
+            .Verify("waihai", envelope.key_id(), envelope.body(), envelope.signature(),
+                    Body(next).max_hlc())
             .ok());
 
   // A delta signed with the retired key after the rotation is refused and
   // quarantined.
   v1::DeltaBody forged = Body(next);
-  RemoteResult r =
-      p.guzhen.writer().ApplyRemote(SignDelta(forged, p.waihai.key()));
+  RemoteResult r = p.guzhen.writer().ApplyRemote(SignDelta(forged, p.waihai.key()));
   CHECK(r.outcome == RemoteOutcome::kRejected);
   CHECK(r.key_refused);
   CHECK(!r.signature_failed);
@@ -217,19 +206,18 @@ TEST_CASE("Keys: a rotation reaches the peer, which verifies deltas signed "
   CHECK(r.quarantined == events);
   CHECK(p.guzhen.store().quarantined() == events);
   // Sent again: refused again, not quarantined twice.
-  CHECK(p.guzhen.writer()
-            .ApplyRemote(SignDelta(forged, p.waihai.key()))
-            .quarantined == 0);
+  CHECK(p.guzhen.writer().ApplyRemote(SignDelta(forged, p.waihai.key())).quarantined == 0);
   CHECK(p.guzhen.store().quarantined() == events);
   // The genuine delta still applies: the stream did not move past the refused
   // one.
   CHECK(p.guzhen.writer().ApplyRemote(next).outcome == RemoteOutcome::kApplied);
 }
 
-TEST_CASE("Keys: a key revoked from a time refuses its later deltas, keeps the "
-          "earlier ones, "
-          "and the report lists what was accepted under it",
-          "[sync][keys]") {
+TEST_CASE(
+    "Keys: a key revoked from a time refuses its later deltas, keeps the "
+    "earlier ones, "
+    "and the report lists what was accepted under it",
+    "[sync][keys]") {
   Pair p;
   const std::string k1 = p.waihai.key().key_id();
   const int64_t t0 = p.waihai.wall().now_ms;
@@ -241,8 +229,7 @@ TEST_CASE("Keys: a key revoked from a time refuses its later deltas, keeps the "
   REQUIRE(deltas.size() == 2);
 
   SECTION("revoked at the peer by its own operator (the origin is lost)") {
-    REQUIRE(p.guzhen.writer().ApplyRemote(deltas[0]).outcome ==
-            RemoteOutcome::kApplied);
+    REQUIRE(p.guzhen.writer().ApplyRemote(deltas[0]).outcome == RemoteOutcome::kApplied);
     REQUIRE(p.guzhen.writer().RevokeKey("waihai", k1, t0 + 5 * kMinute).ok());
 
     RemoteResult r = p.guzhen.writer().ApplyRemote(deltas[1]);
@@ -268,21 +255,18 @@ TEST_CASE("Keys: a key revoked from a time refuses its later deltas, keeps the "
     // Revoked from before both: the report now flags the accepted one.
     REQUIRE(p.guzhen.writer().RevokeKey("waihai", k1, t0 - kMinute).ok());
     auto now = p.guzhen.writer().stats().key_refusals.load();
-    usage = AcceptedUnderKey(p.guzhen.store(),
-                             *p.guzhen.trust().Find("waihai", k1));
+    usage = AcceptedUnderKey(p.guzhen.store(), *p.guzhen.trust().Find("waihai", k1));
     REQUIRE(usage.ok());
     CHECK(usage->deltas_after_revocation == 1);
     CHECK(usage->deltas.front().pids.size() == 1);
     CHECK(now == 1);
   }
 
-  SECTION(
-      "revoked by the origin after a rotation, announced in a signed notice") {
+  SECTION("revoked by the origin after a rotation, announced in a signed notice") {
     SigningKey k2 = SigningKey::Generate();
     REQUIRE(p.waihai.writer().RotateKey(k2).ok());
     // The current key cannot be revoked; the retired one can.
-    absl::Status current =
-        p.waihai.writer().RevokeKey("waihai", k2.key_id(), t0);
+    absl::Status current = p.waihai.writer().RevokeKey("waihai", k2.key_id(), t0);
     CHECK(absl::IsFailedPrecondition(current));
     CHECK(std::string(current.message()).find("rotate") != std::string::npos);
     REQUIRE(p.waihai.writer().RevokeKey("waihai", k1, t0 + 5 * kMinute).ok());
@@ -290,15 +274,12 @@ TEST_CASE("Keys: a key revoked from a time refuses its later deltas, keeps the "
     // guzhen takes both writes before it hears of the revocation (stream
     // order), then the notices; the report then flags what came from after the
     // revocation time.
-    REQUIRE(p.guzhen.writer().ApplyRemote(deltas[0]).outcome ==
-            RemoteOutcome::kApplied);
-    REQUIRE(p.guzhen.writer().ApplyRemote(deltas[1]).outcome ==
-            RemoteOutcome::kApplied);
+    REQUIRE(p.guzhen.writer().ApplyRemote(deltas[0]).outcome == RemoteOutcome::kApplied);
+    REQUIRE(p.guzhen.writer().ApplyRemote(deltas[1]).outcome == RemoteOutcome::kApplied);
     std::vector<std::string> notices = p.waihai.OwnDeltas(2);
     REQUIRE(notices.size() == 2);
-    for (const std::string &d : notices) {
-      REQUIRE(p.guzhen.writer().ApplyRemote(d).outcome ==
-              RemoteOutcome::kApplied);
+    for (const std::string& d : notices) {
+      REQUIRE(p.guzhen.writer().ApplyRemote(d).outcome == RemoteOutcome::kApplied);
     }
     std::optional<KeyRecord> revoked = p.guzhen.trust().Find("waihai", k1);
     REQUIRE(revoked.has_value());
@@ -306,9 +287,12 @@ TEST_CASE("Keys: a key revoked from a time refuses its later deltas, keeps the "
     CHECK(revoked->revoked_from_unix_ms == t0 + 5 * kMinute);
     auto usage = AcceptedUnderKey(p.guzhen.store(), *revoked);
     REQUIRE(usage.ok());
-    CHECK(usage->deltas.size() == 3); // two writes and the rotation notice
-    CHECK(usage->deltas_after_revocation ==
-          2); // the second write and the notice
+    CHECK(usage->deltas.size() == 3);            // two writes and the rotation notice
+    CHECK(usage->deltas_after_revocation == 2);  // the second write and the notice
+    // ... both vouched for by the origin's notice, which listed its own stream.
+    for (const AcceptedDelta& d : usage->deltas) CHECK(d.vouched == d.after_revocation);
+    CHECK(p.guzhen.trust().Vouched("waihai", k1, p.waihai.writer().own_stream().epoch, 3));
+    CHECK(!p.guzhen.trust().Vouched("waihai", k1, p.waihai.writer().own_stream().epoch, 5));
 
     // After the notices, a delta signed with k1 at a later time is refused.
     v1::DeltaBody body;
@@ -318,16 +302,13 @@ TEST_CASE("Keys: a key revoked from a time refuses its later deltas, keeps the "
     auto state = p.guzhen.store().GetStream(p.waihai.writer().own_stream());
     REQUIRE(state.ok());
     body.set_prev_hash((*state)->last_hash);
-    body.set_max_hlc(
-        model::HlcPack(static_cast<uint64_t>(t0 + 20 * kMinute), 0));
-    RemoteResult r =
-        p.guzhen.writer().ApplyRemote(SignDelta(body, p.waihai.key()));
+    body.set_max_hlc(model::HlcPack(static_cast<uint64_t>(t0 + 20 * kMinute), 0));
+    RemoteResult r = p.guzhen.writer().ApplyRemote(SignDelta(body, p.waihai.key()));
     CHECK(r.key_refused);
   }
 }
 
-TEST_CASE("Keys: a key history file round-trips and names a bad line",
-          "[sync][keys]") {
+TEST_CASE("Keys: a key history file round-trips and names a bad line", "[sync][keys]") {
   wlsync::testing::TempDir dir("history");
   SigningKey k1 = SigningKey::Generate();
   SigningKey k2 = SigningKey::Generate();
@@ -345,14 +326,11 @@ TEST_CASE("Keys: a key history file round-trips and names a bad line",
   CHECK(read->at(1).valid_after_hlc == 12345);
 
   REQUIRE(ReadKeyHistory(dir / "missing", "waihai")->empty());
-  REQUIRE(model::WriteFileAtomic(path, "# header\n0011223344556677 abcd 0 0\n",
-                                 0644)
-              .ok());
+  REQUIRE(model::WriteFileAtomic(path, "# header\n0011223344556677 abcd 0 0\n", 0644).ok());
   auto bad = ReadKeyHistory(path, "waihai");
   REQUIRE(!bad.ok());
-  CHECK(std::string(bad.status().message()).find("line 2") !=
-        std::string::npos);
+  CHECK(std::string(bad.status().message()).find("line 2") != std::string::npos);
 }
 
-} // namespace
-} // namespace wlsync::sync
+}  // namespace
+}  // namespace wlsync::sync

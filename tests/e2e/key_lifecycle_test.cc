@@ -1,0 +1,139 @@
+// The signing-key lifecycle end to end, with real nodes: a rotation reaches the peer, which
+// verifies what came before and after it across restarts of both nodes; a revocation by the
+// origin reaches the peer, whose report lists what it accepted under the key; a node whose
+// data dir is wiped after a rotation verifies its old deltas again from its key history.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <sstream>
+#include <string>
+
+#include "tests/support/cluster.h"
+
+namespace wlsync::testing {
+namespace {
+
+CommandResult Admin(const Node& node, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--token-file", node.dir() + "/admin.token"});
+  return node.Cli(args);
+}
+
+std::string FirstIdDoc(const std::string& csv_path) {
+  std::string csv = ReadFile(csv_path);
+  size_t start = csv.find('\n') + 1;
+  return csv.substr(start, csv.find(',', start) - start);
+}
+
+// The value of "field":"..." in the first object of a JSON text that has "marker" in it.
+std::string JsonField(const std::string& json, const std::string& marker,
+                      const std::string& field) {
+  size_t at = json.find(marker);
+  if (at == std::string::npos) return "";
+  size_t obj = json.rfind('{', at);
+  size_t f = json.find("\"" + field + "\":\"", obj);
+  if (f == std::string::npos) return "";
+  f += field.size() + 4;
+  return json.substr(f, json.find('"', f) - f);
+}
+
+bool Propagates(const Node& from, const Node& to, const std::string& who,
+                const std::string& phone) {
+  if (from.Cli({"set", who, "phone", phone}).exit_code != 0) return false;
+  return WaitFor(
+      [&] {
+        return to.Cli({"get", who}).out.find(phone) != std::string::npos;
+      },
+      std::chrono::seconds(20));
+}
+
+TEST_CASE("Keys: rotation and revocation between real nodes, across restarts and a wipe",
+          "[e2e][keys]") {
+  TempDir root("keys");
+  auto nodes = StartMesh(root.path(), {"waihai", "guzhen"});
+  REQUIRE(nodes.size() == 2);
+  Node& waihai = *nodes[0];
+  Node& guzhen = *nodes[1];
+  const std::string rows = SampleRows(root.path(), 200);
+  REQUIRE(waihai.Cli({"import", rows}).exit_code == 0);
+  REQUIRE(WaitFor([&] { return guzhen.Records() == waihai.Records(); }, std::chrono::seconds(30)));
+  const std::string who = FirstIdDoc(rows);
+
+  const std::string old_key =
+      JsonField(Admin(waihai, {"key", "list", "--json"}).out, "\"state\":\"current\"", "key_id");
+  REQUIRE(old_key.size() == 16);
+  const std::string pub_before = ReadFile(waihai.dir() + "/keys/waihai.key.pub");
+
+  // Rotate: the key files change, the history names both keys, the peer learns it.
+  CommandResult rotated = Admin(waihai, {"key", "rotate", "--reason", "yearly", "--json"});
+  INFO(rotated.err);
+  REQUIRE(rotated.exit_code == 0);
+  const std::string new_key = JsonField(rotated.out, "\"state\":\"current\"", "key_id");
+  REQUIRE(new_key.size() == 16);
+  REQUIRE(new_key != old_key);
+  CHECK(JsonField(rotated.out, old_key, "state") == "retired");
+  CHECK(ReadFile(waihai.dir() + "/keys/waihai.key.pub") != pub_before);
+  CHECK(!std::filesystem::exists(waihai.dir() + "/keys/waihai.key.next"));
+  std::string history = ReadFile(waihai.dir() + "/keys/waihai.key.history");
+  CHECK(history.find(old_key) != std::string::npos);
+  CHECK(history.find(new_key) != std::string::npos);
+
+  REQUIRE(Propagates(waihai, guzhen, who, "13900000011"));
+  std::string at_guzhen = Admin(guzhen, {"key", "list", "--node", "waihai", "--json"}).out;
+  CHECK(JsonField(at_guzhen, old_key, "state") == "retired");
+  CHECK(JsonField(at_guzhen, new_key, "state") == "valid");
+
+  // Both restart: guzhen keeps what it learnt, waihai signs with the new key.
+  REQUIRE(guzhen.Stop() == 0);
+  REQUIRE(guzhen.Start());
+  REQUIRE(Propagates(waihai, guzhen, who, "13900000012"));
+  REQUIRE(waihai.Stop() == 0);
+  REQUIRE(waihai.Start());
+  REQUIRE(Propagates(waihai, guzhen, who, "13900000013"));
+  REQUIRE(Propagates(guzhen, waihai, who, "13900000014"));
+
+  // The current key cannot be revoked; the retired one is, from before the import.
+  CommandResult current = Admin(waihai, {"key", "revoke", new_key, "--from", "2020-01-01"});
+  CHECK(current.exit_code == 1);
+  CHECK(current.err.find("rotate") != std::string::npos);
+  REQUIRE(Admin(waihai, {"key", "revoke", old_key, "--from", "2020-01-01", "--reason", "drill"})
+              .exit_code == 0);
+  REQUIRE(WaitFor(
+      [&] {
+        std::string keys = Admin(guzhen, {"key", "list", "--node", "waihai", "--json"}).out;
+        return JsonField(keys, old_key, "state") == "revoked (origin)";
+      },
+      std::chrono::seconds(20)));
+  CommandResult report = Admin(guzhen, {"key", "report", old_key, "--node", "waihai", "--json"});
+  REQUIRE(report.exit_code == 0);
+  CHECK(report.out.find("\"deltas_after_revocation\":0") == std::string::npos);
+  CHECK(report.out.find("\"after_revocation\":true") != std::string::npos);
+  CHECK(Admin(guzhen, {"key", "report", "0011223344556677", "--node", "waihai"}).exit_code == 1);
+
+  // Every change is in waihai's trail.
+  REQUIRE(waihai.MakeToken("auditor-1", "auditor", waihai.token_file("auditor")));
+  std::string trail =
+      waihai.Cli({"--token-file", waihai.token_file("auditor"), "audit", "by-token", "admin"}).out;
+  CHECK(trail.find("\"method\":\"Keys.Rotate\"") != std::string::npos);
+  CHECK(trail.find("\"method\":\"Keys.Revoke\"") != std::string::npos);
+
+  // A wiped waihai gets its old streams back from guzhen and verifies the deltas of its
+  // retired key from the history beside its key file.
+  long records = guzhen.Records();
+  REQUIRE(waihai.Stop() == 0);
+  std::filesystem::remove_all(waihai.dir() + "/data");
+  REQUIRE(waihai.Start());
+  bool healed = WaitFor([&] { return waihai.Records() == records; }, std::chrono::seconds(30));
+  std::string refusals;
+  std::istringstream log(waihai.log());
+  for (std::string line; std::getline(log, line);) {
+    if (line.find("refused") != std::string::npos || line.find("error") != std::string::npos) {
+      refusals += line + "\n";
+    }
+  }
+  INFO(refusals);
+  CHECK(healed);
+  CHECK(waihai.Export() == guzhen.Export());
+  CHECK(waihai.log().find("refused for its signing key") == std::string::npos);
+}
+
+}  // namespace
+}  // namespace wlsync::testing
