@@ -44,6 +44,9 @@ std::string_view MethodName(Method method) {
     case Method::kLift: return "Emergency.Lift";
     case Method::kEmergencyState: return "Emergency.State";
     case Method::kEmergencyReport: return "Emergency.Report";
+    case Method::kRevokeCert: return "Emergency.RevokeCert";
+    case Method::kListCerts: return "Emergency.ListCerts";
+    case Method::kReloadCerts: return "Emergency.ReloadCerts";
   }
   return "unknown";
 }
@@ -62,6 +65,9 @@ bool Allowed(Role role, Method method) {
     case Method::kLift:
     case Method::kEmergencyState:
     case Method::kEmergencyReport:
+    case Method::kRevokeCert:
+    case Method::kListCerts:
+    case Method::kReloadCerts:
       return role == Role::kAdmin;
     case Method::kAuditExport:
     case Method::kAuditWhoSaw:

@@ -1,9 +1,12 @@
 #include "cli/output.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <cstdio>
 
 #include "model/fields.h"
 #include "model/validate.h"
+#include "cli/commands.h"
 
 namespace wlsync::cli {
 
@@ -80,6 +83,20 @@ std::string PersonCsvRow(const v1::Person& person) {
     out += CsvCell(*model::GetField(person.fields(), column));
   }
   return out;
+}
+
+int PrintMessageJson(const google::protobuf::Message& message, const std::string& what) {
+  std::string text;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  options.add_whitespace = true;
+  if (!google::protobuf::util::MessageToJsonString(message, &text, options).ok()) {
+    std::fprintf(stderr, "wlsync: %s: cannot format the reply\n", what.c_str());
+    return kExitFailure;
+  }
+  std::printf("%s", text.c_str());
+  return kExitOk;
 }
 
 }  // namespace wlsync::cli

@@ -22,4 +22,8 @@ std::string PersonCsvRow(const v1::Person& person);
 // One CSV cell with RFC 4180 quoting where needed.
 std::string CsvCell(std::string_view s);
 
+// Prints a whole reply as indented JSON with the .proto field names and every field, for
+// scripts (`status --json`, `cert list --json`). `what` names the command in an error.
+int PrintMessageJson(const google::protobuf::Message& message, const std::string& what);
+
 }  // namespace wlsync::cli
