@@ -2,6 +2,7 @@
 // revoked certificates of each peer, and read the pin files again without a restart.
 #include <cctype>
 #include <cstdio>
+#include <map>
 
 #include "absl/time/time.h"
 #include "cli/client.h"
@@ -20,19 +21,35 @@ std::string Date(int64_t unix_ms) {
                           absl::FixedTimeZone(8 * 3600));
 }
 
+void PrintRow(const std::string& peer, std::string_view state, int64_t not_after_ms,
+              const std::string& fingerprint) {
+  std::printf("%-12s %-8s %-17s %s\n", peer.c_str(), std::string(state).c_str(),
+              Date(not_after_ms).c_str(), fingerprint.c_str());
+}
+
+// Pinned certificates as the pin files list them; a revoked one is followed by when and
+// why, and revoked ones no longer in a pin file come last.
 void PrintState(const v1::CertState& state) {
   for (const std::string& line : state.reloaded()) std::printf("reloaded %s\n", line.c_str());
   std::printf("%-12s %-8s %-17s %s\n", "PEER", "STATE", "EXPIRES (UTC+8)", "SHA-256");
   for (const v1::PeerCerts& p : state.peers()) {
+    std::map<std::string, const v1::RevokedCert*> revoked;
+    for (const v1::RevokedCert& r : p.revoked()) revoked[r.fingerprint()] = &r;
+    auto print_revocation = [&](const std::string& fingerprint) {
+      const v1::RevokedCert& r = *revoked[fingerprint];
+      std::printf("  revoked %s%s%s\n", Date(r.since_unix_ms()).c_str(),
+                  r.reason().empty() ? "" : ": ", r.reason().c_str());
+      revoked.erase(fingerprint);
+    };
     for (const v1::PinnedCertInfo& c : p.pinned()) {
-      std::printf("%-12s %-8s %-17s %s\n", p.peer().c_str(), c.revoked() ? "REVOKED" : "pinned",
-                  Date(c.not_after_unix_ms()).c_str(), c.fingerprint().c_str());
+      PrintRow(p.peer(), c.revoked() ? "REVOKED" : "pinned", c.not_after_unix_ms(),
+               c.fingerprint());
+      if (revoked.contains(c.fingerprint())) print_revocation(c.fingerprint());
     }
-    for (const v1::RevokedCert& r : p.revoked()) {
-      std::printf("%-12s %-8s %-17s %s\n  revoked %s%s%s\n", p.peer().c_str(), "REVOKED",
-                  Date(r.not_after_unix_ms()).c_str(), r.fingerprint().c_str(),
-                  Date(r.since_unix_ms()).c_str(), r.reason().empty() ? "" : ": ",
-                  r.reason().c_str());
+    while (!revoked.empty()) {
+      const v1::RevokedCert& r = *revoked.begin()->second;
+      PrintRow(p.peer(), "REVOKED", r.not_after_unix_ms(), r.fingerprint());
+      print_revocation(r.fingerprint());
     }
   }
 }
