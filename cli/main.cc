@@ -196,7 +196,8 @@ int main(int argc, char** argv) {
       cert_revoke->add_option("--cert", cert.cert_file, "or the certificate itself (PEM file)");
   by_fp->excludes(by_file);
   cert_revoke->add_option("--reason", cert.reason, "for the record (no personal data)");
-  CLI::App* cert_list = cert_cmd->add_subcommand("list", "pinned and revoked certificates per peer");
+  CLI::App* cert_list =
+      cert_cmd->add_subcommand("list", "pinned and revoked certificates per peer");
   CLI::App* cert_reload =
       cert_cmd->add_subcommand("reload", "read the peers' pin files again (as SIGHUP does)");
   for (CLI::App* c : {cert_revoke, cert_list, cert_reload}) {

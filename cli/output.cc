@@ -4,9 +4,9 @@
 
 #include <cstdio>
 
+#include "cli/commands.h"
 #include "model/fields.h"
 #include "model/validate.h"
-#include "cli/commands.h"
 
 namespace wlsync::cli {
 

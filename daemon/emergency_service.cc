@@ -125,11 +125,11 @@ class EmergencyServiceImpl final : public v1::Emergency::Service {
     absl::StatusOr<bool> added =
         d_.certs->Revoke(request->peer(), request->fingerprint(), request->reason());
     if (!added.ok()) return ToGrpc(added.status());
-    if (grpc::Status a = d_.gate.Record(
-            caller, access::Method::kRevokeCert,
-            base::StrCat("peer=", request->peer(), " cert=", request->fingerprint(),
-                         *added ? "" : " already_revoked=true"),
-            request->reason());
+    if (grpc::Status a =
+            d_.gate.Record(caller, access::Method::kRevokeCert,
+                           base::StrCat("peer=", request->peer(), " cert=", request->fingerprint(),
+                                        *added ? "" : " already_revoked=true"),
+                           request->reason());
         !a.ok()) {
       return a;
     }
@@ -151,8 +151,7 @@ class EmergencyServiceImpl final : public v1::Emergency::Service {
   grpc::Status ReloadCerts(grpc::ServerContext* context, const v1::CertStateRequest*,
                            v1::CertState* response) override {
     Caller caller;
-    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kReloadCerts, &caller);
-        !a.ok()) {
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kReloadCerts, &caller); !a.ok()) {
       return a;
     }
     if (grpc::Status s = CheckCerts(); !s.ok()) return s;
@@ -162,7 +161,9 @@ class EmergencyServiceImpl final : public v1::Emergency::Service {
           lines.status().message(), "; nothing was reloaded, the previous pins stay")));
     }
     std::string detail;
-    for (const std::string& line : *lines) base::StrAppend(&detail, detail.empty() ? "" : " ", line);
+    for (const std::string& line : *lines) {
+      base::StrAppend(&detail, detail.empty() ? "" : " ", line);
+    }
     if (grpc::Status a = d_.gate.Record(caller, access::Method::kReloadCerts, detail); !a.ok()) {
       return a;
     }
@@ -181,8 +182,7 @@ class EmergencyServiceImpl final : public v1::Emergency::Service {
 
   grpc::Status CheckPeer(const std::string& peer) const {
     if (d_.is_peer(peer)) return grpc::Status::OK;
-    return ToGrpc(
-        absl::NotFoundError(base::StrCat("peer: ", peer, " is not a configured peer")));
+    return ToGrpc(absl::NotFoundError(base::StrCat("peer: ", peer, " is not a configured peer")));
   }
 
   grpc::Status SetFreeze(const grpc::ServerContext& context, const v1::FreezeRequest& request,

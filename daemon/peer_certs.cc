@@ -128,8 +128,8 @@ void PeerCerts::Describe(v1::CertState* state) const {
       info->set_not_after_unix_ms(c.not_after_unix_ms);
       info->set_revoked(revoked_.contains({peer, c.fingerprint}));
     }
-    for (auto it = revoked_.lower_bound({peer, ""}); it != revoked_.end() && it->first.first == peer;
-         ++it) {
+    for (auto it = revoked_.lower_bound({peer, ""});
+         it != revoked_.end() && it->first.first == peer; ++it) {
       *p->add_revoked() = it->second;
     }
   }

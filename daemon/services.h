@@ -37,7 +37,7 @@ struct EmergencyDeps {
   access::Lockdown& lockdown;
   sync::PeerFreezes& freezes;
   const access::AuditTrail& trail;
-  PeerCerts* certs;  // null: plain TCP, no certificates
+  PeerCerts* certs;                                 // null: plain TCP, no certificates
   std::function<bool(const std::string&)> is_peer;  // a configured peer's name
   std::function<int64_t()> now_ms;
 };

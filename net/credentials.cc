@@ -40,9 +40,8 @@ absl::Status Refuse(const NodeTls& tls, PeerSide side, std::string_view peer,
 
   auto log = base::Logger("tls");
   if (side == PeerSide::kServer) {
-    log->warn("peer={} target={} refused: its server certificate {} is {}; no request sent",
-              peer, where, shown,
-              revoked ? "revoked" : "not one pinned in the peer's [[peers]] cert");
+    log->warn("peer={} target={} refused: its server certificate {} is {}; no request sent", peer,
+              where, shown, revoked ? "revoked" : "not one pinned in the peer's [[peers]] cert");
     return absl::UnauthenticatedError(
         base::StrCat("tls: the server's certificate (", shown, ") ",
                      revoked ? "is revoked for peer " : "is not the one pinned for peer ", peer));
@@ -75,10 +74,9 @@ class PinVerifier final : public grpc::experimental::ExternalCertificateVerifier
       *sync_status = grpc::Status::OK;
       return true;
     }
-    absl::Status refused = Refuse(*tls_, PeerSide::kServer, peer_, fp.ok() ? *fp : "",
-                                  Text(request->target_name()));
-    *sync_status =
-        grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(refused.message()));
+    absl::Status refused =
+        Refuse(*tls_, PeerSide::kServer, peer_, fp.ok() ? *fp : "", Text(request->target_name()));
+    *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(refused.message()));
     return true;
   }
 

@@ -143,12 +143,12 @@ absl::StatusOr<std::vector<PinChange>> NodeTls::ReloadPins() const {
     PinChange c{peer, Missing(certs, before[peer]), Missing(before[peer], certs), certs.size()};
     for (const PinnedCert& cert : certs) {
       if (pins_->IsRevoked(peer, cert.fingerprint)) {
-        log->warn("peer={} pinned certificate {} is revoked: it stays refused",
-                  peer, ShortFingerprint(cert.fingerprint));
+        log->warn("peer={} pinned certificate {} is revoked: it stays refused", peer,
+                  ShortFingerprint(cert.fingerprint));
       }
     }
-    log->info("peer={} pins reloaded pinned={} added={} removed={}", peer, c.pinned,
-              c.added.size(), c.removed.size());
+    log->info("peer={} pins reloaded pinned={} added={} removed={}", peer, c.pinned, c.added.size(),
+              c.removed.size());
     changes.push_back(std::move(c));
   }
   pins_->ReplacePinned(*std::move(read));

@@ -283,8 +283,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
   // `fingerprint`, returns the caller's certificate for CheckLink.
   grpc::Status Admit(const grpc::ServerContext& context, const std::string& node,
                      std::string* fingerprint = nullptr) const {
-    if (absl::Status s = net::AuthenticatePeer(tls_.get(), context, node, fingerprint);
-        !s.ok()) {
+    if (absl::Status s = net::AuthenticatePeer(tls_.get(), context, node, fingerprint); !s.ok()) {
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(s.message()));
     }
     if (!trust_.Knows(node)) {

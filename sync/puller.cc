@@ -1,18 +1,17 @@
 #include "sync/puller.h"
 
-#include "sync/freezes.h"
-
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <optional>
 #include <random>
 
-#include "base/strings.h"
 #include "base/logging.h"
+#include "base/strings.h"
 #include "model/hlc.h"
 #include "model/pid.h"
 #include "net/credentials.h"
+#include "sync/freezes.h"
 #include "wlsync/v1/peer.grpc.pb.h"
 
 namespace wlsync::sync {

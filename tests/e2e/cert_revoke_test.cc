@@ -3,9 +3,9 @@
 // the pin file still lists the certificate; the refusal is audited and counted; a new
 // certificate of the peer, added to the pin file and reloaded without a restart, brings sync
 // back with nothing lost. SIGHUP reloads the pin files too.
-#include <catch2/catch.hpp>
 #include <signal.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -61,9 +61,10 @@ double Refused(const Node& node, const std::string& side) {
                                          "\",reason=\"revoked\"}");
 }
 
-TEST_CASE("Certs: a revoked peer certificate is refused at once, also after a restart, until "
-          "a new one is pinned and reloaded",
-          "[e2e][tls]") {
+TEST_CASE(
+    "Certs: a revoked peer certificate is refused at once, also after a restart, until "
+    "a new one is pinned and reloaded",
+    "[e2e][tls]") {
   TempDir root("cert-revoke");
   auto nodes = MakeNodes(root.path(), {"waihai", "guzhen"});
   REQUIRE(nodes.size() == 2);
@@ -84,8 +85,8 @@ TEST_CASE("Certs: a revoked peer certificate is refused at once, also after a re
 
   // Refused: not a peer, not a fingerprint, not an admin.
   std::string old_fp = Fingerprint(guzhen.cert());
-  CHECK(Admin(waihai, {"cert", "revoke", "--peer", "nobody", "--fingerprint", old_fp})
-            .exit_code == 1);
+  CHECK(Admin(waihai, {"cert", "revoke", "--peer", "nobody", "--fingerprint", old_fp}).exit_code ==
+        1);
   CHECK(Admin(waihai, {"cert", "revoke", "--peer", "guzhen", "--fingerprint", "abc"}).exit_code ==
         2);
   CHECK(Has(waihai.Cli({"cert", "list"}).err, "PERMISSION_DENIED"));
@@ -133,8 +134,8 @@ TEST_CASE("Certs: a revoked peer certificate is refused at once, also after a re
   CHECK(Refused(waihai, "server") >= 1);
   CHECK(MetricValue(waihai.Metrics(), "wlsync_tls_revoked_certificates{peer=\"guzhen\"}") == 1);
   CHECK(Has(waihai.Cli({"status"}).out, "REVOKED certificate sha256=" + old_fp.substr(0, 16)));
-  CHECK(Has(waihai.log(), "its client certificate sha256=" + old_fp.substr(0, 16) +
-                              ".. is revoked"));
+  CHECK(
+      Has(waihai.log(), "its client certificate sha256=" + old_fp.substr(0, 16) + ".. is revoked"));
   CHECK_FALSE(Has(waihai.log(), "BEGIN CERTIFICATE"));
 
   // A restart keeps the revocation although the pin file still lists the certificate.
@@ -147,9 +148,9 @@ TEST_CASE("Certs: a revoked peer certificate is refused at once, also after a re
 
   // guzhen gets a new certificate of the same CA (its own rotation needs its restart);
   // waihai's operator adds it to the pin file and reloads without a restart.
-  absl::StatusOr<net::KeyAndCert> next = net::IssueNodeCertificate(
-      {ReadFile(SharedTestCa().cert), ReadFile(SharedTestCa().key)}, "guzhen",
-      {"localhost", "127.0.0.1"});
+  absl::StatusOr<net::KeyAndCert> next =
+      net::IssueNodeCertificate({ReadFile(SharedTestCa().cert), ReadFile(SharedTestCa().key)},
+                                "guzhen", {"localhost", "127.0.0.1"});
   REQUIRE(next.ok());
   REQUIRE(guzhen.Stop() == 0);
   WriteFile(guzhen.cert(), next->cert_pem);

@@ -9,7 +9,6 @@
 #include <thread>
 
 #include "absl/time/clock.h"
-
 #include "model/pid.h"
 #include "net/certs.h"
 #include "net/node_tls.h"
