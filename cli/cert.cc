@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <map>
 
-#include "absl/time/time.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -15,11 +14,7 @@
 namespace wlsync::cli {
 namespace {
 
-std::string Date(int64_t unix_ms) {
-  if (unix_ms == 0) return "unknown";
-  return absl::FormatTime("%Y-%m-%d %H:%M", absl::FromUnixMillis(unix_ms),
-                          absl::FixedTimeZone(8 * 3600));
-}
+std::string Date(int64_t unix_ms) { return ChinaTime(unix_ms, "%Y-%m-%d %H:%M", "unknown"); }
 
 void PrintRow(const std::string& peer, std::string_view state, int64_t not_after_ms,
               const std::string& fingerprint) {

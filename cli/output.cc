@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "absl/time/time.h"
 #include "cli/commands.h"
 #include "model/fields.h"
 #include "model/validate.h"
@@ -83,6 +84,11 @@ std::string PersonCsvRow(const v1::Person& person) {
     out += CsvCell(*model::GetField(person.fields(), column));
   }
   return out;
+}
+
+std::string ChinaTime(int64_t unix_ms, const char* format, std::string_view if_zero) {
+  if (unix_ms == 0) return std::string(if_zero);
+  return absl::FormatTime(format, absl::FromUnixMillis(unix_ms), absl::FixedTimeZone(8 * 3600));
 }
 
 int PrintMessageJson(const google::protobuf::Message& message, const std::string& what) {

@@ -25,11 +25,7 @@ std::string Bytes(uint64_t n) {
 }
 
 // The CLI shows times in UTC+8, the zone of both jurisdictions.
-std::string Time(int64_t unix_ms) {
-  if (unix_ms == 0) return "never";
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(unix_ms),
-                          absl::FixedTimeZone(8 * 3600));
-}
+std::string Time(int64_t unix_ms) { return ChinaTime(unix_ms, "%Y-%m-%d %H:%M:%S", "never"); }
 
 std::string Ago(int64_t unix_ms, int64_t now_ms) {
   if (unix_ms == 0) return "never";

@@ -116,10 +116,8 @@ class EmergencyServiceImpl final : public v1::Emergency::Service {
   grpc::Status RevokeCert(grpc::ServerContext* context, const v1::RevokeCertRequest* request,
                           v1::CertState* response) override {
     Caller caller;
-    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kRevokeCert, &caller); !a.ok()) {
+    if (grpc::Status a = AdmitCerts(*context, access::Method::kRevokeCert, &caller); !a.ok())
       return a;
-    }
-    if (grpc::Status s = CheckCerts(); !s.ok()) return s;
     if (grpc::Status s = CheckPeer(request->peer()); !s.ok()) return s;
     if (grpc::Status s = CheckReason(request->reason()); !s.ok()) return s;
     absl::StatusOr<bool> added =
@@ -140,10 +138,8 @@ class EmergencyServiceImpl final : public v1::Emergency::Service {
   grpc::Status ListCerts(grpc::ServerContext* context, const v1::CertStateRequest*,
                          v1::CertState* response) override {
     Caller caller;
-    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kListCerts, &caller); !a.ok()) {
+    if (grpc::Status a = AdmitCerts(*context, access::Method::kListCerts, &caller); !a.ok())
       return a;
-    }
-    if (grpc::Status s = CheckCerts(); !s.ok()) return s;
     d_.certs->Describe(response);
     return grpc::Status::OK;
   }
@@ -151,10 +147,8 @@ class EmergencyServiceImpl final : public v1::Emergency::Service {
   grpc::Status ReloadCerts(grpc::ServerContext* context, const v1::CertStateRequest*,
                            v1::CertState* response) override {
     Caller caller;
-    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kReloadCerts, &caller); !a.ok()) {
+    if (grpc::Status a = AdmitCerts(*context, access::Method::kReloadCerts, &caller); !a.ok())
       return a;
-    }
-    if (grpc::Status s = CheckCerts(); !s.ok()) return s;
     absl::StatusOr<std::vector<std::string>> lines = d_.certs->Reload();
     if (!lines.ok()) {
       return ToGrpc(absl::FailedPreconditionError(base::StrCat(
@@ -173,8 +167,10 @@ class EmergencyServiceImpl final : public v1::Emergency::Service {
   }
 
  private:
-  // Certificates exist only with TLS.
-  grpc::Status CheckCerts() const {
+  // The Gate, then TLS: certificates exist only with it.
+  grpc::Status AdmitCerts(const grpc::ServerContext& context, access::Method method,
+                          Caller* caller) {
+    if (grpc::Status a = d_.gate.Admit(context, method, caller); !a.ok()) return a;
     if (d_.certs != nullptr) return grpc::Status::OK;
     return ToGrpc(absl::FailedPreconditionError(
         "tls: this node runs plain TCP (api.insecure = true): it pins no certificates"));
