@@ -1,6 +1,7 @@
 // wlsyncd: the jurisdiction node daemon. `wlsyncd --config FILE.toml`. Under systemd
 // (Type=notify) it reports readiness, status and stopping with sd_notify, and feeds the
-// watchdog while the node's monitor thread runs; elsewhere those calls do nothing.
+// watchdog while the node's monitor thread runs; elsewhere those calls do nothing. SIGHUP
+// reads the peers' pin files again (`systemctl reload wlsyncd`).
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
