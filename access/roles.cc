@@ -48,6 +48,9 @@ std::string_view MethodName(Method method) {
     case Method::kKeyRevoke: return "Keys.Revoke";
     case Method::kKeyList: return "Keys.List";
     case Method::kKeyReport: return "Keys.Report";
+    case Method::kRevokeCert: return "Emergency.RevokeCert";
+    case Method::kListCerts: return "Emergency.ListCerts";
+    case Method::kReloadCerts: return "Emergency.ReloadCerts";
   }
   return "unknown";
 }
@@ -70,6 +73,9 @@ bool Allowed(Role role, Method method) {
     case Method::kKeyRevoke:
     case Method::kKeyList:
     case Method::kKeyReport:
+    case Method::kRevokeCert:
+    case Method::kListCerts:
+    case Method::kReloadCerts:
       return role == Role::kAdmin;
     case Method::kAuditExport:
     case Method::kAuditWhoSaw:

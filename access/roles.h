@@ -38,6 +38,9 @@ enum class Method {
   kKeyRevoke,
   kKeyList,
   kKeyReport,
+  kRevokeCert,
+  kListCerts,
+  kReloadCerts,
 };
 
 std::string_view RoleName(Role role);
@@ -46,7 +49,7 @@ std::string_view MethodName(Method method);
 
 // operator: every Registry method (writes, reads, export, reconcile) and Search;
 // tracer: Search; auditor: the Audit service; admin: the Access service (tokens) and the
-// Emergency service.
+// Emergency service (peer certificates included).
 // Every role may call Status, which holds no personal data.
 bool Allowed(Role role, Method method);
 

@@ -99,6 +99,18 @@ struct KeyArgs {
 };
 int RunKey(const std::string& node, const KeyArgs& args);
 
+struct CertArgs {
+  std::string action;       // revoke, list or reload
+  std::string peer;         // revoke
+  std::string fingerprint;  // revoke: hex SHA-256, colons allowed
+  std::string cert_file;    // revoke: or the first certificate of this PEM file
+  std::string reason;       // revoke
+  bool json = false;
+};
+int RunCert(const std::string& node, const CertArgs& args);
+// A SHA-256 fingerprint as typed (any case, colons allowed) as 64 lowercase hex characters.
+absl::StatusOr<std::string> NormalizeFingerprint(std::string_view text);
+
 // "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS]" in UTC+8 (China Standard Time) or with a 'Z'
 // for UTC, to milliseconds since the Unix epoch.
 absl::StatusOr<int64_t> ParseTime(const std::string& text);

@@ -2,7 +2,6 @@
 // current state, and the leak report from the audit trail.
 #include <cstdio>
 
-#include "absl/time/time.h"
 #include "base/strings.h"
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -12,11 +11,7 @@
 namespace wlsync::cli {
 namespace {
 
-std::string Time(int64_t unix_ms) {
-  if (unix_ms == 0) return "";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%S%Ez", absl::FromUnixMillis(unix_ms),
-                          absl::FixedTimeZone(8 * 3600));
-}
+std::string Time(int64_t unix_ms) { return ChinaTime(unix_ms, "%Y-%m-%dT%H:%M:%S%Ez", ""); }
 
 std::string List(const google::protobuf::RepeatedPtrField<std::string>& items) {
   std::string out = "[";

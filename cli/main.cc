@@ -210,6 +210,27 @@ int main(int argc, char** argv) {
   em_report->add_option("--since", emergency.since, "DATE or TIME (UTC+8)")->required();
   em_report->add_flag("--json", emergency.json, "the whole report as JSON, pids included");
 
+  wlsync::cli::CertArgs cert;
+  CLI::App* cert_cmd =
+      app.add_subcommand("cert", "peer TLS certificates: revoke, list, reload (admin role)");
+  cert_cmd->require_subcommand(1);
+  CLI::App* cert_revoke =
+      cert_cmd->add_subcommand("revoke", "refuse a peer's certificate now, also after restarts");
+  cert_revoke->add_option("--peer", cert.peer, "configured peer name")->required();
+  CLI::Option* by_fp = cert_revoke->add_option("--fingerprint", cert.fingerprint,
+                                               "SHA-256 of the certificate (hex, colons allowed)");
+  CLI::Option* by_file =
+      cert_revoke->add_option("--cert", cert.cert_file, "or the certificate itself (PEM file)");
+  by_fp->excludes(by_file);
+  cert_revoke->add_option("--reason", cert.reason, "for the record (no personal data)");
+  CLI::App* cert_list =
+      cert_cmd->add_subcommand("list", "pinned and revoked certificates per peer");
+  CLI::App* cert_reload =
+      cert_cmd->add_subcommand("reload", "read the peers' pin files again (as SIGHUP does)");
+  for (CLI::App* c : {cert_revoke, cert_list, cert_reload}) {
+    c->add_flag("--json", cert.json, "the whole reply as JSON");
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -317,6 +338,12 @@ int main(int argc, char** argv) {
     if (c->parsed()) {
       key_args.action = c->get_name();
       return wlsync::cli::RunKey(node, key_args);
+    }
+  }
+  for (CLI::App* c : {cert_revoke, cert_list, cert_reload}) {
+    if (c->parsed()) {
+      cert.action = c->get_name();
+      return wlsync::cli::RunCert(node, cert);
     }
   }
   if (audit_verify->parsed()) return wlsync::cli::RunAuditVerify(node, audit_key);

@@ -1,7 +1,11 @@
 #include "cli/output.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <cstdio>
 
+#include "absl/time/time.h"
+#include "cli/commands.h"
 #include "model/fields.h"
 #include "model/validate.h"
 
@@ -80,6 +84,25 @@ std::string PersonCsvRow(const v1::Person& person) {
     out += CsvCell(*model::GetField(person.fields(), column));
   }
   return out;
+}
+
+std::string ChinaTime(int64_t unix_ms, const char* format, std::string_view if_zero) {
+  if (unix_ms == 0) return std::string(if_zero);
+  return absl::FormatTime(format, absl::FromUnixMillis(unix_ms), absl::FixedTimeZone(8 * 3600));
+}
+
+int PrintMessageJson(const google::protobuf::Message& message, const std::string& what) {
+  std::string text;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  options.add_whitespace = true;
+  if (!google::protobuf::util::MessageToJsonString(message, &text, options).ok()) {
+    std::fprintf(stderr, "wlsync: %s: cannot format the reply\n", what.c_str());
+    return kExitFailure;
+  }
+  std::printf("%s", text.c_str());
+  return kExitOk;
 }
 
 }  // namespace wlsync::cli

@@ -22,4 +22,12 @@ std::string PersonCsvRow(const v1::Person& person);
 // One CSV cell with RFC 4180 quoting where needed.
 std::string CsvCell(std::string_view s);
 
+// A time as the CLI shows it, in UTC+8 (the zone of both jurisdictions) with an absl
+// FormatTime `format`; `if_zero` for 0 (not set).
+std::string ChinaTime(int64_t unix_ms, const char* format, std::string_view if_zero);
+
+// Prints a whole reply as indented JSON with the .proto field names and every field, for
+// scripts (`status --json`, `cert list --json`). `what` names the command in an error.
+int PrintMessageJson(const google::protobuf::Message& message, const std::string& what);
+
 }  // namespace wlsync::cli

@@ -1,14 +1,13 @@
 // `wlsync status`: the whole picture of a node on one screen (or JSON with --json): the
 // node, its health and records, each peer link with lag, last error and last
 // reconciliation, the streams it holds, the quarantine.
-#include <google/protobuf/util/json_util.h>
-
 #include <cstdio>
 #include <string>
 
 #include "absl/time/time.h"
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "cli/progress.h"
 #include "fmt/format.h"
 #include "model/pid.h"
@@ -26,11 +25,7 @@ std::string Bytes(uint64_t n) {
 }
 
 // The CLI shows times in UTC+8, the zone of both jurisdictions.
-std::string Time(int64_t unix_ms) {
-  if (unix_ms == 0) return "never";
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(unix_ms),
-                          absl::FixedTimeZone(8 * 3600));
-}
+std::string Time(int64_t unix_ms) { return ChinaTime(unix_ms, "%Y-%m-%d %H:%M:%S", "never"); }
 
 std::string Ago(int64_t unix_ms, int64_t now_ms) {
   if (unix_ms == 0) return "never";
@@ -118,6 +113,10 @@ void PrintPeers(const v1::StatusResponse& r, int64_t now_ms) {
     for (const std::string& f : p.forked_origins()) {
       std::printf("  FORKED stream refused: %s\n", f.c_str());
     }
+    for (const std::string& fp : p.revoked_certs()) {
+      std::printf("  REVOKED certificate sha256=%s.. refused (`wlsync cert list`)\n",
+                  fp.substr(0, 16).c_str());
+    }
   }
 }
 
@@ -161,17 +160,7 @@ int RunStatus(const std::string& node, bool json) {
     PrintScreen(response);
     return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
   }
-  std::string text;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  options.add_whitespace = true;
-  if (!google::protobuf::util::MessageToJsonString(response, &text, options).ok()) {
-    std::fprintf(stderr, "wlsync: status: cannot format the reply\n");
-    return kExitFailure;
-  }
-  std::printf("%s", text.c_str());
-  return kExitOk;
+  return PrintMessageJson(response, "status");
 }
 
 }  // namespace wlsync::cli

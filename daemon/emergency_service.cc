@@ -4,6 +4,7 @@
 #include "base/strings.h"
 #include "daemon/gate.h"
 #include "daemon/services.h"
+#include "net/node_tls.h"
 #include "wlsync/v1/emergency.grpc.pb.h"
 
 namespace wlsync::daemon {
@@ -98,16 +99,80 @@ class EmergencyServiceImpl final : public v1::Emergency::Service {
                                        " entries=", response->entries()));
   }
 
+  grpc::Status RevokeCert(grpc::ServerContext* context, const v1::RevokeCertRequest* request,
+                          v1::CertState* response) override {
+    Caller caller;
+    if (grpc::Status a = AdmitCerts(*context, access::Method::kRevokeCert, &caller); !a.ok())
+      return a;
+    if (grpc::Status s = CheckPeer(request->peer()); !s.ok()) return s;
+    if (grpc::Status s = CheckReason(request->reason()); !s.ok()) return s;
+    absl::StatusOr<bool> added =
+        d_.certs->Revoke(request->peer(), request->fingerprint(), request->reason());
+    if (!added.ok()) return ToGrpc(added.status());
+    if (grpc::Status a =
+            d_.gate.Record(caller, access::Method::kRevokeCert,
+                           base::StrCat("peer=", request->peer(), " cert=", request->fingerprint(),
+                                        *added ? "" : " already_revoked=true"),
+                           request->reason());
+        !a.ok()) {
+      return a;
+    }
+    d_.certs->Describe(response);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListCerts(grpc::ServerContext* context, const v1::CertStateRequest*,
+                         v1::CertState* response) override {
+    Caller caller;
+    if (grpc::Status a = AdmitCerts(*context, access::Method::kListCerts, &caller); !a.ok())
+      return a;
+    d_.certs->Describe(response);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ReloadCerts(grpc::ServerContext* context, const v1::CertStateRequest*,
+                           v1::CertState* response) override {
+    Caller caller;
+    if (grpc::Status a = AdmitCerts(*context, access::Method::kReloadCerts, &caller); !a.ok())
+      return a;
+    absl::StatusOr<std::vector<std::string>> lines = d_.certs->Reload();
+    if (!lines.ok()) {
+      return ToGrpc(absl::FailedPreconditionError(base::StrCat(
+          lines.status().message(), "; nothing was reloaded, the previous pins stay")));
+    }
+    std::string detail;
+    for (const std::string& line : *lines) {
+      base::StrAppend(&detail, detail.empty() ? "" : " ", line);
+    }
+    if (grpc::Status a = d_.gate.Record(caller, access::Method::kReloadCerts, detail); !a.ok()) {
+      return a;
+    }
+    d_.certs->Describe(response);
+    for (std::string& line : *lines) response->add_reloaded(std::move(line));
+    return grpc::Status::OK;
+  }
+
  private:
+  // The Gate, then TLS: certificates exist only with it.
+  grpc::Status AdmitCerts(const grpc::ServerContext& context, access::Method method,
+                          Caller* caller) {
+    if (grpc::Status a = d_.gate.Admit(context, method, caller); !a.ok()) return a;
+    if (d_.certs != nullptr) return grpc::Status::OK;
+    return ToGrpc(absl::FailedPreconditionError(
+        "tls: this node runs plain TCP (api.insecure = true): it pins no certificates"));
+  }
+
+  grpc::Status CheckPeer(const std::string& peer) const {
+    if (d_.is_peer(peer)) return grpc::Status::OK;
+    return ToGrpc(absl::NotFoundError(base::StrCat("peer: ", peer, " is not a configured peer")));
+  }
+
   grpc::Status SetFreeze(const grpc::ServerContext& context, const v1::FreezeRequest& request,
                          bool frozen, v1::EmergencyState* response) {
     access::Method method = frozen ? access::Method::kFreeze : access::Method::kUnfreeze;
     Caller caller;
     if (grpc::Status a = d_.gate.Admit(context, method, &caller); !a.ok()) return a;
-    if (!d_.is_peer(request.peer())) {
-      return ToGrpc(absl::NotFoundError(
-          base::StrCat("peer: ", request.peer(), " is not a configured peer")));
-    }
+    if (grpc::Status s = CheckPeer(request.peer()); !s.ok()) return s;
     if (grpc::Status s = CheckReason(request.reason()); !s.ok()) return s;
     absl::Status s = frozen ? d_.freezes.Freeze(request.peer(), request.reason())
                             : d_.freezes.Unfreeze(request.peer());

@@ -1,6 +1,7 @@
 // wlsyncd: the jurisdiction node daemon. `wlsyncd --config FILE.toml`. Under systemd
 // (Type=notify) it reports readiness, status and stopping with sd_notify, and feeds the
-// watchdog while the node's monitor thread runs; elsewhere those calls do nothing.
+// watchdog while the node's monitor thread runs; elsewhere those calls do nothing. SIGHUP
+// reads the peers' pin files again (`systemctl reload wlsyncd`).
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
@@ -14,20 +15,38 @@
 
 namespace {
 
-// Blocks SIGINT and SIGTERM in every thread and waits for one in the main thread, so that
-// shutdown runs in ordinary code rather than in a signal handler. With a systemd watchdog,
-// wakes every half period to feed it, but only while the node's monitor thread keeps
-// running: a wedged node is then restarted by systemd.
-int WaitForSignal(const wlsync::daemon::Node& node) {
+sigset_t HandledSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+// SIGHUP re-reads the peers' pin files (like `wlsync cert reload`) and the wait goes on.
+// Returns true for it.
+bool Reloaded(int sig, wlsync::daemon::Node& node) {
+  if (sig != SIGHUP) return false;
+  wlsync::base::Logger("node")->info("signal=SIGHUP received: reloading the peers' pin files");
+  sd_notify(0, "RELOADING=1");
+  node.ReloadPeerCerts();
+  sd_notify(0, "READY=1");
+  return true;
+}
+
+// Blocks SIGINT, SIGTERM and SIGHUP in every thread and waits for them in the main thread, so
+// that shutdown and reloads run in ordinary code rather than in a signal handler. Returns
+// SIGINT or SIGTERM. With a systemd watchdog, wakes every half period to feed it, but only
+// while the node's monitor thread keeps running: a wedged node is then restarted by systemd.
+int WaitForSignal(wlsync::daemon::Node& node) {
+  sigset_t set = HandledSignals();
   uint64_t watchdog_us = 0;
   if (sd_watchdog_enabled(/*unset_environment=*/0, &watchdog_us) <= 0) watchdog_us = 0;
   if (watchdog_us == 0) {
     int sig = 0;
-    sigwait(&set, &sig);
+    while (sigwait(&set, &sig) == 0 && Reloaded(sig, node)) {
+    }
     return sig;
   }
   uint64_t half_us = watchdog_us / 2;
@@ -35,6 +54,7 @@ int WaitForSignal(const wlsync::daemon::Node& node) {
   auto log = wlsync::base::Logger("node");
   for (;;) {
     int sig = sigtimedwait(&set, nullptr, &every);
+    if (sig > 0 && Reloaded(sig, node)) continue;
     if (sig > 0) return sig;
     if (node.Responsive(static_cast<int64_t>(watchdog_us / 1000))) {
       sd_notify(0, "WATCHDOG=1");
@@ -47,10 +67,7 @@ int WaitForSignal(const wlsync::daemon::Node& node) {
 }
 
 void BlockSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
+  sigset_t set = HandledSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 

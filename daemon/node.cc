@@ -81,15 +81,20 @@ absl::Status Node::Impl::OpenAccess() {
   if (absl::Status s = lockdown->Load(); !s.ok()) return s;
   freezes = std::make_unique<sync::PeerFreezes>(*store, now);
   if (absl::Status s = freezes->Load(); !s.ok()) return s;
+  if (tls != nullptr) {
+    certs = std::make_unique<PeerCerts>(*store, *tls, *trail, now);
+    if (absl::Status s = certs->Load(); !s.ok()) return s;
+  }
   gate = std::make_unique<Gate>(*tokens, *limiter, *trail, *lockdown);
   query = std::make_unique<query::QueryEngine>(
       *store, [this](std::string_view id_doc) { return planner->PidOf(id_doc); });
   return absl::OkStatus();
 }
 
-// LIMITATION: the TLS files are read here, at start only; rotating a certificate, the CA
-// bundle or a pin needs a restart of this node (gRPC could watch the files, but the pins
-// and the start-up checks would not follow).
+// LIMITATION: this node's own certificate, key and CA bundle are read here, at start only:
+// rotating them needs a restart of this node (gRPC could watch the files, but the start-up
+// checks would not follow). The peers' pin files are read again by `wlsync cert reload` or
+// SIGHUP, and `wlsync cert revoke` refuses a peer certificate at once (daemon/peer_certs.h).
 absl::Status Node::Impl::LoadTls() {
   if (config.insecure) return absl::OkStatus();
   WarnIfExposed(config.tls_key, "tls.key");
@@ -132,6 +137,9 @@ std::vector<v1::PeerStatus> Node::Impl::PeerStatuses() const {
     p.set_last_contact_unix_ms(puller->last_contact_ms());
     if (std::optional<v1::FrozenPeer> f = freezes->Get(p.name())) {
       p.set_frozen_reason(f->reason().empty() ? "(no reason given)" : f->reason());
+    }
+    if (tls != nullptr) {
+      for (std::string& fp : tls->pins().RevokedOf(p.name())) p.add_revoked_certs(std::move(fp));
     }
     if (auto it = reports.find(p.name()); it != reports.end()) {
       const v1::ReconcileReport& r = it->second.last;
@@ -208,6 +216,12 @@ void Node::Impl::MonitorHealth() {
     }
     std::string why = HealthProblem(now);
     bool ok = why.empty();
+    if (certs != nullptr) {
+      if (absl::Status s = certs->AuditRefusals(); !s.ok()) {
+        log->error("node={} refusals of revoked certificates not audited: {}", config.name,
+                   s.message());
+      }
+    }
     server->GetHealthCheckService()->SetServingStatus(ok);
     serving.store(ok);
     monitor_beat_ms.store(now);
@@ -245,7 +259,7 @@ absl::Status Node::Impl::BuildServer() {
   access_service = NewAccessService(*gate, *tokens);
   audit_service = NewAuditService(*gate, *trail, pid_of);
   emergency_service = NewEmergencyService(EmergencyDeps{
-      *gate, *tokens, *lockdown, *freezes, *trail,
+      *gate, *tokens, *lockdown, *freezes, *trail, certs.get(),
       [this](const std::string& name) {
         return std::any_of(config.peers.begin(), config.peers.end(),
                            [&](const PeerConfig& p) { return p.name == name; });
@@ -433,6 +447,15 @@ void Node::Shutdown() {
     n.store.reset();  // closes RocksDB
     log->info("node={} stopped", n.config.name);
   });
+}
+
+void Node::ReloadPeerCerts() {
+  if (impl_->certs == nullptr) {
+    base::Logger("node")->info("node={} SIGHUP: plain TCP (api.insecure), no pins to reload",
+                               impl_->config.name);
+    return;
+  }
+  impl_->certs->ReloadOnSignal();
 }
 
 int Node::port() const { return impl_->port; }

@@ -27,6 +27,10 @@ class Node {
   // The metrics listener's port; 0 when metrics are off.
   int metrics_port() const;
 
+  // Reads the peers' pin files again (wlsyncd calls it on SIGHUP), as `wlsync cert reload`
+  // does; the outcome is logged and audited. Thread safe; after Start.
+  void ReloadPeerCerts();
+
   // True while the node's monitor thread (which sets the gRPC health status once a second)
   // has run within the last `within_ms`: what the systemd watchdog is fed on. Thread safe.
   bool Responsive(int64_t within_ms) const;

@@ -19,6 +19,7 @@
 #include "daemon/config.h"
 #include "daemon/gate.h"
 #include "daemon/node.h"
+#include "daemon/peer_certs.h"
 #include "daemon/retention.h"
 #include "daemon/scheduler.h"
 #include "metrics/metrics.h"
@@ -65,6 +66,7 @@ struct Node::Impl {
   std::unique_ptr<access::AuditTrail> trail;
   std::unique_ptr<access::Lockdown> lockdown;
   std::unique_ptr<sync::PeerFreezes> freezes;
+  std::unique_ptr<PeerCerts> certs;  // null: plain TCP (api.insecure)
   std::unique_ptr<Gate> gate;
   std::unique_ptr<query::QueryEngine> query;
   std::unique_ptr<grpc::Service> registry_service;

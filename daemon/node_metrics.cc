@@ -8,6 +8,7 @@
 #include "base/logging.h"
 #include "base/strings.h"
 #include "daemon/node_internal.h"
+#include "net/credentials.h"
 
 namespace wlsync::daemon {
 namespace {
@@ -240,6 +241,22 @@ void Node::Impl::AddMetricSources() {
     Family info("wlsync_node_info", "The node's name and current epoch", Type::kGauge);
     info.Add({{"node", config.name}, {"epoch", model::HexEncode(store->epoch())}}, 1);
     Move(std::move(info), out);
+    Family refused("wlsync_tls_refused_total",
+                   "Peer certificates refused, by peer (unknown: a name that is not a "
+                   "configured peer), side (caller: its call here; server: this node's call to "
+                   "it) and reason (revoked, not_pinned)",
+                   Type::kCounter);
+    AddTally(net::TlsRefusals(), {"peer", "side", "reason"}, "", &refused);
+    Move(std::move(refused), out);
+    Family revoked("wlsync_tls_revoked_certificates",
+                   "Certificates of each peer revoked at this node (`wlsync cert list`)",
+                   Type::kGauge);
+    if (tls != nullptr) {
+      for (const PeerConfig& p : config.peers) {
+        revoked.Add({{"peer", p.name}}, static_cast<double>(tls->pins().RevokedOf(p.name).size()));
+      }
+    }
+    Move(std::move(revoked), out);
     Family start("wlsync_start_time_seconds", "When this process started serving (Unix time)",
                  Type::kGauge);
     start.Add({}, static_cast<double>(started_ms) / kMsPerSecond);

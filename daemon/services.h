@@ -9,6 +9,7 @@
 #include "access/audit_trail.h"
 #include "access/lockdown.h"
 #include "access/tokens.h"
+#include "daemon/peer_certs.h"
 #include "query/engine.h"
 #include "storage/store.h"
 #include "sync/freezes.h"
@@ -42,11 +43,13 @@ struct EmergencyDeps {
   access::Lockdown& lockdown;
   sync::PeerFreezes& freezes;
   const access::AuditTrail& trail;
+  PeerCerts* certs;                                 // null: plain TCP, no certificates
   std::function<bool(const std::string&)> is_peer;  // a configured peer's name
   std::function<int64_t()> now_ms;
 };
 // The admin's emergency actions: freeze and unfreeze a peer, lockdown and lift, the state,
-// and the leak report. Each action is recorded in the trail.
+// the leak report, and revoking, listing and reloading peer certificates. Each action is
+// recorded in the trail.
 std::unique_ptr<grpc::Service> NewEmergencyService(EmergencyDeps deps);
 
 struct KeysDeps {

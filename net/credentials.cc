@@ -5,16 +5,60 @@
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
-#include <atomic>
-
 #include "base/logging.h"
 #include "base/strings.h"
 
 namespace wlsync::net {
 namespace {
 
-std::atomic<int64_t> refused_callers{0};
-std::atomic<int64_t> refused_servers{0};
+base::Tally refusals;
+
+std::string_view Text(grpc::string_ref ref) { return std::string_view(ref.data(), ref.size()); }
+
+// The fingerprint of the first PEM certificate in the auth context; empty when none.
+std::string FingerprintIn(const std::shared_ptr<const grpc::AuthContext>& auth) {
+  if (auth == nullptr) return "";
+  std::vector<grpc::string_ref> pems = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (pems.empty()) return "";
+  absl::StatusOr<std::string> fp = FingerprintOfPem(Text(pems.front()));
+  return fp.ok() ? *fp : "";
+}
+
+// Logs, counts and words the refusal of `fingerprint` (empty: none presented) offered for
+// `peer` by its `side` of the link; `where` is the network address, for the log only.
+absl::Status Refuse(const NodeTls& tls, PeerSide side, std::string_view peer,
+                    std::string_view fingerprint, std::string_view where) {
+  PinSet& pins = tls.pins();
+  bool revoked = !fingerprint.empty() && pins.IsRevoked(peer, fingerprint);
+  // `peer` may be a caller's claim: logged and counted only when it names a configured peer,
+  // so that a stranger cannot write arbitrary text into the log or grow the label set.
+  bool known = pins.HasPeer(peer);
+  std::string shown = fingerprint.empty() ? "none" : ShortFingerprint(fingerprint);
+  refusals.Add({known ? std::string(peer) : "unknown", std::string(PeerSideName(side)),
+                revoked ? "revoked" : "not_pinned"});
+  if (revoked) pins.NoteRevokedRefusal(peer, fingerprint, side);
+
+  auto log = base::Logger("tls");
+  if (side == PeerSide::kServer) {
+    log->warn("peer={} target={} refused: its server certificate {} is {}; no request sent", peer,
+              where, shown, revoked ? "revoked" : "not one pinned in the peer's [[peers]] cert");
+    return absl::UnauthenticatedError(
+        base::StrCat("tls: the server's certificate (", shown, ") ",
+                     revoked ? "is revoked for peer " : "is not the one pinned for peer ", peer));
+  }
+  log->warn("caller endpoint={} claims node={} refused: its client certificate {} is {}", where,
+            known ? std::string(peer) : "-", shown,
+            revoked ? "revoked" : "not pinned for that peer");
+  if (revoked) {
+    return absl::UnauthenticatedError(base::StrCat(
+        "peer: the client certificate (", shown,
+        ") is revoked by this node; it accepts only a new certificate pinned for the calling "
+        "node"));
+  }
+  return absl::UnauthenticatedError(base::StrCat(
+      "peer: the client certificate (", shown,
+      ") is not the one this node pins for the calling node; give it in [[peers]] cert"));
+}
 
 // Runs after the handshake has verified the server's chain against tls.ca, and before the
 // connection carries any call.
@@ -25,22 +69,14 @@ class PinVerifier final : public grpc::experimental::ExternalCertificateVerifier
 
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
               std::function<void(grpc::Status)> callback, grpc::Status* sync_status) override {
-    grpc::string_ref pem = request->peer_cert();
-    absl::StatusOr<std::string> fp = FingerprintOfPem(std::string_view(pem.data(), pem.size()));
-    if (fp.ok() && tls_->IsPinned(peer_, *fp)) {
+    absl::StatusOr<std::string> fp = FingerprintOfPem(Text(request->peer_cert()));
+    if (fp.ok() && tls_->pins().Accepts(peer_, *fp)) {
       *sync_status = grpc::Status::OK;
       return true;
     }
-    int64_t total = ++refused_servers;
-    std::string shown = fp.ok() ? ShortFingerprint(*fp) : "none";
-    base::Logger("tls")->warn(
-        "peer={} target={} refused: its server certificate {} is not one pinned in the "
-        "peer's [[peers]] cert; no request sent refused_servers={}",
-        peer_, std::string(request->target_name().data(), request->target_name().size()), shown,
-        total);
-    *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                                base::StrCat("tls: the server's certificate (", shown,
-                                             ") is not the one pinned for peer ", peer_));
+    absl::Status refused =
+        Refuse(*tls_, PeerSide::kServer, peer_, fp.ok() ? *fp : "", Text(request->target_name()));
+    *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(refused.message()));
     return true;
   }
 
@@ -79,35 +115,27 @@ std::shared_ptr<grpc::ChannelCredentials> PeerChannelCredentials(std::shared_ptr
 }
 
 absl::Status AuthenticatePeer(const NodeTls* tls, const grpc::ServerContext& context,
-                              std::string_view node) {
+                              std::string_view node, std::string* fingerprint) {
   if (tls == nullptr) return absl::OkStatus();
-  std::string fingerprint;
-  if (std::shared_ptr<const grpc::AuthContext> auth = context.auth_context()) {
-    std::vector<grpc::string_ref> pems = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
-    if (!pems.empty()) {
-      absl::StatusOr<std::string> fp =
-          FingerprintOfPem(std::string_view(pems.front().data(), pems.front().size()));
-      if (fp.ok()) fingerprint = *fp;
-    }
-  }
-  if (!fingerprint.empty() && tls->IsPinned(node, fingerprint)) return absl::OkStatus();
-
-  int64_t total = ++refused_callers;
-  std::string shown = fingerprint.empty() ? "none" : ShortFingerprint(fingerprint);
-  // `node` is the caller's claim: logged only when it names a configured peer ("-" when
-  // not), so that a stranger cannot write arbitrary text into the log.
-  std::string claimed = tls->HasPeer(node) ? std::string(node) : "-";
-  base::Logger("tls")->warn(
-      "caller endpoint={} claims node={} refused: its client certificate {} is not pinned for "
-      "that peer refused_callers={}",
-      context.peer(), claimed, shown, total);
-  return absl::UnauthenticatedError(base::StrCat(
-      "peer: the client certificate (", shown,
-      ") is not the one this node pins for the calling node; give it in [[peers]] cert"));
+  std::string fp = FingerprintIn(context.auth_context());
+  if (fingerprint != nullptr) *fingerprint = fp;
+  if (!fp.empty() && tls->pins().Accepts(node, fp)) return absl::OkStatus();
+  return Refuse(*tls, PeerSide::kCaller, node, fp, context.peer());
 }
 
-// LIMITATION: no revocation check (CRL or OCSP): a node certificate signed by the CA stays
-// trusted by the CLI until it expires. Peers are not affected: unpinning revokes.
+std::string ServerFingerprint(const grpc::ClientContext& context) {
+  return FingerprintIn(context.auth_context());
+}
+
+absl::Status RecheckPeer(const NodeTls* tls, PeerSide side, std::string_view peer,
+                         std::string_view fingerprint, std::string_view endpoint) {
+  if (tls == nullptr || tls->pins().Accepts(peer, fingerprint)) return absl::OkStatus();
+  return Refuse(*tls, side, peer, fingerprint, endpoint);
+}
+
+// LIMITATION: the CLI checks no revocation (CRL or OCSP): a node certificate signed by the CA
+// stays trusted by the CLI until it expires. Peer links are not affected: they accept only
+// pinned certificates, and `wlsync cert revoke` refuses one at once (net/pin_set.h).
 std::shared_ptr<grpc::ChannelCredentials> ClientChannelCredentials(const std::string& ca_pem) {
   grpc::SslCredentialsOptions options;
   options.pem_root_certs = ca_pem;
@@ -130,7 +158,6 @@ bool LooksLikeHandshakeFailure(std::string_view error_message) {
   return false;
 }
 
-int64_t RefusedCallers() { return refused_callers.load(); }
-int64_t RefusedServers() { return refused_servers.load(); }
+const base::Tally& TlsRefusals() { return refusals; }
 
 }  // namespace wlsync::net

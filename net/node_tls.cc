@@ -2,6 +2,9 @@
 
 #include <openssl/asn1.h>
 
+#include <algorithm>
+#include <ctime>
+
 #include "base/logging.h"
 #include "base/strings.h"
 #include "model/pid.h"
@@ -31,6 +34,49 @@ int DaysLeft(X509* cert) {
   int days = 0, seconds = 0;
   if (ASN1_TIME_diff(&days, &seconds, nullptr, X509_get0_notAfter(cert)) != 1) return 0;
   return days;
+}
+
+int64_t NotAfterUnixMs(X509* cert) {
+  struct tm tm {};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) return 0;
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
+}
+
+// Every pin file, read and parsed; the first file that fails stops it. Pins that the CA
+// does not accept are refused at the handshake anyway; they are logged here so that the
+// operator learns it when the file is read.
+absl::StatusOr<PinMap> ReadPinFiles(const std::vector<PinFile>& files,
+                                    const std::vector<X509Ptr>& cas) {
+  auto log = base::Logger("tls");
+  PinMap out;
+  for (const PinFile& pin : files) {
+    absl::StatusOr<std::string> text = ReadPem(pin.config_key, pin.path);
+    if (!text.ok()) return text.status();
+    std::vector<X509Ptr> pinned = ParseCertificates(*text);
+    if (pinned.empty()) return Bad(pin.config_key, pin.path, "holds no PEM certificate");
+    for (size_t i = 0; i < pinned.size(); ++i) {
+      std::string fp = internal::Fingerprint(pinned[i].get());
+      if (absl::Status s = internal::VerifyChain(pinned[i].get(), {}, cas); !s.ok()) {
+        log->warn(
+            "peer={} {}={} certificate {} ({}) is not accepted by tls.ca: {}; the peer "
+            "cannot connect with it",
+            pin.peer, pin.config_key, pin.path, i + 1, ShortFingerprint(fp), s.message());
+      }
+      out[pin.peer].push_back({std::move(fp), NotAfterUnixMs(pinned[i].get())});
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> Missing(const std::vector<PinnedCert>& from,
+                                 const std::vector<PinnedCert>& in) {
+  std::vector<std::string> out;
+  for (const PinnedCert& c : from) {
+    bool found = std::any_of(in.begin(), in.end(),
+                             [&](const PinnedCert& o) { return o.fingerprint == c.fingerprint; });
+    if (!found) out.push_back(c.fingerprint);
+  }
+  return out;
 }
 
 }  // namespace
@@ -79,32 +125,34 @@ absl::StatusOr<std::shared_ptr<const NodeTls>> NodeTls::Load(const TlsFiles& fil
   tls->fingerprint_ = internal::Fingerprint(leaf);
   tls->days_left_ = DaysLeft(leaf);
 
-  auto log = base::Logger("tls");
-  for (const PinFile& pin : pins) {
-    absl::StatusOr<std::string> text = ReadPem(pin.config_key, pin.path);
-    if (!text.ok()) return text.status();
-    std::vector<X509Ptr> pinned = ParseCertificates(*text);
-    if (pinned.empty()) return Bad(pin.config_key, pin.path, "holds no PEM certificate");
-    for (size_t i = 0; i < pinned.size(); ++i) {
-      std::string fp = internal::Fingerprint(pinned[i].get());
-      // Refused at the handshake anyway; said here so that the operator learns it at start.
-      if (absl::Status s = internal::VerifyChain(pinned[i].get(), {}, cas); !s.ok()) {
-        log->warn(
-            "peer={} {}={} certificate {} ({}) is not accepted by tls.ca: {}; the peer "
-            "cannot connect with it",
-            pin.peer, pin.config_key, pin.path, i + 1, ShortFingerprint(fp), s.message());
-      }
-      tls->pins_[pin.peer].insert(std::move(fp));
-    }
-  }
+  absl::StatusOr<PinMap> pinned = ReadPinFiles(pins, cas);
+  if (!pinned.ok()) return pinned.status();
+  tls->pins_->ReplacePinned(*std::move(pinned));
+  tls->pin_files_ = pins;
   return std::shared_ptr<const NodeTls>(std::move(tls));
 }
 
-bool NodeTls::IsPinned(std::string_view peer, std::string_view fingerprint) const {
-  auto it = pins_.find(peer);
-  return it != pins_.end() && it->second.contains(fingerprint);
-}
+absl::StatusOr<std::vector<PinChange>> NodeTls::ReloadPins() const {
+  absl::StatusOr<PinMap> read = ReadPinFiles(pin_files_, ParseCertificates(ca_pem_));
+  if (!read.ok()) return read.status();
 
-bool NodeTls::HasPeer(std::string_view peer) const { return pins_.contains(peer); }
+  auto log = base::Logger("tls");
+  PinMap before = pins_->Pinned();
+  std::vector<PinChange> changes;
+  for (const auto& [peer, certs] : *read) {
+    PinChange c{peer, Missing(certs, before[peer]), Missing(before[peer], certs), certs.size()};
+    for (const PinnedCert& cert : certs) {
+      if (pins_->IsRevoked(peer, cert.fingerprint)) {
+        log->warn("peer={} pinned certificate {} is revoked: it stays refused", peer,
+                  ShortFingerprint(cert.fingerprint));
+      }
+    }
+    log->info("peer={} pins reloaded pinned={} added={} removed={}", peer, c.pinned, c.added.size(),
+              c.removed.size());
+    changes.push_back(std::move(c));
+  }
+  pins_->ReplacePinned(*std::move(read));
+  return changes;
+}
 
 }  // namespace wlsync::net

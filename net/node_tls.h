@@ -1,7 +1,8 @@
-// A node's TLS material, loaded from PEM files and checked once at start: its own certificate
-// and key, the CA bundle it trusts, and the certificate pinned for each peer. Start here for
-// the TLS side of wlsync; net/credentials.h turns this into gRPC credentials, net/certs.h
-// makes certificates for `wlsync init`. Only net/ knows TLS.
+// A node's TLS material, loaded from PEM files and checked at start: its own certificate and
+// key, the CA bundle it trusts, and the certificates pinned for each peer (which the pin
+// files can replace later, see net/pin_set.h). Start here for the TLS side of wlsync;
+// net/credentials.h turns this into gRPC credentials, net/certs.h makes certificates for
+// `wlsync init`. Only net/ knows TLS.
 #pragma once
 
 #include <map>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "net/pin_set.h"
 
 namespace wlsync::net {
 
@@ -31,7 +33,21 @@ struct PinFile {
 // Lowercase hex SHA-256 of a certificate's DER encoding: the identity wlsync pins.
 absl::StatusOr<std::string> FingerprintOfPem(std::string_view pem);
 
-// Immutable after Load; thread safe. Shared by the server, pullers and reconciler.
+// What a reload of the pin files changed for one peer.
+struct PinChange {
+  std::string peer;
+  std::vector<std::string> added;    // fingerprints
+  std::vector<std::string> removed;  // fingerprints
+  size_t pinned = 0;                 // certificates pinned now
+};
+
+// The node's own certificate, key and CA bundle are fixed after Load; the peer pins live in
+// pins(), which changes at run time (ReloadPins, revocations) and is thread safe. Shared by
+// the server, pullers and reconciler; every method is thread safe.
+//
+// LIMITATION: this node's own certificate, key and CA bundle are read at start only:
+// rotating them needs a restart of this node (its peers catch up). The server credentials
+// and every peer channel are built from them once.
 class NodeTls {
  public:
   // Reads and checks everything: the key matches the certificate, the certificate chains to
@@ -48,20 +64,26 @@ class NodeTls {
   // Days until this node's certificate expires (negative once expired).
   int days_left() const { return days_left_; }
 
-  // True when `fingerprint` is one of the certificates pinned for `peer`.
-  bool IsPinned(std::string_view peer, std::string_view fingerprint) const;
-  // True when `peer` has a pin at all.
-  bool HasPeer(std::string_view peer) const;
+  // The certificates each peer may present, and the revoked ones. Mutable through a const
+  // NodeTls on purpose: it is the shared, locked part.
+  PinSet& pins() const { return *pins_; }
+
+  // Reads every pin file named at Load again and replaces the pinned certificates, all or
+  // nothing: when a file cannot be read or holds no certificate, nothing changes and the
+  // error names the config key and the file. Revocations are kept. Pins that are revoked or
+  // do not chain to the CA are logged.
+  absl::StatusOr<std::vector<PinChange>> ReloadPins() const;
 
  private:
-  NodeTls() = default;
+  NodeTls() : pins_(std::make_unique<PinSet>()) {}
 
   std::string cert_pem_;
   std::string key_pem_;
   std::string ca_pem_;
   std::string fingerprint_;
   int days_left_ = 0;
-  std::map<std::string, std::set<std::string, std::less<>>, std::less<>> pins_;  // by peer
+  std::vector<PinFile> pin_files_;
+  const std::unique_ptr<PinSet> pins_;
 };
 
 // A short, non-secret description of a refused certificate for logs: "sha256=ab12..ef".

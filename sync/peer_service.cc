@@ -210,7 +210,8 @@ class PeerServiceImpl final : public v1::Peer::Service {
 
   grpc::Status Pull(grpc::ServerContext* context, const v1::PullRequest* request,
                     grpc::ServerWriter<v1::PullResponse>* writer) override {
-    if (grpc::Status s = Admit(*context, request->node()); !s.ok()) return s;
+    std::string fingerprint;
+    if (grpc::Status s = Admit(*context, request->node(), &fingerprint); !s.ok()) return s;
     if (request->federation_check() != federation_check_) {
       base::Logger("peer")->error(
           "peer={} refused: its federation key differs from this node's; the two would "
@@ -233,8 +234,9 @@ class PeerServiceImpl final : public v1::Peer::Service {
     constexpr auto kHeartbeatEvery = std::chrono::seconds(1);
     auto last_heartbeat = std::chrono::steady_clock::now();
     while (!context->IsCancelled() && !store_.closing()) {
-      // A freeze cuts a live stream too, within one idle wait.
-      if (grpc::Status s = CheckFrozen(request->node()); !s.ok()) return s;
+      // A freeze, or a revoked or unpinned certificate, cuts a live stream too, within one
+      // idle wait.
+      if (grpc::Status s = CheckLink(*context, request->node(), fingerprint); !s.ok()) return s;
       generation = store_.generation();
       absl::StatusOr<std::vector<std::pair<storage::StreamId, storage::StreamState>>> streams =
           store_.Streams();
@@ -278,9 +280,11 @@ class PeerServiceImpl final : public v1::Peer::Service {
   }
 
  private:
-  // The caller's certificate first (it proves the name), then the name itself.
-  grpc::Status Admit(const grpc::ServerContext& context, const std::string& node) const {
-    if (absl::Status s = net::AuthenticatePeer(tls_.get(), context, node); !s.ok()) {
+  // The caller's certificate first (it proves the name), then the name itself. With
+  // `fingerprint`, returns the caller's certificate for CheckLink.
+  grpc::Status Admit(const grpc::ServerContext& context, const std::string& node,
+                     std::string* fingerprint = nullptr) const {
+    if (absl::Status s = net::AuthenticatePeer(tls_.get(), context, node, fingerprint); !s.ok()) {
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(s.message()));
     }
     if (!trust_.Knows(node)) {
@@ -288,6 +292,19 @@ class PeerServiceImpl final : public v1::Peer::Service {
                           "peer: the calling node is not in this node's trust store");
     }
     return CheckFrozen(node);
+  }
+
+  // For a live stream admitted earlier: the link is still open (not frozen) and the
+  // caller's certificate still accepted (not revoked, still pinned).
+  grpc::Status CheckLink(const grpc::ServerContext& context, const std::string& node,
+                         const std::string& fingerprint) const {
+    if (grpc::Status s = CheckFrozen(node); !s.ok()) return s;
+    if (absl::Status s =
+            net::RecheckPeer(tls_.get(), net::PeerSide::kCaller, node, fingerprint, context.peer());
+        !s.ok()) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(s.message()));
+    }
+    return grpc::Status::OK;
   }
 
   // The refusal a frozen peer sees (and shows in its status as the link's last error).

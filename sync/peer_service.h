@@ -36,11 +36,13 @@ uint64_t CountEvents(std::string_view signed_delta);
 inline constexpr std::string_view kAgreementDomain = "wlsync/agreement/v1\n";
 
 // Creates the service. `store`, `clock`, `trust` and `key` must outlive it. With `tls`, a
-// caller must present a client certificate pinned for the node it names, else
-// UNAUTHENTICATED; without (plain TCP) any caller is served. Callers must also name a node
-// in `trust`; others get PERMISSION_DENIED. A caller frozen in `freezes` (may be null) gets
-// FAILED_PRECONDITION naming the freeze, and its live Pull stream ends. What Pull sends is
-// counted in `sent` (may be null; must outlive the service). Thread safe.
+// caller must present a client certificate pinned for the node it names and not revoked
+// (tls->pins(), read at every call), else UNAUTHENTICATED; without (plain TCP) any caller is
+// served. Callers must also name a node in `trust`; others get PERMISSION_DENIED. A caller
+// frozen in `freezes` (may be null) gets FAILED_PRECONDITION naming the freeze. A live Pull
+// stream checks the freeze and the caller's certificate again about once a second and ends
+// when either fails. What Pull sends is counted in `sent` (may be null; must outlive the
+// service). Thread safe.
 std::unique_ptr<grpc::Service> NewPeerService(const storage::Store& store,
                                               const model::HybridClock& clock,
                                               const TrustStore& trust, const NodeKey& key,

@@ -1,17 +1,17 @@
 #include "sync/puller.h"
 
-#include "sync/freezes.h"
-
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <optional>
 #include <random>
 
-#include "base/strings.h"
 #include "base/logging.h"
+#include "base/strings.h"
 #include "model/hlc.h"
 #include "model/pid.h"
 #include "net/credentials.h"
+#include "sync/freezes.h"
 #include "wlsync/v1/peer.grpc.pb.h"
 
 namespace wlsync::sync {
@@ -128,9 +128,13 @@ void Puller::PullOnce() {
   std::vector<Held> held;
   v1::PullResponse response;
   bool restart = false;
+  std::optional<std::string> server_fingerprint;  // of this connection, read once
   while (!restart && reader->Read(&response)) {
-    if (Frozen()) {
-      restart = true;  // a freeze cuts the live stream at the next message (heartbeats: 1 s)
+    if (!server_fingerprint) server_fingerprint = net::ServerFingerprint(context);
+    // A freeze, or a revoked or unpinned certificate, cuts the live stream at the next
+    // message (heartbeats: 1 s).
+    if (Frozen() || CertRefused(*server_fingerprint)) {
+      restart = true;
       break;
     }
     last_contact_ms_.store(NowMs());
@@ -174,6 +178,14 @@ bool Puller::Frozen() {
   if (!f) return false;
   SetError(base::StrCat("frozen: this node has frozen its link with ", options_.peer,
                         " (emergency freeze: ", f->reason(), ")"));
+  return true;
+}
+
+bool Puller::CertRefused(const std::string& fingerprint) {
+  absl::Status s = net::RecheckPeer(options_.tls.get(), net::PeerSide::kServer, options_.peer,
+                                    fingerprint, options_.endpoint);
+  if (s.ok()) return false;
+  SetError(std::string(s.message()));
   return true;
 }
 

@@ -39,7 +39,8 @@ struct PullerOptions {
   int64_t reconnect_max_ms = 10000;
   int64_t max_message_bytes = 4 << 20;
   std::string federation_check;  // FederationKey::Fingerprint()
-  // Mutual TLS with the peer's certificate pinned; null for plain TCP (api.insecure).
+  // Mutual TLS with the peer's certificate pinned (checked at each handshake and again at
+  // each message of a live stream); null for plain TCP (api.insecure).
   std::shared_ptr<const net::NodeTls> tls;
   // Emergency freezes (may be null): while the peer is frozen, no pull is made.
   const PeerFreezes* freezes = nullptr;
@@ -84,6 +85,9 @@ class Puller {
   void PullOnce();
   // True (and the reason set as last error) while the peer is frozen.
   bool Frozen();
+  // True (and the refusal set as last error) once the certificate the peer's server showed
+  // on this connection is no longer accepted (revoked, or no longer pinned).
+  bool CertRefused(const std::string& fingerprint);
   // Handles one delta; returns false when the connection should be restarted.
   bool Handle(std::string signed_delta, std::vector<Held>* held);
   bool RetryHeld(std::vector<Held>* held);

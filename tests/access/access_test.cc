@@ -50,6 +50,10 @@ TEST_CASE("Roles: each role may call exactly its methods", "[access]") {
       {M::kLockdown, false, false, false, true},    {M::kLift, false, false, false, true},
       {M::kEmergencyState, false, false, false, true},
       {M::kEmergencyReport, false, false, false, true},
+      {M::kRevokeCert, false, false, false, true},  {M::kListCerts, false, false, false, true},
+      {M::kReloadCerts, false, false, false, true},
+      {M::kKeyRotate, false, false, false, true},   {M::kKeyRevoke, false, false, false, true},
+      {M::kKeyList, false, false, false, true},     {M::kKeyReport, false, false, false, true},
   }));
   INFO(MethodName(row.method));
   CHECK(Allowed(Role::kOperator, row.method) == row.op);

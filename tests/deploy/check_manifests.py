@@ -222,6 +222,7 @@ def cmd_unit(args):
     expected = {
         "Type": "notify", "User": "wlsync", "Group": "wlsync",
         "ExecStart": "/usr/bin/wlsyncd --config /etc/wlsync/wlsyncd.toml",
+        "ExecReload": "/bin/kill -HUP $MAINPID",
         "Restart": "on-failure", "StateDirectory": "wlsync", "UMask": "0077",
         "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
         "PrivateDevices": "yes", "NoNewPrivileges": "yes", "CapabilityBoundingSet": "",

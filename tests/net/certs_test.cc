@@ -53,12 +53,12 @@ TEST_CASE("Certs: a made CA signs node certificates that load, with their pins",
   REQUIRE((*tls)->fingerprint().size() == 64);
   REQUIRE((*tls)->fingerprint() == *FingerprintOfPem(waihai.cert_pem));
   REQUIRE((*tls)->days_left() >= kNodeCertDays - 1);
-  REQUIRE((*tls)->IsPinned("guzhen", *FingerprintOfPem(guzhen.cert_pem)));
-  REQUIRE((*tls)->IsPinned("guzhen", *FingerprintOfPem(guzhen_next.cert_pem)));
-  REQUIRE_FALSE((*tls)->IsPinned("guzhen", *FingerprintOfPem(waihai.cert_pem)));
-  REQUIRE_FALSE((*tls)->IsPinned("third", *FingerprintOfPem(guzhen.cert_pem)));
-  REQUIRE((*tls)->HasPeer("guzhen"));
-  REQUIRE_FALSE((*tls)->HasPeer("third"));
+  REQUIRE((*tls)->pins().Accepts("guzhen", *FingerprintOfPem(guzhen.cert_pem)));
+  REQUIRE((*tls)->pins().Accepts("guzhen", *FingerprintOfPem(guzhen_next.cert_pem)));
+  REQUIRE_FALSE((*tls)->pins().Accepts("guzhen", *FingerprintOfPem(waihai.cert_pem)));
+  REQUIRE_FALSE((*tls)->pins().Accepts("third", *FingerprintOfPem(guzhen.cert_pem)));
+  REQUIRE((*tls)->pins().HasPeer("guzhen"));
+  REQUIRE_FALSE((*tls)->pins().HasPeer("third"));
 }
 
 TEST_CASE("Certs: a node certificate is neither a CA nor accepted by another CA", "[net]") {
