@@ -1,5 +1,5 @@
-// `wlsync key ...` (admin): rotate this node's signing key, revoke a key from a
-// time on, list the trusted keys, and report what was accepted under a key.
+// `wlsync key ...` (admin): rotate this node's signing key, revoke a key from a time on, list the
+// trusted keys, and report what was accepted under a key.
 #include <cstdio>
 
 #include "absl/time/time.h"

@@ -259,7 +259,7 @@ absl::Status ReadPeers(const toml::table& root, const std::string& origin,
       std::string prefix = base::StrCat(section, "[", i, "].");
       if (t == nullptr) return Bad(origin, prefix, "must be a table");
       bool is_peer = section == std::string_view("peers");
-      std::set<std::string_view> known = {"name", "public_key"};
+      std::set<std::string_view> known = {"name", "public_key", "key_history"};
       if (is_peer) known.insert({"address", "cert"});
       WLSYNC_RETURN_IF_ERROR(CheckKeys(*t, prefix, known, origin));
       Reader r(*t, prefix, origin, base);
@@ -268,6 +268,10 @@ absl::Status ReadPeers(const toml::table& root, const std::string& origin,
       if (!IsValidNodeName(name)) return Bad(origin, r.Name("name"), "not a valid node name");
       if (!names.insert(name).second) return Bad(origin, r.Name("name"), "listed twice");
       WLSYNC_RETURN_IF_ERROR(r.PublicKey("public_key", &key));
+      std::string history;
+      WLSYNC_RETURN_IF_ERROR(r.Path("key_history", &history, /*required=*/false));
+      c->key_histories.push_back({name, history});
+      if (history.empty()) c->key_histories.pop_back();
       if (is_peer) {
         WLSYNC_RETURN_IF_ERROR(r.String("address", &address, /*required=*/true));
         if (!IsValidHostPort(address)) {

@@ -91,6 +91,10 @@ struct Config {
   model::OwnershipPolicy ownership;
   std::vector<PeerConfig> peers;
   std::vector<TrustedConfig> trusted;
+  // `key_history` of a peer or trusted node: the node's KEY.history file (public keys and
+  // windows of the keys it signed with before), copied from it, so that a node joining after
+  // a rotation verifies the older deltas. By node name.
+  std::vector<std::pair<std::string, std::string>> key_histories;
 };
 
 // Reads and validates a config file.

@@ -1,8 +1,7 @@
-// The Keys service (admin): rotate this node's signing key, revoke a key from a
-// time on, list the trusted keys, and report what was accepted under a key.
-// Also the node's start-up half of the key lifecycle: the trust entries it
-// learnt before, its own key history, and the end of a rotation that a crash
-// interrupted.
+// The Keys service (admin): rotate this node's signing key, revoke a key from a time on, list the
+// trusted keys, and report what was accepted under a key. Also the node's start-up half of the key
+// lifecycle: the trust entries it learnt before, its own key history, and the end of a rotation
+// that a crash interrupted.
 #include <grpcpp/grpcpp.h>
 
 #include <filesystem>
@@ -31,8 +30,7 @@ void RemoveNextKey(const std::string& signing_key) {
   fs::remove(NextKeyPath(signing_key) + ".pub", ignored);
 }
 
-// Puts the new key files in place of the old ones (the old secret is gone
-// afterwards).
+// Puts the new key files in place of the old ones (the old secret is gone afterwards).
 absl::Status InstallNextKey(const std::string& signing_key) {
   std::error_code ec;
   fs::rename(NextKeyPath(signing_key) + ".pub", signing_key + ".pub", ec);
@@ -75,9 +73,8 @@ class KeysServiceImpl final : public v1::Keys::Service {
     std::string old_id = d_.key.current()->key_id();
     sync::SigningKey next = sync::SigningKey::Generate();
 
-    // The new key is on disk before the notice commits; the notice is durable
-    // before the key files change. A crash in between is finished at the next
-    // start (LoadTrust).
+    // The new key is on disk before the notice commits; the notice is durable before the key files
+    // change. A crash in between is finished at the next start (LoadTrust).
     if (absl::Status s = next.WriteFiles(NextKeyPath(d_.signing_key_path)); !s.ok()) {
       return ToGrpc(s);
     }
@@ -214,13 +211,21 @@ absl::Status Node::Impl::LoadTrust() {
   if (!history.ok()) return history.status();
   absl::StatusOr<std::vector<sync::KeyRecord>> learnt = sync::LoadTrustEntries(*store);
   if (!learnt.ok()) return learnt.status();
-  // The store knows best; the history file restores the own keys of a wiped
-  // data dir.
+  // The store knows best; the history file restores the own keys of a wiped data dir, and the
+  // peers' history files (key_history in the config) their keys before a rotation.
   trust.Apply(*history);
+  for (const auto& [peer, path] : config.key_histories) {
+    absl::StatusOr<std::vector<sync::KeyRecord>> theirs = sync::ReadKeyHistory(path, peer);
+    if (!theirs.ok()) return theirs.status();
+    if (theirs->empty()) {
+      return absl::NotFoundError(
+          base::StrCat("key_history of ", peer, ": ", path, " is missing or lists no key"));
+    }
+    trust.Apply(*theirs);
+  }
   trust.Apply(*learnt);
 
-  // A rotation that committed its notice but crashed before the key files
-  // changed.
+  // A rotation that committed its notice but crashed before the key files changed.
   std::string next_path = NextKeyPath(config.signing_key);
   if (fs::exists(next_path)) {
     absl::StatusOr<sync::SigningKey> next = sync::SigningKey::LoadFile(next_path);

@@ -92,8 +92,7 @@ absl::Status TrustStore::Add(std::string_view node, std::string_view public_key)
   r.key_id = KeyIdOf(public_key);
   r.public_key = std::string(public_key);
   r.source = "config";
-  // A key already learnt (persisted) keeps its window: what was learnt is more
-  // precise.
+  // A key already learnt (persisted) keeps its window: what was learnt is more precise.
   keys_[r.node].try_emplace(r.key_id, std::move(r));
   return absl::OkStatus();
 }

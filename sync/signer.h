@@ -1,7 +1,6 @@
-// Ed25519 signing of delta bodies and the trust store of peer public keys.
-// The signature covers a fixed domain-separation prefix and the body bytes
-// exactly as received, so verification never re-serializes and tolerates
-// unknown fields.
+// Ed25519 signing of delta bodies and the trust store of peer public keys. The signature covers a
+// fixed domain-separation prefix and the body bytes exactly as received, so verification never
+// re-serializes and tolerates unknown fields.
 #pragma once
 
 #include <array>
@@ -34,19 +33,16 @@ std::string KeyIdOf(std::string_view public_key);
 class SigningKey {
  public:
   static SigningKey Generate();
-  // Reads a secret key file: the 32-byte seed as 64 hex characters and a
-  // newline.
+  // Reads a secret key file: the 32-byte seed as 64 hex characters and a newline.
   static absl::StatusOr<SigningKey> LoadFile(const std::string& path);
-  // Writes the seed (mode 0600) to `path` and the public key as hex to
-  // `path`.pub.
+  // Writes the seed (mode 0600) to `path` and the public key as hex to `path`.pub.
   absl::Status WriteFiles(const std::string& path) const;
 
   const std::string& public_key() const { return public_key_; }  // 32 raw bytes
   const std::string& key_id() const { return key_id_; }
   // Detached signature over kDeltaDomain + body.
   std::string Sign(std::string_view body) const;
-  // Detached signature over exactly `message` (callers add their own domain
-  // prefix).
+  // Detached signature over exactly `message` (callers add their own domain prefix).
   std::string SignRaw(std::string_view message) const;
 
  private:
@@ -56,10 +52,9 @@ class SigningKey {
   std::string key_id_;
 };
 
-// One signing key of a node, with the window in which deltas signed by it are
-// valid. Windows are measured in the delta's own HLC (DeltaBody.max_hlc): a key
-// retired by a rotation stays valid for everything it signed up to the
-// rotation, for ever.
+// One signing key of a node, with the window in which deltas signed by it are valid. Windows are
+// measured in the delta's own HLC (DeltaBody.max_hlc): a key retired by a rotation stays valid for
+// everything it signed up to the rotation, for ever.
 struct KeyRecord {
   std::string node;
   std::string key_id;
@@ -69,8 +64,8 @@ struct KeyRecord {
   int64_t revoked_from_unix_ms = 0;  // 0: not revoked
   std::string revoked_by;            // "origin" (a signed notice) or "local" (an operator here)
   std::string source;                // "config", "history file", or "origin/epoch/seq"
-  // Revoked by its origin: the highest seq of each of the origin's epochs (16 raw bytes)
-  // that the origin vouched for in its notice. Deltas at or below them stay valid.
+  // Revoked by its origin: the highest seq of each of the origin's epochs (16 raw bytes) that the
+  // origin vouched for in its notice. Deltas at or below them stay valid.
   std::map<std::string, uint64_t> vouched;
 
   bool operator==(const KeyRecord&) const = default;
@@ -85,49 +80,47 @@ enum class KeyVerdict {
   kRevoked,        // a valid signature by a key revoked from before the delta's HLC
 };
 
-// Public keys by node name, several per node once keys rotate. Keys come from
-// the config (anchors, valid from the start), from the node's persisted trust
-// entries, and from key notices in verified deltas of their own node. Thread
-// safe: Verify and the readers take a shared lock; Apply an exclusive one.
+// Public keys by node name, several per node once keys rotate. Keys come from the config (anchors,
+// valid from the start), from the node's persisted trust entries, and from key notices in verified
+// deltas of their own node. Thread safe: Verify and the readers take a shared lock; Apply an
+// exclusive one.
 class TrustStore {
  public:
-  // Adds a configured key of `node`, valid from the start with no end. Fails
-  // when the key is malformed or the node already has a configured key.
+  // Adds a configured key of `node`, valid from the start with no end. Fails when the key is
+  // malformed or the node already has a configured key.
   absl::Status Add(std::string_view node, std::string_view public_key);
   // Inserts records, or replaces those with the same node and key id.
   void Apply(const std::vector<KeyRecord>& records);
 
   bool Knows(std::string_view node) const;
-  // The node's current key (32 raw bytes): of the keys with no end, the most
-  // recent one; empty when the node is unknown or has none.
+  // The node's current key (32 raw bytes): of the keys with no end, the most recent one; empty when
+  // the node is unknown or has none.
   std::string PublicKey(std::string_view node) const;
   std::optional<KeyRecord> Find(std::string_view node, std::string_view key_id) const;
-  // Every key (of one node, or of all when `node` is empty), by node and
-  // window.
+  // Every key (of one node, or of all when `node` is empty), by node and window.
   std::vector<KeyRecord> Keys(std::string_view node = "") const;
 
-  // Checks that `key_id` is a key of `node` valid at `hlc` and that the
-  // signature over kDeltaDomain + body verifies. The error says which check
-  // failed; `verdict`, when given, classifies it.
+  // Checks that `key_id` is a key of `node` valid at `hlc` and that the signature over kDeltaDomain
+  // + body verifies. The error says which check failed; `verdict`, when given, classifies it.
   absl::Status Verify(std::string_view node, std::string_view key_id, std::string_view body,
                       std::string_view signature, uint64_t hlc,
                       KeyVerdict* verdict = nullptr) const;
 
-  // The records a rotation changes: the signing key `signing_key_id` of `node`
-  // ends at `at_hlc`, and `new_public_key` starts after it. `endorsement` must
-  // be the new key's signature of KeyEndorsementMessage. Applies nothing.
+  // The records a rotation changes: the signing key `signing_key_id` of `node` ends at `at_hlc`,
+  // and `new_public_key` starts after it. `endorsement` must be the new key's signature of
+  // KeyEndorsementMessage. Applies nothing.
   absl::StatusOr<std::vector<KeyRecord>> PlanRotate(std::string_view node,
                                                     std::string_view signing_key_id,
                                                     std::string_view new_public_key,
                                                     std::string_view endorsement, uint64_t at_hlc,
                                                     std::string_view source) const;
-  // The record a revocation changes. A later revocation time never replaces an earlier
-  // one (revoking is one-way); vouched positions only grow. Applies nothing.
+  // The record a revocation changes. A later revocation time never replaces an earlier one
+  // (revoking is one-way); vouched positions only grow. Applies nothing.
   absl::StatusOr<KeyRecord> PlanRevoke(std::string_view node, std::string_view key_id,
                                        int64_t from_unix_ms, std::string_view by,
                                        const std::map<std::string, uint64_t>& vouched = {}) const;
-  // True when the origin vouched for position `seq` of its epoch `epoch` when it revoked
-  // `key_id` (so the delta there stays valid whatever its time).
+  // True when the origin vouched for position `seq` of its epoch `epoch` when it revoked `key_id`
+  // (so the delta there stays valid whatever its time).
   bool Vouched(std::string_view node, std::string_view key_id, std::string_view epoch,
                uint64_t seq) const;
 
@@ -140,13 +133,12 @@ class TrustStore {
   std::set<std::string, std::less<>> configured_;  // nodes with a configured key; mu_
 };
 
-// What a new key signs to endorse a rotation from `signing_key_id` (see
-// KeyNotice).
+// What a new key signs to endorse a rotation from `signing_key_id` (see KeyNotice).
 std::string KeyEndorsementMessage(std::string_view node, std::string_view signing_key_id,
                                   std::string_view new_public_key);
 
-// The current signing key of this node: replaced by a rotation while readers
-// sign with the key they fetched. Thread safe.
+// The current signing key of this node: replaced by a rotation while readers sign with the key they
+// fetched. Thread safe.
 class NodeKey {
  public:
   explicit NodeKey(SigningKey key) : key_(std::make_shared<const SigningKey>(std::move(key))) {}

@@ -1,8 +1,7 @@
-// Writer: the signing-key lifecycle on the write path. A rotation or a
-// revocation of this node's key is a delta of key notices signed with the
-// current key; notices in verified remote deltas change the trust store in the
-// same commit as the delta; a delta signed by a key that is not valid at its
-// time is refused and its events quarantined.
+// Writer: the signing-key lifecycle on the write path. A rotation or a revocation of this node's
+// key is a delta of key notices signed with the current key; notices in verified remote deltas
+// change the trust store in the same commit as the delta; a delta signed by a key that is not valid
+// at its time is refused and its events quarantined.
 #include "base/logging.h"
 #include "base/strings.h"
 #include "model/hlc.h"
@@ -43,6 +42,10 @@ absl::Status Writer::ProcessKeyChange(Job& job) {
 
   if (change.node != self) {
     // Another node's key, revoked by this node's operator: recorded here only.
+    // LIMITATION: with no vouched positions, this refuses everything signed with the key
+    // after the time, the origin's own later rotation notice included (it is signed with
+    // the revoked key); an origin that comes back must be re-anchored by hand (its new
+    // public_key in the config and a restart).
     absl::StatusOr<KeyRecord> revoked =
         trust_.PlanRevoke(change.node, change.key_id, change.from_unix_ms, "local");
     if (!revoked.ok()) return revoked.status();
@@ -68,8 +71,8 @@ absl::Status Writer::ProcessKeyChange(Job& job) {
   notice.set_kind(v1::KeyNotice::REVOKE);
   notice.set_key_id(change.key_id);
   notice.set_revoked_from_unix_ms(change.from_unix_ms);
-  // Vouch for every delta of this node that it holds: they are its own, whatever key and
-  // time; only what it never made is refused.
+  // Vouch for every delta of this node that it holds: they are its own, whatever key and time; only
+  // what it never made is refused.
   absl::StatusOr<std::vector<std::pair<storage::StreamId, storage::StreamState>>> streams =
       store_.Streams();
   if (!streams.ok()) return streams.status();
@@ -93,8 +96,8 @@ absl::Status Writer::CommitKeyNotice(v1::KeyNotice notice) {
   body.set_origin(own_stream_.origin);
   body.set_origin_epoch(own_stream_.epoch);
   body.set_seq(own_state_.seq + 1);
-  // A delta of notices has no events: its HLC is a fresh stamp, so that the
-  // retired key's window ends exactly here and the new key's begins after it.
+  // A delta of notices has no events: its HLC is a fresh stamp, so that the retired key's window
+  // ends exactly here and the new key's begins after it.
   body.set_max_hlc(clock_.Tick());
   *body.add_key_notices() = std::move(notice);
 

@@ -113,11 +113,16 @@ fix_modes() {
     chown "$admin:$group" "$f"
     chmod 0640 "$f"
   done
-  for f in "$config_dir/keys" "$config_dir/tls" "$config_dir/peers"; do
+  for f in "$config_dir/tls" "$config_dir/peers"; do
     [ -d "$f" ] || continue
     chown "$admin:$group" "$f"
     chmod 0750 "$f"
   done
+  # keys/ is the node's: `wlsync key rotate` writes the new signing key and history there.
+  if [ -d "$config_dir/keys" ]; then
+    chown "$user:$group" "$config_dir/keys"
+    chmod 0750 "$config_dir/keys"
+  fi
   for f in "$config_dir"/keys/* "$config_dir"/tls/* "$config_dir"/peers/*; do
     [ -f "$f" ] || continue
     case "$f" in

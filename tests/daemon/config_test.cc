@@ -67,6 +67,22 @@ TEST_CASE("Config: TLS with pinned peer certificates is the default, plain TCP i
   }
 }
 
+TEST_CASE("Config: a peer's key history is a path beside the config, optional", "[daemon][keys]") {
+  std::string base = std::string(kMinimal) + kPeer + "cert = \"peers/guzhen.crt\"\n";
+  absl::StatusOr<Config> none = ParseConfig(base, "t.toml", "/srv");
+  REQUIRE(none.ok());
+  REQUIRE(none->key_histories.empty());
+  absl::StatusOr<Config> c =
+      ParseConfig(base + "key_history = \"peers/guzhen.key.history\"\n", "t.toml", "/srv");
+  REQUIRE(c.ok());
+  REQUIRE(c->key_histories.size() == 1);
+  REQUIRE(c->key_histories[0].first == "guzhen");
+  REQUIRE(c->key_histories[0].second == "/srv/peers/guzhen.key.history");
+  absl::StatusOr<Config> bad = ParseConfig(base + "key_history = 3\n", "t.toml", "/srv");
+  REQUIRE(!bad.ok());
+  REQUIRE(std::string(bad.status().message()).find("peers[0].key_history") != std::string::npos);
+}
+
 TEST_CASE("Config: TLS is required, and each peer's pinned certificate, unless insecure",
           "[daemon][tls]") {
   const std::string& peer = kPeer;

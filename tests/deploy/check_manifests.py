@@ -231,7 +231,7 @@ def cmd_unit(args):
         "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
         "ProtectKernelLogs": "yes", "ProtectControlGroups": "yes",
         "RestrictNamespaces": "yes", "RestrictRealtime": "yes", "RestrictSUIDSGID": "yes",
-        "SystemCallArchitectures": "native", "ReadWritePaths": "/var/lib/wlsync",
+        "SystemCallArchitectures": "native", "ReadWritePaths": "/var/lib/wlsync /etc/wlsync/keys",
     }
     for key, value in expected.items():
         check(f"unit: {key}={value}", last(key) == value, f"is {last(key)!r}")

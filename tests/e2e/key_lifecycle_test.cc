@@ -1,7 +1,8 @@
 // The signing-key lifecycle end to end, with real nodes: a rotation reaches the peer, which
-// verifies what came before and after it across restarts of both nodes; a revocation by the
-// origin reaches the peer, whose report lists what it accepted under the key; a node whose
-// data dir is wiped after a rotation verifies its old deltas again from its key history.
+// verifies what came before and after it across restarts of both nodes; a node joining later
+// verifies both keys' deltas from the key history it is given; a revocation by the origin
+// reaches the peer, whose report lists what it accepted under the key; a node whose data dir is
+// wiped after a rotation verifies its old deltas again from its key history.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <sstream>
@@ -48,10 +49,17 @@ bool Propagates(const Node& from, const Node& to, const std::string& who,
 TEST_CASE("Keys: rotation and revocation between real nodes, across restarts and a wipe",
           "[e2e][keys]") {
   TempDir root("keys");
-  auto nodes = StartMesh(root.path(), {"waihai", "guzhen"});
-  REQUIRE(nodes.size() == 2);
+  auto nodes = MakeNodes(root.path(), {"waihai", "guzhen", "zhongshan"});
+  REQUIRE(nodes.size() == 3);
   Node& waihai = *nodes[0];
   Node& guzhen = *nodes[1];
+  Node& zhongshan = *nodes[2];  // joins later, linked to guzhen only
+  waihai.AddPeer(guzhen);
+  guzhen.AddPeer(waihai);
+  guzhen.AddPeer(zhongshan);
+  zhongshan.AddPeer(guzhen);
+  REQUIRE(waihai.Start());
+  REQUIRE(guzhen.Start());
   const std::string rows = SampleRows(root.path(), 200);
   REQUIRE(waihai.Cli({"import", rows}).exit_code == 0);
   REQUIRE(WaitFor([&] { return guzhen.Records() == waihai.Records(); }, std::chrono::seconds(30)));
@@ -80,6 +88,15 @@ TEST_CASE("Keys: rotation and revocation between real nodes, across restarts and
   std::string at_guzhen = Admin(guzhen, {"key", "list", "--node", "waihai", "--json"}).out;
   CHECK(JsonField(at_guzhen, old_key, "state") == "retired");
   CHECK(JsonField(at_guzhen, new_key, "state") == "valid");
+
+  // A node joining after the rotation is given waihai's current key and its key history, and
+  // verifies waihai's deltas of both keys, relayed by guzhen.
+  zhongshan.Trust(waihai);
+  zhongshan.AppendConfig("key_history = \"" + waihai.dir() + "/keys/waihai.key.history\"");
+  REQUIRE(zhongshan.Start());
+  CHECK(WaitFor([&] { return zhongshan.Records() == guzhen.Records(); }, std::chrono::seconds(30)));
+  CHECK(zhongshan.Export() == guzhen.Export());
+  CHECK(zhongshan.log().find("refused") == std::string::npos);
 
   // Both restart: guzhen keeps what it learnt, waihai signs with the new key.
   REQUIRE(guzhen.Stop() == 0);
@@ -115,8 +132,8 @@ TEST_CASE("Keys: rotation and revocation between real nodes, across restarts and
   CHECK(trail.find("\"method\":\"Keys.Rotate\"") != std::string::npos);
   CHECK(trail.find("\"method\":\"Keys.Revoke\"") != std::string::npos);
 
-  // A wiped waihai gets its old streams back from guzhen and verifies the deltas of its
-  // retired key from the history beside its key file.
+  // A wiped waihai gets its old streams back from guzhen and verifies the deltas of its retired key
+  // from the history beside its key file.
   long records = guzhen.Records();
   REQUIRE(waihai.Stop() == 0);
   std::filesystem::remove_all(waihai.dir() + "/data");

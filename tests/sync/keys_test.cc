@@ -1,6 +1,5 @@
-// The signing-key lifecycle: windows in the trust store, rotation and
-// revocation through the writer, persistence of what peers learn, and the
-// report of what a key signed.
+// The signing-key lifecycle: windows in the trust store, rotation and revocation through the
+// writer, persistence of what peers learn, and the report of what a key signed.
 #include <catch2/catch.hpp>
 
 #include "model/hlc.h"
@@ -53,8 +52,7 @@ std::string KeyIdOfDelta(const std::string& signed_delta) {
   return envelope.key_id();
 }
 
-// A rotation planned and applied directly on a trust store, as a peer would on
-// a notice.
+// A rotation planned and applied directly on a trust store, as a peer would on a notice.
 void Rotate(TrustStore& trust, const SigningKey& from, const SigningKey& to, uint64_t at_hlc) {
   std::string endorsement =
       to.SignRaw(KeyEndorsementMessage("waihai", from.key_id(), to.public_key()));
@@ -176,9 +174,8 @@ TEST_CASE(
   REQUIRE(p.guzhen.Dump() == p.waihai.Dump());
   CHECK(p.guzhen.writer().stats().key_notices == 1);
 
-  // What guzhen learnt is in its store: a node restarted from its config (which
-  // still names only k1) and these entries verifies the next delta signed with
-  // k2.
+  // What guzhen learnt is in its store: a node restarted from its config (which still names only
+  // k1) and these entries verifies the next delta signed with k2.
   auto learnt = LoadTrustEntries(p.guzhen.store());
   REQUIRE(learnt.ok());
   REQUIRE(learnt->size() == 2);
@@ -194,8 +191,7 @@ TEST_CASE(
                     Body(next).max_hlc())
             .ok());
 
-  // A delta signed with the retired key after the rotation is refused and
-  // quarantined.
+  // A delta signed with the retired key after the rotation is refused and quarantined.
   v1::DeltaBody forged = Body(next);
   RemoteResult r = p.guzhen.writer().ApplyRemote(SignDelta(forged, p.waihai.key()));
   CHECK(r.outcome == RemoteOutcome::kRejected);
@@ -208,8 +204,7 @@ TEST_CASE(
   // Sent again: refused again, not quarantined twice.
   CHECK(p.guzhen.writer().ApplyRemote(SignDelta(forged, p.waihai.key())).quarantined == 0);
   CHECK(p.guzhen.store().quarantined() == events);
-  // The genuine delta still applies: the stream did not move past the refused
-  // one.
+  // The genuine delta still applies: the stream did not move past the refused one.
   CHECK(p.guzhen.writer().ApplyRemote(next).outcome == RemoteOutcome::kApplied);
 }
 
@@ -239,8 +234,7 @@ TEST_CASE(
     CHECK(p.guzhen.store().counts().records == 1);
     CHECK(p.guzhen.writer().stats().key_refusals == 1);
 
-    // The revocation is persisted; the report shows the one delta accepted,
-    // from before.
+    // The revocation is persisted; the report shows the one delta accepted, from before.
     auto learnt = LoadTrustEntries(p.guzhen.store());
     REQUIRE(learnt.ok());
     REQUIRE(learnt->size() == 1);
@@ -271,9 +265,8 @@ TEST_CASE(
     CHECK(std::string(current.message()).find("rotate") != std::string::npos);
     REQUIRE(p.waihai.writer().RevokeKey("waihai", k1, t0 + 5 * kMinute).ok());
 
-    // guzhen takes both writes before it hears of the revocation (stream
-    // order), then the notices; the report then flags what came from after the
-    // revocation time.
+    // guzhen takes both writes before it hears of the revocation (stream order), then the notices;
+    // the report then flags what came from after the revocation time.
     REQUIRE(p.guzhen.writer().ApplyRemote(deltas[0]).outcome == RemoteOutcome::kApplied);
     REQUIRE(p.guzhen.writer().ApplyRemote(deltas[1]).outcome == RemoteOutcome::kApplied);
     std::vector<std::string> notices = p.waihai.OwnDeltas(2);
