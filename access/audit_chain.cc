@@ -126,8 +126,7 @@ absl::Status ChainVerifier::Finish(const v1::AuditHead& head) {
         base::StrCat("audit: entry ", last, " was changed (it no longer matches the signed head)"));
     return error_;
   }
-  if (!public_key_.empty() &&
-      !sync::VerifyRaw(public_key_, HeadMessage(head), head.signature())) {
+  if (!public_key_.empty() && !sync::VerifyRaw(public_key_, HeadMessage(head), head.signature())) {
     error_ = absl::DataLossError("audit: the head's signature does not verify with the node's key");
   }
   return error_;

@@ -190,9 +190,9 @@ absl::StatusOr<PurgeResult> AuditTrail::PurgeBatch(int64_t before_ms, uint64_t n
   for (size_t i = 0; i <= n && i < entries.size(); ++i) {
     const v1::AuditEntry& e = entries[i];
     if (e.prev_hash() != prev) {
-      return absl::DataLossError(base::StrCat(
-          "audit: retention removes nothing: entry ", e.seq() - 1,
-          " was changed or is missing (run `wlsync audit verify`)"));
+      return absl::DataLossError(
+          base::StrCat("audit: retention removes nothing: entry ", e.seq() - 1,
+                       " was changed or is missing (run `wlsync audit verify`)"));
     }
     if (i == n) break;
     prev = EntryHash(e);

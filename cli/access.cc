@@ -170,7 +170,8 @@ int RunAuditVerify(const std::string& node, const std::string& public_key_hex) {
   absl::StatusOr<v1::AuditHead> head;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     verifier.emplace(key);
-    head = ExportTrail(node, 1, [&](const v1::AuditEntry& e) { return verifier->Add(e); }, &rpc);
+    head = ExportTrail(
+        node, 1, [&](const v1::AuditEntry& e) { return verifier->Add(e); }, &rpc);
     if (rpc.error_code() != grpc::StatusCode::ABORTED) break;
   }
   if (!head.ok()) return ReportRpcError("audit verify", rpc);
@@ -179,15 +180,16 @@ int RunAuditVerify(const std::string& node, const std::string& public_key_hex) {
     return kExitFailure;
   }
   uint64_t removed = head->base_seq() > 0 ? head->base_seq() - 1 : 0;
-  std::printf("{\"ok\":true,\"entries\":%llu,\"verified_from_seq\":%llu,"
-              "\"removed_by_retention\":%llu,\"removed_until\":%s,\"head_seq\":%llu,"
-              "\"head_hash\":\"%s\",\"signature_checked\":%s}\n",
-              static_cast<unsigned long long>(verifier->entries()),
-              static_cast<unsigned long long>(verifier->first_seq()),
-              static_cast<unsigned long long>(removed),
-              JsonString(TimeText(head->base_removed_until_ms())).c_str(),
-              static_cast<unsigned long long>(head->seq()), model::HexEncode(head->hash()).c_str(),
-              key.empty() ? "false" : "true");
+  std::printf(
+      "{\"ok\":true,\"entries\":%llu,\"verified_from_seq\":%llu,"
+      "\"removed_by_retention\":%llu,\"removed_until\":%s,\"head_seq\":%llu,"
+      "\"head_hash\":\"%s\",\"signature_checked\":%s}\n",
+      static_cast<unsigned long long>(verifier->entries()),
+      static_cast<unsigned long long>(verifier->first_seq()),
+      static_cast<unsigned long long>(removed),
+      JsonString(TimeText(head->base_removed_until_ms())).c_str(),
+      static_cast<unsigned long long>(head->seq()), model::HexEncode(head->hash()).c_str(),
+      key.empty() ? "false" : "true");
   if (removed > 0) {
     std::fprintf(stderr,
                  "verified from entry %llu; the %llu older entries were removed by retention "

@@ -211,10 +211,9 @@ absl::Status ReadTuning(const toml::table& root, const std::string& origin,
     }
   }
   if (const toml::table* ret = Section(root, "retention")) {
-    WLSYNC_RETURN_IF_ERROR(CheckKeys(*ret, "retention.",
-                                     {"erase_after_s", "test_max_age_days", "sweep_every_s",
-                                      "audit_keep_days"},
-                                     origin));
+    WLSYNC_RETURN_IF_ERROR(CheckKeys(
+        *ret, "retention.",
+        {"erase_after_s", "test_max_age_days", "sweep_every_s", "audit_keep_days"}, origin));
     Reader r(*ret, "retention.", origin, base);
     WLSYNC_RETURN_IF_ERROR(r.Int("erase_after_s", &c->retention_erase_after_s, 0, 100LL * 365 * 86400));
     WLSYNC_RETURN_IF_ERROR(r.Int("test_max_age_days", &c->retention_test_max_age_days, 0, 36500));

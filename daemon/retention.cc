@@ -65,10 +65,11 @@ void RetentionSweeper::Run() {
                   r->people_erased, r->tests_erased);
       }
       if (r->audit.removed > 0) {
-        log->info("node={} retention removed audit_entries={} batches={} first_kept_seq={} "
-                  "removed_until_ms={}",
-                  options_.node, r->audit.removed, r->audit.batches, r->audit.first_kept,
-                  r->audit.removed_until_ms);
+        log->info(
+            "node={} retention removed audit_entries={} batches={} first_kept_seq={} "
+            "removed_until_ms={}",
+            options_.node, r->audit.removed, r->audit.batches, r->audit.first_kept,
+            r->audit.removed_until_ms);
       }
     }
     std::unique_lock<std::mutex> lock(mu_);

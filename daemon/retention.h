@@ -34,7 +34,7 @@ struct RetentionOptions {
   int64_t erase_after_s = 14 * 86400;  // 0: never erase deregistered people
   int64_t test_max_age_days = 0;       // 0: keep test results
   int64_t sweep_every_s = 3600;
-  int64_t audit_keep_days = 365;       // 0: keep audit entries for ever
+  int64_t audit_keep_days = 365;  // 0: keep audit entries for ever
 };
 
 // What one sweep did.

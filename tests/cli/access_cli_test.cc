@@ -268,24 +268,26 @@ TEST_CASE("Audit: a changed or deleted entry in RocksDB is found by audit verify
   storage::keys::PutFixed64(&key, 3);
   REQUIRE(s.node->Stop() == 0);
   SECTION("changed") {
-    EditAudit(s.node->dir() + "/data", [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, rocksdb::ColumnFamilyHandle*) {
-      std::string value;
-      REQUIRE(db->Get(rocksdb::ReadOptions(), cf, key, &value).ok());
-      v1::AuditEntry e;
-      REQUIRE(e.ParseFromString(value));
-      e.clear_pids();
-      e.set_result_count(0);
-      REQUIRE(db->Put(rocksdb::WriteOptions(), cf, key, e.SerializeAsString()).ok());
-    });
+    EditAudit(s.node->dir() + "/data",
+              [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, rocksdb::ColumnFamilyHandle*) {
+                std::string value;
+                REQUIRE(db->Get(rocksdb::ReadOptions(), cf, key, &value).ok());
+                v1::AuditEntry e;
+                REQUIRE(e.ParseFromString(value));
+                e.clear_pids();
+                e.set_result_count(0);
+                REQUIRE(db->Put(rocksdb::WriteOptions(), cf, key, e.SerializeAsString()).ok());
+              });
     REQUIRE(s.node->Start());
     CommandResult r = s.As("auditor", {"audit", "verify"});
     CHECK(r.exit_code == 1);
     CHECK(r.out.find("entry 3 was changed") != std::string::npos);
   }
   SECTION("deleted") {
-    EditAudit(s.node->dir() + "/data", [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, rocksdb::ColumnFamilyHandle*) {
-      REQUIRE(db->Delete(rocksdb::WriteOptions(), cf, key).ok());
-    });
+    EditAudit(s.node->dir() + "/data",
+              [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, rocksdb::ColumnFamilyHandle*) {
+                REQUIRE(db->Delete(rocksdb::WriteOptions(), cf, key).ok());
+              });
     REQUIRE(s.node->Start());
     CommandResult r = s.As("auditor", {"audit", "verify"});
     CHECK(r.exit_code == 1);
@@ -331,9 +333,9 @@ TEST_CASE("Audit: entries older than audit_keep_days are removed and verify star
   REQUIRE(s.node->Stop() == 0);
   AgeFirstEntries(*s.node, 3);
   REQUIRE(s.node->Start());  // the default keeps a year; the first sweep runs at start
-  REQUIRE(WaitFor([&] { return s.node->log().find("retention removed audit_entries=3") !=
-                               std::string::npos; },
-                  std::chrono::seconds(30)));
+  REQUIRE(WaitFor(
+      [&] { return s.node->log().find("retention removed audit_entries=3") != std::string::npos; },
+      std::chrono::seconds(30)));
 
   CommandResult ok = s.As("auditor", {"audit", "verify", "--public-key", s.node->public_key_hex()});
   INFO(ok.out << ok.err);
