@@ -183,12 +183,16 @@ absl::StatusOr<PurgeResult> AuditTrail::PurgeBatch(int64_t before_ms, uint64_t n
     ++n;
   }
   PurgeResult result;
-  if (n == 0) return result;
+  if (n == 0 && (entries.empty() || entries[0].seq() == from)) return result;
 
   // Check the chain of what goes (and its link to what stays) before anything is removed.
   Pending pending;
   for (size_t i = 0; i <= n && i < entries.size(); ++i) {
     const v1::AuditEntry& e = entries[i];
+    if (e.seq() != from + i) {
+      return absl::DataLossError(base::StrCat("audit: retention removes nothing: entry ", from + i,
+                                              " is missing (run `wlsync audit verify`)"));
+    }
     if (e.prev_hash() != prev) {
       return absl::DataLossError(
           base::StrCat("audit: retention removes nothing: entry ", e.seq() - 1,

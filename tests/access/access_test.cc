@@ -485,18 +485,30 @@ TEST_CASE("Audit retention: tampering with what is kept is still found after a p
 
 TEST_CASE("Audit retention: refuses to remove entries that do not chain", "[access]") {
   OldAndNew t;
-  v1::AuditEntry e;
-  REQUIRE(e.ParseFromString(t.Raw(3)));
-  e.set_token("mallory");
-  t.Put(3, e.SerializeAsString());
+  auto [seq, edit, message] = GENERATE(table<uint64_t, bool, std::string>({
+      {3, true, "entry 3 was changed"},  // an old entry edited
+      {6, true, "entry 6 "},             // the newest old one: entry 7 no longer links
+      {1, false, "entry 1 is missing"},  // the oldest deleted by hand
+      {4, false, "entry 4 is missing"},  // one in the middle of the old ones
+  }));
+  INFO("seq=" << seq << " edit=" << edit);
+  if (edit) {
+    v1::AuditEntry e;
+    REQUIRE(e.ParseFromString(t.Raw(seq)));
+    e.set_token("mallory");
+    t.Put(seq, e.SerializeAsString());
+  } else {
+    t.Delete(seq);
+  }
   absl::StatusOr<PurgeResult> r = t.trail->Purge(t.YearAgo(), 1000);
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().code() == absl::StatusCode::kDataLoss);
-  CHECK(std::string(r.status().message()).find("entry 3 was changed") != std::string::npos);
-  for (uint64_t seq = 1; seq <= 10; ++seq) CHECK(t.Has(seq));
+  CHECK_THAT(std::string(r.status().message()), Catch::Contains(message));
+  for (uint64_t s = 1; s <= 10; ++s) CHECK(t.Has(s) == (edit || s != seq));
   CHECK(t.trail->head().base_seq() == 0);
-  // The edit is still there to be found.
-  CHECK_THAT(t.VerifyError(), Catch::Contains("entry 3 was changed"));
+  CHECK(t.trail->head().seq() == 10);
+  // The evidence is still there to be found.
+  CHECK_THAT(t.VerifyError(), Catch::Contains(message));
 }
 
 TEST_CASE("Audit retention: the base survives a restart and later purges extend it", "[access]") {
