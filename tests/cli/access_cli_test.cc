@@ -345,6 +345,7 @@ TEST_CASE("Audit: entries older than audit_keep_days are removed and verify star
   CommandResult exported = s.As("auditor", {"audit", "export"});
   CHECK(exported.out.find("\"seq\":3,") == std::string::npos);
   CHECK(exported.out.find("\"method\":\"Audit.Retention\"") != std::string::npos);
+  CHECK(MetricValue(s.node->Metrics(), "wlsync_audit_entries_removed_total") == 3);
 
   // Entry 4 is not old enough: deleting it by hand is named.
   REQUIRE(s.node->Stop() == 0);
