@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+
 #include "base/strings.h"
 #include "model/pid.h"
 #include "storage/keys.h"
@@ -45,28 +47,37 @@ std::string EntryHash(const v1::AuditEntry& e) {
   return hash;
 }
 
-std::string HeadMessage(std::string_view node, uint64_t seq, std::string_view hash) {
-  std::string out = base::StrCat("wlsync/audit-head/v1\n", node, std::string_view("\0", 1));
-  AppendNumber(&out, seq);
-  out.append(hash);
+std::string HeadMessage(const v1::AuditHead& head) {
+  bool based = head.base_seq() > 0;
+  std::string out = base::StrCat(based ? "wlsync/audit-head/v2\n" : "wlsync/audit-head/v1\n",
+                                 head.node(), std::string_view("\0", 1));
+  AppendNumber(&out, head.seq());
+  out.append(head.hash());
+  if (based) {
+    AppendNumber(&out, head.base_seq());
+    out.append(head.base_prev_hash());
+    AppendNumber(&out, static_cast<uint64_t>(head.base_removed_until_ms()));
+  }
   return out;
 }
 
-ChainVerifier::ChainVerifier(std::string public_key, uint64_t start_seq, std::string start_prev)
-    : public_key_(std::move(public_key)), next_seq_(start_seq), prev_hash_(std::move(start_prev)) {}
+ChainVerifier::ChainVerifier(std::string public_key) : public_key_(std::move(public_key)) {}
 
 bool ChainVerifier::Add(const v1::AuditEntry& e) {
   if (!error_.ok()) return false;
+  if (entries_ == 0) {
+    // Where the kept trail starts is known only from the head: CheckBase compares.
+    first_seq_ = next_seq_ = e.seq();
+    first_prev_ = prev_hash_ = e.prev_hash();
+  }
   if (e.seq() != next_seq_) {
     error_ = absl::DataLossError(base::StrCat("audit: entry ", next_seq_, " is missing (next entry is ",
                                               e.seq(), ")"));
     return false;
   }
   if (e.prev_hash() != prev_hash_) {
-    error_ = absl::DataLossError(base::StrCat(
-        "audit: entry ", e.seq() > 1 ? e.seq() - 1 : e.seq(),
-        e.seq() > 1 ? " was changed (entry " : " does not start the chain (entry ", e.seq(),
-        " holds another hash for it)"));
+    error_ = absl::DataLossError(base::StrCat("audit: entry ", e.seq() - 1, " was changed (entry ",
+                                              e.seq(), " holds another hash for it)"));
     return false;
   }
   prev_hash_ = EntryHash(e);
@@ -75,8 +86,34 @@ bool ChainVerifier::Add(const v1::AuditEntry& e) {
   return true;
 }
 
+absl::Status ChainVerifier::CheckBase(const v1::AuditHead& head) {
+  uint64_t base = std::max<uint64_t>(1, head.base_seq());
+  if (entries_ == 0) {
+    next_seq_ = base;  // an empty trail ends just before its base
+    return absl::OkStatus();
+  }
+  if (first_seq_ > base) {
+    return absl::DataLossError(
+        base::StrCat("audit: entry ", base, " is missing (next entry is ", first_seq_,
+                     "; retention removed only the entries before ", base, ")"));
+  }
+  if (first_seq_ < base) {
+    return absl::DataLossError(base::StrCat("audit: entry ", first_seq_,
+                                            " is older than the retention base (entry ", base,
+                                            "): the signed head says it was removed"));
+  }
+  const std::string zero(32, '\0');
+  if (first_prev_ != (head.base_seq() > 0 ? head.base_prev_hash() : zero)) {
+    return absl::DataLossError(base::StrCat(
+        "audit: entry ", base, " was changed (it does not chain to ",
+        head.base_seq() > 0 ? "the last entry retention removed)" : "the start of the trail)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ChainVerifier::Finish(const v1::AuditHead& head) {
   if (!error_.ok()) return error_;
+  if (absl::Status s = CheckBase(head); !s.ok()) return error_ = s;
   uint64_t last = next_seq_ - 1;
   if (head.seq() != last) {
     error_ = absl::DataLossError(base::StrCat("audit: the head names entry ", head.seq(),
@@ -84,14 +121,12 @@ absl::Status ChainVerifier::Finish(const v1::AuditHead& head) {
                                               head.seq() > last ? " (entries were dropped)" : ""));
     return error_;
   }
-  if (last > 0 && head.hash() != prev_hash_) {
+  if (entries_ > 0 && head.hash() != prev_hash_) {
     error_ = absl::DataLossError(
         base::StrCat("audit: entry ", last, " was changed (it no longer matches the signed head)"));
     return error_;
   }
-  if (!public_key_.empty() &&
-      !sync::VerifyRaw(public_key_, HeadMessage(head.node(), head.seq(), head.hash()),
-                       head.signature())) {
+  if (!public_key_.empty() && !sync::VerifyRaw(public_key_, HeadMessage(head), head.signature())) {
     error_ = absl::DataLossError("audit: the head's signature does not verify with the node's key");
   }
   return error_;

@@ -18,27 +18,36 @@ namespace wlsync::access {
 std::string CanonicalBytes(const v1::AuditEntry& entry);
 // SHA-256 of CanonicalBytes (32 raw bytes).
 std::string EntryHash(const v1::AuditEntry& entry);
-// What the head signature covers.
-std::string HeadMessage(std::string_view node, uint64_t seq, std::string_view hash);
+// What the head signature covers: seq and hash, and the retention base once there is one
+// (the layout is in audit.proto, AuditHead.signature).
+std::string HeadMessage(const v1::AuditHead& head);
 
-// Feed entries in seq order, then Finish with the head. Not thread safe.
+// Feed the kept entries in seq order, then Finish with the head. The chain is checked
+// from the first entry fed; Finish checks that this entry is where the head's retention
+// base says the kept trail starts (entry 1 chained to 32 zero bytes when nothing was
+// removed), so an entry dropped at the start is found like one dropped in the middle.
+// Not thread safe.
 class ChainVerifier {
  public:
-  // With a public key, the head's signature is checked too. `start_seq` is the seq of the
-  // first entry fed (1 for a whole trail); `start_prev` the hash it must chain to.
-  explicit ChainVerifier(std::string public_key, uint64_t start_seq = 1,
-                         std::string start_prev = std::string(32, '\0'));
+  // With a public key, the head's signature is checked too.
+  explicit ChainVerifier(std::string public_key);
 
   // False once an entry is broken; error() then names it.
   bool Add(const v1::AuditEntry& entry);
   absl::Status Finish(const v1::AuditHead& head);
 
   uint64_t entries() const { return entries_; }
+  // The seq of the first entry fed (0 before any).
+  uint64_t first_seq() const { return first_seq_; }
   const absl::Status& error() const { return error_; }
 
  private:
+  absl::Status CheckBase(const v1::AuditHead& head);
+
   const std::string public_key_;
-  uint64_t next_seq_;
+  uint64_t first_seq_ = 0;
+  std::string first_prev_;
+  uint64_t next_seq_ = 0;
   std::string prev_hash_;
   uint64_t entries_ = 0;
   absl::Status error_;

@@ -1,6 +1,7 @@
 // The CLI's access-control commands: `wlsync token ...` (admin) and `wlsync audit ...`
 // (auditor), including the offline check of the trail's hash chain.
 #include <cstdio>
+#include <optional>
 
 #include "absl/time/time.h"
 #include "access/audit_chain.h"
@@ -162,20 +163,41 @@ int RunAuditVerify(const std::string& node, const std::string& public_key_hex) {
     if (!k.ok()) return Fail("audit verify", k.status().message());
     key = *k;
   }
-  access::ChainVerifier verifier(key);
+  // A retention sweep during the export aborts it (ABORTED): verify again from the new base.
+  constexpr int kAttempts = 3;
+  std::optional<access::ChainVerifier> verifier;
   grpc::Status rpc;
-  absl::StatusOr<v1::AuditHead> head =
-      ExportTrail(node, 1, [&](const v1::AuditEntry& e) { return verifier.Add(e); }, &rpc);
+  absl::StatusOr<v1::AuditHead> head;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    verifier.emplace(key);
+    head = ExportTrail(
+        node, 1, [&](const v1::AuditEntry& e) { return verifier->Add(e); }, &rpc);
+    if (rpc.error_code() != grpc::StatusCode::ABORTED) break;
+  }
   if (!head.ok()) return ReportRpcError("audit verify", rpc);
-  if (absl::Status s = verifier.Finish(*head); !s.ok()) {
+  if (absl::Status s = verifier->Finish(*head); !s.ok()) {
     std::printf("{\"ok\":false,\"error\":%s}\n", JsonString(std::string(s.message())).c_str());
     return kExitFailure;
   }
-  std::printf("{\"ok\":true,\"entries\":%llu,\"head_seq\":%llu,\"head_hash\":\"%s\","
-              "\"signature_checked\":%s}\n",
-              static_cast<unsigned long long>(verifier.entries()),
-              static_cast<unsigned long long>(head->seq()), model::HexEncode(head->hash()).c_str(),
-              key.empty() ? "false" : "true");
+  uint64_t removed = head->base_seq() > 0 ? head->base_seq() - 1 : 0;
+  std::printf(
+      "{\"ok\":true,\"entries\":%llu,\"verified_from_seq\":%llu,"
+      "\"removed_by_retention\":%llu,\"removed_until\":%s,\"head_seq\":%llu,"
+      "\"head_hash\":\"%s\",\"signature_checked\":%s}\n",
+      static_cast<unsigned long long>(verifier->entries()),
+      static_cast<unsigned long long>(verifier->first_seq()),
+      static_cast<unsigned long long>(removed),
+      JsonString(TimeText(head->base_removed_until_ms())).c_str(),
+      static_cast<unsigned long long>(head->seq()), model::HexEncode(head->hash()).c_str(),
+      key.empty() ? "false" : "true");
+  if (removed > 0) {
+    std::fprintf(stderr,
+                 "verified from entry %llu; the %llu older entries were removed by retention "
+                 "(the newest of them made %s)\n",
+                 static_cast<unsigned long long>(verifier->first_seq()),
+                 static_cast<unsigned long long>(removed),
+                 TimeText(head->base_removed_until_ms()).c_str());
+  }
   return kExitOk;
 }
 

@@ -1,5 +1,7 @@
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+
 #include "base/logging.h"
 #include "model/pid.h"
 #include "daemon/gate.h"
@@ -82,7 +84,7 @@ class AuditServiceImpl final : public v1::Audit::Service {
     // The head is taken first: entries appended during the export come after it, and the
     // chain up to it is what the reader can verify.
     v1::AuditHead head = trail_.head();
-    uint64_t next = std::max<uint64_t>(1, request->from_seq());
+    uint64_t next = std::max({uint64_t{1}, request->from_seq(), head.base_seq()});
     for (;;) {
       if (context->IsCancelled()) return grpc::Status::CANCELLED;
       std::vector<v1::AuditEntry> entries;
@@ -93,6 +95,12 @@ class AuditServiceImpl final : public v1::Audit::Service {
         if (e.seq() > head.seq()) {
           last = true;
           break;
+        }
+        if (e.seq() != next && trail_.base_seq() > next) {
+          // A retention sweep removed entries after the head was taken: the chain sent so
+          // far would not match the head's base. Rare (sweeps are hourly); the caller retries.
+          return grpc::Status(grpc::StatusCode::ABORTED,
+                              "audit: retention removed entries during the export; run again");
         }
         next = e.seq() + 1;
         *chunk.add_entries() = std::move(e);

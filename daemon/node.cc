@@ -389,8 +389,9 @@ absl::Status Node::Start() {
     if (absl::Status s = n.scheduler->Start(); !s.ok()) return s;
   }
   RetentionOptions ro{n.config.name, n.config.retention_erase_after_s,
-                      n.config.retention_test_max_age_days, n.config.retention_sweep_every_s};
-  n.retention = std::make_unique<RetentionSweeper>(ro, *n.store, *n.writer,
+                      n.config.retention_test_max_age_days, n.config.retention_sweep_every_s,
+                      n.config.retention_audit_keep_days};
+  n.retention = std::make_unique<RetentionSweeper>(ro, *n.store, *n.writer, *n.trail,
                                                    [&n] { return n.wall.NowMs(); });
   n.retention->Start();
   // Last: scrapes read the pullers, scheduler and retention made above.

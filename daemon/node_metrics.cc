@@ -226,10 +226,17 @@ void Node::Impl::AddMetricSources() {
 
   // Access, the audit trail and the node itself.
   metrics.AddSource([this](std::vector<Family>* out) {
+    v1::AuditHead head = trail->head();
     Family audit("wlsync_audit_entries_total", "Entries appended to the audit trail",
                  Type::kCounter);
-    audit.Add({}, static_cast<double>(trail->head().seq()));
+    audit.Add({}, static_cast<double>(head.seq()));
     Move(std::move(audit), out);
+    // From the signed head, so the count survives restarts: every entry before the base.
+    Family removed("wlsync_audit_entries_removed_total",
+                   "Audit entries removed by retention (older than retention.audit_keep_days)",
+                   Type::kCounter);
+    removed.Add({}, static_cast<double>(head.base_seq() > 0 ? head.base_seq() - 1 : 0));
+    Move(std::move(removed), out);
     Family locked("wlsync_lockdown_active", "1 during an emergency lockdown", Type::kGauge);
     locked.Add({}, lockdown->active() ? 1 : 0);
     Move(std::move(locked), out);

@@ -10,6 +10,9 @@ namespace {
 
 // Erasures submitted to the writer at once.
 constexpr size_t kBatch = 1000;
+// Audit entries removed per WriteBatch (each batch is one synced write and one entry).
+constexpr size_t kAuditBatch = 5000;
+constexpr int64_t kMsPerDay = 86400 * 1000;
 
 const std::vector<v1::Group> kPersonalGroups = {v1::IDENTITY, v1::CONTACT, v1::RESIDENCE,
                                                 v1::WORK,     v1::CATEGORY, v1::LIST,
@@ -24,8 +27,13 @@ bool HasContent(const v1::Record& r, v1::Group group) {
 }  // namespace
 
 RetentionSweeper::RetentionSweeper(RetentionOptions options, const storage::Store& store,
-                                   sync::Writer& writer, std::function<int64_t()> now_ms)
-    : options_(std::move(options)), store_(store), writer_(writer), now_ms_(std::move(now_ms)) {}
+                                   sync::Writer& writer, access::AuditTrail& trail,
+                                   std::function<int64_t()> now_ms)
+    : options_(std::move(options)),
+      store_(store),
+      writer_(writer),
+      trail_(trail),
+      now_ms_(std::move(now_ms)) {}
 
 RetentionSweeper::~RetentionSweeper() { Stop(); }
 
@@ -40,15 +48,29 @@ void RetentionSweeper::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool RetentionSweeper::stopping() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stop_;
+}
+
 void RetentionSweeper::Run() {
   auto log = base::Logger("node");
   for (;;) {
     absl::StatusOr<SweepResult> r = Sweep();
     if (!r.ok()) {
       log->error("node={} retention sweep failed: {}", options_.node, r.status().message());
-    } else if (r->people_erased + r->tests_erased > 0) {
-      log->info("node={} retention erased people={} test_results={}", options_.node,
-                r->people_erased, r->tests_erased);
+    } else {
+      if (r->people_erased + r->tests_erased > 0) {
+        log->info("node={} retention erased people={} test_results={}", options_.node,
+                  r->people_erased, r->tests_erased);
+      }
+      if (r->audit.removed > 0) {
+        log->info(
+            "node={} retention removed audit_entries={} batches={} first_kept_seq={} "
+            "removed_until_ms={}",
+            options_.node, r->audit.removed, r->audit.batches, r->audit.first_kept,
+            r->audit.removed_until_ms);
+      }
     }
     std::unique_lock<std::mutex> lock(mu_);
     if (cv_.wait_for(lock, std::chrono::seconds(options_.sweep_every_s), [&] { return stop_; })) {
@@ -59,13 +81,31 @@ void RetentionSweeper::Run() {
 
 absl::StatusOr<SweepResult> RetentionSweeper::Sweep() {
   int64_t now = now_ms_();
+  SweepResult result;
+  // Independent: a failure of one part does not hold the other back.
+  absl::Status records = SweepRecords(now, &result);
+  absl::Status audit = SweepAudit(now, &result);
+  if (!records.ok()) return records;
+  if (!audit.ok()) return audit;
+  return result;
+}
+
+absl::Status RetentionSweeper::SweepAudit(int64_t now, SweepResult* result) {
+  if (options_.audit_keep_days <= 0) return absl::OkStatus();
+  absl::StatusOr<access::PurgeResult> purged = trail_.Purge(
+      now - options_.audit_keep_days * kMsPerDay, kAuditBatch, [this] { return stopping(); });
+  if (!purged.ok()) return purged.status();
+  result->audit = *purged;
+  return absl::OkStatus();
+}
+
+absl::Status RetentionSweeper::SweepRecords(int64_t now, SweepResult* result) {
   uint64_t erase_before_hlc =
       static_cast<uint64_t>(std::max<int64_t>(0, now - options_.erase_after_s * 1000)) << 16;
   std::string oldest_test = absl::FormatTime(
       "%Y-%m-%d", absl::FromUnixMillis(now) - absl::Hours(24 * options_.test_max_age_days),
       absl::FixedTimeZone(8 * 3600));
 
-  SweepResult result;
   std::vector<sync::LocalWrite> batch;
   auto flush = [&]() -> absl::Status {
     if (batch.empty()) return absl::OkStatus();
@@ -96,7 +136,7 @@ absl::StatusOr<SweepResult> RetentionSweeper::Sweep() {
         if (HasContent(*r, g)) w.erase.push_back(g);
       }
       if (w.erase.empty()) continue;
-      ++result.people_erased;
+      ++result->people_erased;
     } else {
       const std::string& date = model::GroupOf(*r, v1::TEST).value().last_test_date();
       if (options_.test_max_age_days <= 0 || !HasContent(*r, v1::TEST) || date.empty() ||
@@ -104,7 +144,7 @@ absl::StatusOr<SweepResult> RetentionSweeper::Sweep() {
         continue;
       }
       w.erase.push_back(v1::TEST);
-      ++result.tests_erased;
+      ++result->tests_erased;
     }
     batch.push_back(std::move(w));
     if (batch.size() >= kBatch) {
@@ -112,8 +152,7 @@ absl::StatusOr<SweepResult> RetentionSweeper::Sweep() {
     }
   }
   if (absl::Status s = cursor->status(); !s.ok()) return s;
-  if (absl::Status s = flush(); !s.ok()) return s;
-  return result;
+  return flush();
 }
 
 }  // namespace wlsync::daemon

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <thread>
 
 #include "access/audit_chain.h"
@@ -213,18 +214,30 @@ struct Trail {
     }
     return v.Finish(trail->head());
   }
+  // The message of Verify with the node's own key ("" when the trail verifies).
+  std::string VerifyError() { return std::string(Verify(key.public_key()).message()); }
 
   std::string Raw(uint64_t seq) {
-    std::string key;
-    storage::keys::PutFixed64(&key, seq);
-    return store->Get(storage::Table::kAudit, key).value().value();
+    return store->Get(storage::Table::kAudit, SeqKey(seq)).value().value();
   }
   void Put(uint64_t seq, const std::string& value) {
+    storage::TableBatch b;
+    b.puts.push_back({storage::Table::kAudit, SeqKey(seq), value});
+    REQUIRE(store->Write(b, true).ok());
+  }
+  // As someone with the data dir would (the trail itself never deletes but by retention).
+  void Delete(uint64_t seq) {
+    storage::TableBatch b;
+    b.deletes.push_back({storage::Table::kAudit, SeqKey(seq)});
+    REQUIRE(store->Write(b, true).ok());
+  }
+  bool Has(uint64_t seq) {
+    return store->Get(storage::Table::kAudit, SeqKey(seq)).value().has_value();
+  }
+  static std::string SeqKey(uint64_t seq) {
     std::string key;
     storage::keys::PutFixed64(&key, seq);
-    storage::TableBatch b;
-    b.puts.push_back({storage::Table::kAudit, key, value});
-    REQUIRE(store->Write(b, true).ok());
+    return key;
   }
 };
 
@@ -283,6 +296,10 @@ TEST_CASE("Audit: the chain verifies, and any edited or dropped entry is named",
     absl::Status s = v.Finish(reopened->head());
     REQUIRE(std::string(s.message()).find("entry 10 was changed") != std::string::npos);
   }
+  SECTION("a deleted first entry") {
+    t.Delete(1);
+    REQUIRE_THAT(t.VerifyError(), Catch::Contains("entry 1 is missing"));
+  }
   SECTION("a head signed by another key") {
     absl::Status s = t.Verify(sync::SigningKey::Generate().public_key());
     REQUIRE(std::string(s.message()).find("signature") != std::string::npos);
@@ -323,6 +340,227 @@ TEST_CASE("Audit: concurrent appends form one unbroken chain", "[access]") {
   t.Add("after", {});
   REQUIRE(t.Verify(t.key.public_key()).ok());
   REQUIRE(t.trail->head().seq() == 401);
+}
+
+constexpr int64_t kDay = 86400 * 1000;
+
+// A trail with 6 entries made 400 days ago and 4 made today, then a retention of a year.
+struct OldAndNew : Trail {
+  int64_t old_until = 0;
+  OldAndNew() {
+    for (int i = 0; i < 6; ++i) Add(i % 2 ? "alice" : "bob", {"pid-old-" + std::to_string(i)});
+    old_until = clock.now - 1000;
+    clock.now += 400 * kDay;
+    for (int i = 0; i < 4; ++i) Add("carol", {"pid-new-" + std::to_string(i)});
+  }
+  int64_t YearAgo() const { return clock.now - 365 * kDay; }
+};
+
+TEST_CASE("Audit retention: older entries go, younger stay, and the trail still verifies",
+          "[access]") {
+  OldAndNew t;
+  size_t batch = GENERATE(size_t{1000}, size_t{4}, size_t{1});
+  INFO("batch=" << batch);
+  absl::StatusOr<PurgeResult> r = t.trail->Purge(t.YearAgo(), batch);
+  REQUIRE(r.ok());
+  CHECK(r->removed == 6);
+  CHECK(r->first_kept == 7);
+  CHECK(r->removed_until_ms == t.old_until);
+  uint64_t batches = (6 + batch - 1) / batch;
+  CHECK(r->batches == batches);
+  for (uint64_t seq = 1; seq <= 6; ++seq) CHECK_FALSE(t.Has(seq));
+  for (uint64_t seq = 7; seq <= 10 + batches; ++seq) CHECK(t.Has(seq));
+
+  // The head carries the base; each batch left one entry with its counts.
+  v1::AuditHead head = t.trail->head();
+  CHECK(head.seq() == 10 + batches);
+  CHECK(head.base_seq() == 7);
+  CHECK(head.base_removed_until_ms() == t.old_until);
+  std::vector<v1::AuditEntry> entries;
+  REQUIRE(t.trail->Read(1, 100, &entries).ok());
+  REQUIRE(entries.size() == 4 + batches);
+  CHECK(entries.front().seq() == 7);
+  CHECK(entries.back().method() == "Audit.Retention");
+  CHECK(entries.back().result_count() == 6 - (batches - 1) * batch);
+  CHECK(entries.back().pids_size() == 0);
+
+  // The indexes forgot the removed entries.
+  std::vector<v1::AuditEntry> out;
+  REQUIRE(t.trail->ByToken("alice", 0, 100, &out).ok());
+  CHECK(out.empty());
+  REQUIRE(t.trail->WhoSaw("pid-old-2", 0, 100, &out).ok());
+  CHECK(out.empty());
+  REQUIRE(t.trail->ByToken("carol", 0, 100, &out).ok());
+  CHECK(out.size() == 4);
+
+  CHECK(t.VerifyError() == "");
+
+  // Nothing more is old enough: a second sweep removes and appends nothing.
+  absl::StatusOr<PurgeResult> again = t.trail->Purge(t.YearAgo(), batch);
+  REQUIRE(again.ok());
+  CHECK(again->removed == 0);
+  CHECK(t.trail->head().seq() == head.seq());
+}
+
+TEST_CASE("Audit retention: an entry made after the cutoff stops the purge, whatever follows",
+          "[access]") {
+  Trail t;
+  t.Add("a", {});
+  t.clock.now += 400 * kDay;
+  t.Add("b", {});             // young
+  t.clock.now -= 200 * kDay;  // the clock went back: entry 3 is dated earlier than entry 2
+  t.Add("c", {});
+  t.clock.now += 200 * kDay;
+  absl::StatusOr<PurgeResult> r = t.trail->Purge(t.clock.now - 365 * kDay, 100);
+  REQUIRE(r.ok());
+  CHECK(r->removed == 1);
+  CHECK(t.Has(2));
+  CHECK(t.Has(3));
+  CHECK(t.VerifyError() == "");
+}
+
+TEST_CASE("Audit retention: a purge never removes the entries it appends itself", "[access]") {
+  Trail t;
+  for (int i = 0; i < 3; ++i) t.Add("a", {});
+  // The clock stands far in the past, so the purge's own records look old too.
+  absl::StatusOr<PurgeResult> r = t.trail->Purge(t.clock.now + 365 * kDay, 1);
+  REQUIRE(r.ok());
+  CHECK(r->removed == 3);
+  CHECK(r->batches == 3);
+  CHECK(t.trail->head().base_seq() == 4);
+  CHECK(t.trail->head().seq() == 6);
+  CHECK(t.VerifyError() == "");
+}
+
+TEST_CASE("Audit retention: tampering with what is kept is still found after a purge", "[access]") {
+  OldAndNew t;
+  std::string removed_six = t.Raw(6);
+  REQUIRE(t.trail->Purge(t.YearAgo(), 1000).ok());
+  REQUIRE(t.VerifyError() == "");
+
+  SECTION("an edited kept entry") {
+    v1::AuditEntry e;
+    REQUIRE(e.ParseFromString(t.Raw(8)));
+    e.set_token("mallory");
+    t.Put(8, e.SerializeAsString());
+    REQUIRE_THAT(t.VerifyError(), Catch::Contains("entry 8 was changed"));
+  }
+  SECTION("the oldest kept entry, too young for retention, deleted") {
+    t.Delete(7);
+    REQUIRE_THAT(t.VerifyError(), Catch::Contains("entry 7 is missing"));
+  }
+  SECTION("the two oldest kept entries deleted") {
+    t.Delete(7);
+    t.Delete(8);
+    REQUIRE_THAT(t.VerifyError(), Catch::Contains("entry 7 is missing"));
+  }
+  SECTION("a kept entry in the middle deleted") {
+    t.Delete(9);
+    REQUIRE_THAT(t.VerifyError(), Catch::Contains("entry 9 is missing"));
+  }
+  SECTION("the prev_hash of the oldest kept entry edited") {
+    v1::AuditEntry e;
+    REQUIRE(e.ParseFromString(t.Raw(7)));
+    e.set_prev_hash(std::string(32, 'x'));
+    t.Put(7, e.SerializeAsString());
+    REQUIRE_THAT(t.VerifyError(), Catch::Contains("entry 7 was changed"));
+  }
+  SECTION("a removed entry put back (from a backup)") {
+    t.Put(6, removed_six);
+    REQUIRE_THAT(t.VerifyError(), Catch::Contains("older than the retention base"));
+  }
+  SECTION("the base moved forward by hand: the chain fits, the signature does not") {
+    v1::AuditEntry seven;
+    REQUIRE(seven.ParseFromString(t.Raw(7)));
+    t.Delete(7);
+    v1::AuditHead head = t.trail->head();
+    head.set_base_seq(8);
+    head.set_base_prev_hash(EntryHash(seven));
+    std::vector<v1::AuditEntry> entries;
+    REQUIRE(t.trail->Read(1, 100, &entries).ok());
+    ChainVerifier without_key("");
+    for (const auto& e : entries) without_key.Add(e);
+    REQUIRE(without_key.Finish(head).ok());  // the structure alone is consistent
+    ChainVerifier v(t.key.public_key());
+    for (const auto& e : entries) v.Add(e);
+    absl::Status s = v.Finish(head);
+    REQUIRE(std::string(s.message()).find("signature") != std::string::npos);
+  }
+}
+
+TEST_CASE("Audit retention: refuses to remove entries that do not chain", "[access]") {
+  OldAndNew t;
+  auto [seq, edit, message] = GENERATE(table<uint64_t, bool, std::string>({
+      {3, true, "entry 3 was changed"},  // an old entry edited
+      {6, true, "entry 6 "},             // the newest old one: entry 7 no longer links
+      {1, false, "entry 1 is missing"},  // the oldest deleted by hand
+      {4, false, "entry 4 is missing"},  // one in the middle of the old ones
+  }));
+  INFO("seq=" << seq << " edit=" << edit);
+  if (edit) {
+    v1::AuditEntry e;
+    REQUIRE(e.ParseFromString(t.Raw(seq)));
+    e.set_token("mallory");
+    t.Put(seq, e.SerializeAsString());
+  } else {
+    t.Delete(seq);
+  }
+  absl::StatusOr<PurgeResult> r = t.trail->Purge(t.YearAgo(), 1000);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == absl::StatusCode::kDataLoss);
+  CHECK_THAT(std::string(r.status().message()), Catch::Contains(message));
+  for (uint64_t s = 1; s <= 10; ++s) CHECK(t.Has(s) == (edit || s != seq));
+  CHECK(t.trail->head().base_seq() == 0);
+  CHECK(t.trail->head().seq() == 10);
+  // The evidence is still there to be found.
+  CHECK_THAT(t.VerifyError(), Catch::Contains(message));
+}
+
+TEST_CASE("Audit retention: the base survives a restart and later purges extend it", "[access]") {
+  OldAndNew t;
+  REQUIRE(t.trail->Purge(t.YearAgo(), 1000).ok());
+  t.trail = t.Make();  // the node restarted
+  CHECK(t.trail->head().base_seq() == 7);
+  t.Add("dave", {"pid-later"});
+  REQUIRE(t.VerifyError() == "");
+
+  // A year on, everything before today's entries is old: all of it goes, the newest too;
+  // the purge's own entry is then the whole kept trail.
+  uint64_t newest = t.trail->head().seq();
+  t.clock.now += 366 * kDay;
+  absl::StatusOr<PurgeResult> r = t.trail->Purge(t.YearAgo(), 1000);
+  REQUIRE(r.ok());
+  CHECK(r->removed == newest - 6);
+  CHECK(t.trail->head().base_seq() == newest + 1);
+  CHECK(t.trail->head().seq() == newest + 1);
+  t.trail = t.Make();
+  t.Add("erin", {});
+  CHECK(t.VerifyError() == "");
+  CHECK(t.trail->head().seq() == newest + 2);
+}
+
+TEST_CASE("Audit retention: purges and appends at once keep one chain", "[access]") {
+  OldAndNew t;
+  std::atomic<bool> done{false};
+  std::thread appender([&] {
+    for (int i = 0; i < 200; ++i) {
+      v1::AuditEntry e;
+      e.set_token("busy");
+      if (!t.trail->Append(std::move(e)).ok()) std::abort();
+    }
+    done = true;
+  });
+  uint64_t removed = 0;
+  do {
+    absl::StatusOr<PurgeResult> r = t.trail->Purge(t.YearAgo(), 2);
+    CHECK(r.ok());  // not REQUIRE: the appender thread must be joined
+    if (!r.ok()) break;
+    removed += r->removed;
+  } while (!done);
+  appender.join();
+  CHECK(removed == 6);
+  CHECK(t.trail->head().base_seq() == 7);
+  CHECK(t.VerifyError() == "");
 }
 
 }  // namespace

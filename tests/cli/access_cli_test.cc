@@ -12,17 +12,20 @@
 #include "absl/time/time.h"
 #include <rocksdb/db.h>
 
+#include "access/audit_chain.h"
 #include "storage/keys.h"
+#include "sync/signer.h"
 #include "tests/support/cluster.h"
 #include "wlsync/v1/audit.pb.h"
 
 namespace wlsync::testing {
 namespace {
 
-// Edits the stopped node's audit column family with RocksDB itself, as someone with the
-// data dir (not the node's API) would.
-void EditAudit(const std::string& data_dir,
-               const std::function<void(rocksdb::DB*, rocksdb::ColumnFamilyHandle*)>& edit) {
+// Edits the stopped node's audit column families (entries, then index and head) with
+// RocksDB itself, as someone with the data dir (not the node's API) would.
+using AuditEdit = std::function<void(rocksdb::DB*, rocksdb::ColumnFamilyHandle* audit,
+                                     rocksdb::ColumnFamilyHandle* index)>;
+void EditAudit(const std::string& data_dir, const AuditEdit& edit) {
   std::vector<std::string> names;
   REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), data_dir, &names).ok());
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
@@ -30,9 +33,13 @@ void EditAudit(const std::string& data_dir,
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), data_dir, cfs, &handles, &db).ok());
+  rocksdb::ColumnFamilyHandle* audit = nullptr;
+  rocksdb::ColumnFamilyHandle* index = nullptr;
   for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == "audit") edit(db, handles[i]);
+    if (names[i] == "audit") audit = handles[i];
+    if (names[i] == "audit_index") index = handles[i];
   }
+  if (audit != nullptr && index != nullptr) edit(db, audit, index);
   for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
   delete db;
 }
@@ -254,34 +261,105 @@ TEST_CASE("Audit: a changed or deleted entry in RocksDB is found by audit verify
   REQUIRE(ok.exit_code == 0);
   REQUIRE(ok.out.find("\"ok\":true") != std::string::npos);
   REQUIRE(ok.out.find("\"signature_checked\":true") != std::string::npos);
+  // Nothing is old enough for retention yet: the whole trail, from entry 1.
+  CHECK(ok.out.find("\"verified_from_seq\":1,\"removed_by_retention\":0") != std::string::npos);
 
   std::string key;
   storage::keys::PutFixed64(&key, 3);
   REQUIRE(s.node->Stop() == 0);
   SECTION("changed") {
-    EditAudit(s.node->dir() + "/data", [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf) {
-      std::string value;
-      REQUIRE(db->Get(rocksdb::ReadOptions(), cf, key, &value).ok());
-      v1::AuditEntry e;
-      REQUIRE(e.ParseFromString(value));
-      e.clear_pids();
-      e.set_result_count(0);
-      REQUIRE(db->Put(rocksdb::WriteOptions(), cf, key, e.SerializeAsString()).ok());
-    });
+    EditAudit(s.node->dir() + "/data",
+              [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, rocksdb::ColumnFamilyHandle*) {
+                std::string value;
+                REQUIRE(db->Get(rocksdb::ReadOptions(), cf, key, &value).ok());
+                v1::AuditEntry e;
+                REQUIRE(e.ParseFromString(value));
+                e.clear_pids();
+                e.set_result_count(0);
+                REQUIRE(db->Put(rocksdb::WriteOptions(), cf, key, e.SerializeAsString()).ok());
+              });
     REQUIRE(s.node->Start());
     CommandResult r = s.As("auditor", {"audit", "verify"});
     CHECK(r.exit_code == 1);
     CHECK(r.out.find("entry 3 was changed") != std::string::npos);
   }
   SECTION("deleted") {
-    EditAudit(s.node->dir() + "/data", [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf) {
-      REQUIRE(db->Delete(rocksdb::WriteOptions(), cf, key).ok());
-    });
+    EditAudit(s.node->dir() + "/data",
+              [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, rocksdb::ColumnFamilyHandle*) {
+                REQUIRE(db->Delete(rocksdb::WriteOptions(), cf, key).ok());
+              });
     REQUIRE(s.node->Start());
     CommandResult r = s.As("auditor", {"audit", "verify"});
     CHECK(r.exit_code == 1);
     CHECK(r.out.find("entry 3 is missing") != std::string::npos);
   }
+}
+
+// Rewrites the stopped node's trail so that its first `old` entries were made 400 days ago,
+// chained and signed anew with the node's own key: what a year of use would have left.
+void AgeFirstEntries(Node& node, uint64_t old) {
+  absl::StatusOr<sync::SigningKey> key =
+      sync::SigningKey::LoadFile(node.dir() + "/keys/" + node.name() + ".key");
+  REQUIRE(key.ok());
+  int64_t then = absl::ToUnixMillis(absl::Now() - absl::Hours(24 * 400));
+  EditAudit(node.dir() + "/data", [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* audit,
+                                      rocksdb::ColumnFamilyHandle* index) {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), audit));
+    std::string prev(32, '\0');
+    v1::AuditHead head;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      v1::AuditEntry e;
+      REQUIRE(e.ParseFromString(it->value().ToString()));
+      if (e.seq() <= old) e.set_unix_ms(then + static_cast<int64_t>(e.seq()));
+      e.set_prev_hash(prev);
+      prev = access::EntryHash(e);
+      head.set_seq(e.seq());
+      REQUIRE(db->Put(rocksdb::WriteOptions(), audit, it->key(), e.SerializeAsString()).ok());
+    }
+    head.set_hash(prev);
+    head.set_node(node.name());
+    head.set_key_id(key->key_id());
+    head.set_signature(key->SignRaw(access::HeadMessage(head)));
+    REQUIRE(db->Put(rocksdb::WriteOptions(), index, "h", head.SerializeAsString()).ok());
+  });
+}
+
+TEST_CASE("Audit: entries older than audit_keep_days are removed and verify starts after them",
+          "[e2e][access]") {
+  Secured s;
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(s.As("tracer", {"query", "--list", "GREY", "--limit", "1"}).exit_code == 0);
+  }
+  REQUIRE(s.node->Stop() == 0);
+  AgeFirstEntries(*s.node, 3);
+  REQUIRE(s.node->Start());  // the default keeps a year; the first sweep runs at start
+  REQUIRE(WaitFor(
+      [&] { return s.node->log().find("retention removed audit_entries=3") != std::string::npos; },
+      std::chrono::seconds(30)));
+
+  CommandResult ok = s.As("auditor", {"audit", "verify", "--public-key", s.node->public_key_hex()});
+  INFO(ok.out << ok.err);
+  REQUIRE(ok.exit_code == 0);
+  CHECK(ok.out.find("\"verified_from_seq\":4,\"removed_by_retention\":3") != std::string::npos);
+  CHECK(ok.err.find("the 3 older entries were removed by retention") != std::string::npos);
+  CommandResult exported = s.As("auditor", {"audit", "export"});
+  CHECK(exported.out.find("\"seq\":3,") == std::string::npos);
+  CHECK(exported.out.find("\"method\":\"Audit.Retention\"") != std::string::npos);
+  CHECK(MetricValue(s.node->Metrics(), "wlsync_audit_entries_removed_total") == 3);
+
+  // Entry 4 is not old enough: deleting it by hand is named.
+  REQUIRE(s.node->Stop() == 0);
+  std::string four;
+  storage::keys::PutFixed64(&four, 4);
+  EditAudit(s.node->dir() + "/data",
+            [&](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* audit, rocksdb::ColumnFamilyHandle*) {
+              REQUIRE(db->Delete(rocksdb::WriteOptions(), audit, four).ok());
+            });
+  REQUIRE(s.node->Start());
+  CommandResult r = s.As("auditor", {"audit", "verify", "--public-key", s.node->public_key_hex()});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("entry 4 is missing") != std::string::npos);
 }
 
 }  // namespace

@@ -44,6 +44,31 @@ TEST_CASE("Config: a minimal file loads with defaults and resolves paths", "[dae
   REQUIRE(c->tls_cert == "/srv/node/tls/waihai.crt");
   REQUIRE(c->tls_key == "/srv/node/tls/waihai.key");
   REQUIRE(c->tls_ca == "/srv/node/tls/ca.crt");
+  REQUIRE(c->retention_audit_keep_days == 365);
+}
+
+TEST_CASE("Config: audit retention is whole days, 0 keeping the trail for ever", "[daemon]") {
+  auto [value, ok, want] = GENERATE(table<std::string, bool, int64_t>({
+      {"0", true, 0},
+      {"1", true, 1},
+      {"730", true, 730},
+      {"36500", true, 36500},
+      {"-1", false, 0},
+      {"-365", false, 0},
+      {"36501", false, 0},
+      {"\"365d\"", false, 0},
+      {"0.5", false, 0},
+  }));
+  std::string text = std::string(kMinimal) + "[retention]\naudit_keep_days = " + value + "\n";
+  absl::StatusOr<Config> c = ParseConfig(text, "test.toml", "/srv");
+  INFO(value);
+  REQUIRE(c.ok() == ok);
+  if (ok) {
+    REQUIRE(c->retention_audit_keep_days == want);
+  } else {
+    REQUIRE(std::string(c.status().message()).find("retention.audit_keep_days") !=
+            std::string::npos);
+  }
 }
 
 const std::string kPeer =
@@ -125,6 +150,7 @@ TEST_CASE("Config: the shipped example loads", "[daemon]") {
   INFO(c.status().message());
   REQUIRE(c.ok());
   REQUIRE(c->limits.at(access::Role::kTracer).records_per_hour == 5000);
+  REQUIRE(c->retention_audit_keep_days == 365);
 }
 
 TEST_CASE("Config: peers and trusted keys are read", "[daemon]") {

@@ -121,6 +121,7 @@ TEST_CASE("Metrics: two nodes export what they applied, sent, imported and serve
   SECTION("refused calls are counted by code, and the audit trail by entries") {
     std::string before = waihai.Metrics();
     double audit = MetricValue(before, "wlsync_audit_entries_total");
+    CHECK(MetricValue(before, "wlsync_audit_entries_removed_total") == 0);  // none old enough
     std::string bad = root / "bad.token";
     wlsync::testing::WriteFile(bad, "wlt_notavalidtoken\n");
     CommandResult r = wlsync::testing::Cli(
