@@ -213,13 +213,18 @@ absl::Status ReadTuning(const toml::table& root, const std::string& origin,
   if (const toml::table* ret = Section(root, "retention")) {
     WLSYNC_RETURN_IF_ERROR(CheckKeys(
         *ret, "retention.",
-        {"erase_after_s", "test_max_age_days", "sweep_every_s", "audit_keep_days"}, origin));
+        {"erase_after_s", "test_max_age_days", "sweep_every_s", "audit_keep_days",
+         "tombstone_keep_s"},
+        origin));
     Reader r(*ret, "retention.", origin, base);
     WLSYNC_RETURN_IF_ERROR(r.Int("erase_after_s", &c->retention_erase_after_s, 0, 100LL * 365 * 86400));
     WLSYNC_RETURN_IF_ERROR(r.Int("test_max_age_days", &c->retention_test_max_age_days, 0, 36500));
     WLSYNC_RETURN_IF_ERROR(r.Int("sweep_every_s", &c->retention_sweep_every_s, 1, 7 * 86400));
     // Whole days, so never less than one; 0 keeps the trail for ever.
     WLSYNC_RETURN_IF_ERROR(r.Int("audit_keep_days", &c->retention_audit_keep_days, 0, 36500));
+    // After the tombstone's last change, and only once every peer confirmed it.
+    WLSYNC_RETURN_IF_ERROR(
+        r.Int("tombstone_keep_s", &c->retention_tombstone_keep_s, 0, 100LL * 365 * 86400));
   }
   if (const toml::table* health = Section(root, "health")) {
     WLSYNC_RETURN_IF_ERROR(CheckKeys(*health, "health.", {"peer_timeout_s"}, origin));

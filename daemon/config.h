@@ -87,6 +87,7 @@ struct Config {
   int64_t retention_erase_after_s = 14 * 86400;
   int64_t retention_test_max_age_days = 0;
   int64_t retention_sweep_every_s = 3600;
+  int64_t retention_tombstone_keep_s = 365 * 86400;
   // Audit entries older than this are removed by the sweep; 0 keeps them for ever.
   int64_t retention_audit_keep_days = 365;
 

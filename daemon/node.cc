@@ -391,6 +391,12 @@ absl::Status Node::Start() {
   RetentionOptions ro{n.config.name, n.config.retention_erase_after_s,
                       n.config.retention_test_max_age_days, n.config.retention_sweep_every_s,
                       n.config.retention_audit_keep_days};
+  ro.tombstone_keep_s = n.config.retention_tombstone_keep_s;
+  ro.confirmed_before_ms = [&n] {
+    std::vector<std::string> peers;
+    for (const PeerConfig& p : n.config.peers) peers.push_back(p.name);
+    return ConfirmedBefore(*n.store, peers);
+  };
   n.retention = std::make_unique<RetentionSweeper>(ro, *n.store, *n.writer, *n.trail,
                                                    [&n] { return n.wall.NowMs(); });
   n.retention->Start();

@@ -24,6 +24,15 @@ bool HasContent(const v1::Record& r, v1::Group group) {
          !model::GroupEquals(model::GroupOf(r, group).value(), empty, group);
 }
 
+// True when every group of `r` was last written before `before_ms`.
+bool TombstoneExpired(const v1::Record& r, int64_t before_ms) {
+  if (before_ms <= 0) return false;
+  for (const v1::GroupState& g : r.groups()) {
+    if (static_cast<int64_t>(model::HlcMillis(g.stamp().hlc())) >= before_ms) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 RetentionSweeper::RetentionSweeper(RetentionOptions options, const storage::Store& store,
@@ -60,9 +69,9 @@ void RetentionSweeper::Run() {
     if (!r.ok()) {
       log->error("node={} retention sweep failed: {}", options_.node, r.status().message());
     } else {
-      if (r->people_erased + r->tests_erased > 0) {
-        log->info("node={} retention erased people={} test_results={}", options_.node,
-                  r->people_erased, r->tests_erased);
+      if (r->people_erased + r->tests_erased + r->tombstones_purged > 0) {
+        log->info("node={} retention erased people={} test_results={} purged tombstones={}",
+                  options_.node, r->people_erased, r->tests_erased, r->tombstones_purged);
       }
       if (r->audit.removed > 0) {
         log->info(
@@ -106,6 +115,14 @@ absl::Status RetentionSweeper::SweepRecords(int64_t now, SweepResult* result) {
       "%Y-%m-%d", absl::FromUnixMillis(now) - absl::Hours(24 * options_.test_max_age_days),
       absl::FixedTimeZone(8 * 3600));
 
+  // Old enough, and confirmed on every peer (a reconciliation that began after it ended
+  // with both sides equal).
+  int64_t purge_before_ms = 0;
+  if (options_.tombstone_keep_s > 0 && options_.confirmed_before_ms) {
+    purge_before_ms =
+        std::min(now - options_.tombstone_keep_s * 1000, options_.confirmed_before_ms());
+  }
+
   std::vector<sync::LocalWrite> batch;
   auto flush = [&]() -> absl::Status {
     if (batch.empty()) return absl::OkStatus();
@@ -135,8 +152,13 @@ absl::Status RetentionSweeper::SweepRecords(int64_t now, SweepResult* result) {
       for (v1::Group g : kPersonalGroups) {
         if (HasContent(*r, g)) w.erase.push_back(g);
       }
-      if (w.erase.empty()) continue;
-      ++result->people_erased;
+      if (w.erase.empty()) {
+        if (!TombstoneExpired(*r, purge_before_ms)) continue;
+        w.kind = sync::LocalWrite::Kind::kPurge;
+        ++result->tombstones_purged;
+      } else {
+        ++result->people_erased;
+      }
     } else {
       const std::string& date = model::GroupOf(*r, v1::TEST).value().last_test_date();
       if (options_.test_max_age_days <= 0 || !HasContent(*r, v1::TEST) || date.empty() ||

@@ -6,8 +6,9 @@
 // than `audit_keep_days` (AuditTrail::Purge: oldest first, in bounded batches, each
 // recorded in the trail and covered by the signed head).
 //
-// LIMITATION: tombstones are kept for ever (purging them after a retention of their own
-// and a reconciliation that confirmed them on every peer is not built).
+// Last, the tombstone (home, status, stamps) of an erased person goes too, by a signed purge
+// event (v1::Event.purge), once it is older than `tombstone_keep_s` and a reconciliation
+// that began after its last change ended with every peer equal (so every peer holds it).
 //
 // LIMITATION: what is old enough is judged by this node's wall clock: a clock set ahead by
 // more than `audit_keep_days` removes younger audit entries. The removal is still signed
@@ -35,12 +36,17 @@ struct RetentionOptions {
   int64_t test_max_age_days = 0;       // 0: keep test results
   int64_t sweep_every_s = 3600;
   int64_t audit_keep_days = 365;  // 0: keep audit entries for ever
+  int64_t tombstone_keep_s = 365 * 86400;  // after the last change; 0: keep tombstones for ever
+  // Tombstones whose last change is before this time (ms) are confirmed on every peer;
+  // null: none is.
+  std::function<int64_t()> confirmed_before_ms;
 };
 
 // What one sweep did.
 struct SweepResult {
   uint64_t people_erased = 0;
   uint64_t tests_erased = 0;
+  uint64_t tombstones_purged = 0;
   access::PurgeResult audit;  // audit entries removed
 };
 

@@ -1,5 +1,6 @@
 #include "daemon/scheduler.h"
 
+#include <limits>
 #include <random>
 
 #include "absl/time/civil_time.h"
@@ -108,6 +109,26 @@ std::map<std::string, ReconcileSummary> SummarizeReports(const storage::Store& s
     }
   }
   return out;
+}
+
+int64_t ConfirmedBefore(const storage::Store& store, const std::vector<std::string>& peers) {
+  if (peers.empty()) return std::numeric_limits<int64_t>::max();
+  std::map<std::string, int64_t> equal_since;
+  absl::StatusOr<std::vector<std::string>> reports = store.ListReports(1000);  // newest first
+  if (!reports.ok()) return 0;
+  for (const std::string& bytes : *reports) {
+    v1::ReconcileReport r;
+    if (r.ParseFromString(bytes) && r.equal() && r.error().empty()) {
+      equal_since.try_emplace(r.peer(), r.start_unix_ms());
+    }
+  }
+  int64_t before = std::numeric_limits<int64_t>::max();
+  for (const std::string& peer : peers) {
+    auto it = equal_since.find(peer);
+    if (it == equal_since.end()) return 0;
+    before = std::min(before, it->second);
+  }
+  return before;
 }
 
 int64_t ReconcileScheduler::LastSuccess(const std::string& peer) const {

@@ -48,6 +48,11 @@ struct ReconcileSummary {
 };
 std::map<std::string, ReconcileSummary> SummarizeReports(const storage::Store& store);
 
+// The time before which every record state was confirmed on every one of `peers`: the
+// earliest, over the peers, start of the newest run that ended with both sides equal.
+// 0 when a peer has no such run; with no peers, the largest time (nothing to confirm).
+int64_t ConfirmedBefore(const storage::Store& store, const std::vector<std::string>& peers);
+
 // Lifecycle: Start, Stop (or destroy). `store` and `run` must outlive it. Thread safe.
 class ReconcileScheduler {
  public:

@@ -82,6 +82,14 @@ bool IsRegistered(const v1::Record& record) {
 
 bool Exists(const v1::Record& record) { return HasGroup(record, v1::STATUS); }
 
+bool PurgeApplies(const v1::Event& purge, const v1::Record& record) {
+  if (!Exists(record)) return false;
+  for (const v1::GroupState& g : record.groups()) {
+    if (CompareStamps(g.stamp(), purge.stamp()) >= 0) return false;
+  }
+  return true;
+}
+
 v1::PersonFields Flatten(const v1::Record& record) {
   v1::PersonFields out;
   for (int g = 1; g <= kGroupCount; ++g) {

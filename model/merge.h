@@ -30,6 +30,9 @@ bool HasGroup(const v1::Record& record, v1::Group group);
 bool IsRegistered(const v1::Record& record);
 // True when the record has a STATUS group at all.
 bool Exists(const v1::Record& record);
+// True when a purge event removes `record`: it exists and none of its groups is at or
+// above the purge's stamp.
+bool PurgeApplies(const v1::Event& purge, const v1::Record& record);
 
 // All columns of the record flattened into one PersonFields.
 v1::PersonFields Flatten(const v1::Record& record);

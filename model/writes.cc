@@ -169,6 +169,28 @@ absl::StatusOr<PlannedWrite> WritePlanner::PlanErase(const v1::Record& current,
   return plan;
 }
 
+absl::StatusOr<PlannedWrite> WritePlanner::PlanPurge(const v1::Record& current) const {
+  if (!Exists(current)) return absl::NotFoundError("person: not known here");
+  if (HomeOf(current) != node_) {
+    return absl::PermissionDeniedError("purge: only the home jurisdiction purges a tombstone");
+  }
+  if (IsRegistered(current)) return absl::FailedPreconditionError("purge: the person is registered");
+  const v1::PersonFields empty;
+  for (int g = v1::IDENTITY; g <= model::kGroupCount; ++g) {
+    auto group = static_cast<v1::Group>(g);
+    if (group == v1::HOME || group == v1::STATUS) continue;
+    if (HasGroup(current, group) && !GroupEquals(GroupOf(current, group).value(), empty, group)) {
+      return absl::FailedPreconditionError("purge: erase the personal fields first");
+    }
+  }
+  PlannedWrite plan;
+  plan.pid = current.pid();
+  plan.purge = true;
+  plan.outcome = WriteOutcome::kUpdated;
+  plan.groups.emplace_back(v1::STATUS, empty);
+  return plan;
+}
+
 // LIMITATION: apart from registrations, the check uses the receiver's current view of the
 // person's home; while two jurisdictions change a person's home concurrently, a foreign
 // identity edit or deregistration may be judged differently on each side. The refused
@@ -177,6 +199,16 @@ absl::Status WritePlanner::CheckRemote(const v1::Event& event, const v1::Record&
                                        std::string_view home_hint) const {
   // A registration is judged by the event alone (deterministic on every node); other
   // writes against the person's home as known here, or as the same delta states it.
+  if (event.purge()) {
+    // Only the home removes a tombstone; where the person is unknown the purge only
+    // remembers the pid, which any jurisdiction's event could do no harm with.
+    std::string_view known_home = HomeOf(current);
+    if (event.group() != v1::STATUS || event.registration() ||
+        (!known_home.empty() && known_home != event.stamp().node())) {
+      return absl::PermissionDeniedError("purge: only the home jurisdiction purges a tombstone");
+    }
+    return absl::OkStatus();
+  }
   bool creating = event.registration();
   // A registration never deregisters: without this, any peer could deregister another
   // jurisdiction's people by flagging the event as a registration.

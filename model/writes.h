@@ -24,6 +24,7 @@ struct PlannedWrite {
   std::string pid;
   WriteOutcome outcome = WriteOutcome::kUnchanged;
   bool registration = false;  // the person was not known here: see Event.registration
+  bool purge = false;         // the tombstone goes: see Event.purge
   std::vector<std::pair<v1::Group, v1::PersonFields>> groups;
 };
 
@@ -69,6 +70,10 @@ class WritePlanner {
   // nothing is left to erase.
   absl::StatusOr<PlannedWrite> PlanErase(const v1::Record& current,
                                          const std::vector<v1::Group>& groups) const;
+
+  // Retention: removes the tombstone of a person deregistered here (the home) whose personal
+  // fields are all erased. One STATUS event flagged `purge`.
+  absl::StatusOr<PlannedWrite> PlanPurge(const v1::Record& current) const;
 
   // Checks a remote event written by `writer` against the policy. `home_hint` is the home
   // carried by the same delta for a person the receiver does not know yet.

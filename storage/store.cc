@@ -475,6 +475,7 @@ absl::Status Store::Commit(const CommitBatch& batch) {
   for (const v1::Record& r : batch.records) {
     wb.Put(impl_->cf(kRecords), r.pid(), impl_->sealer->Seal(model::SerializeDeterministic(r)));
   }
+  for (const std::string& pid : batch.record_deletes) wb.Delete(impl_->cf(kRecords), pid);
   for (const v1::Record* r : batch.record_refs) {
     wb.Put(impl_->cf(kRecords), r->pid(), impl_->sealer->Seal(model::SerializeDeterministic(*r)));
   }

@@ -108,6 +108,9 @@ struct CommitBatch {
   // Secondary index entries to add and remove (see storage/index.h).
   std::vector<std::string> index_puts;
   std::vector<std::string> index_deletes;
+  // Records to delete (purged tombstones; their digests and index keys are in the lists
+  // above).
+  std::vector<std::string> record_deletes;
   // Node-local entries written with the delta (the trust entries its key notices change).
   std::vector<TableBatch::Put> table_puts;
 };

@@ -32,7 +32,7 @@ class Overlay;
 
 // One local request, already validated by WritePlanner::Prepare*.
 struct LocalWrite {
-  enum class Kind { kUpsert, kRegister, kUpdate, kDeregister, kErase };
+  enum class Kind { kUpsert, kRegister, kUpdate, kDeregister, kErase, kPurge };
   Kind kind = Kind::kUpsert;
   std::string pid;
   v1::PersonFields fields;              // kUpsert, kRegister

@@ -88,6 +88,9 @@ LocalResult Writer::PlanOne(const LocalWrite& w, const v1::DeltaRef& ref,
     case LocalWrite::Kind::kErase:
       plan = planner_.PlanErase(**record, w.erase);
       break;
+    case LocalWrite::Kind::kPurge:
+      plan = planner_.PlanPurge(**record);
+      break;
   }
   if (!plan.ok()) return Refused(plan.status(), w.pid);
 
@@ -101,8 +104,13 @@ LocalResult Writer::PlanOne(const LocalWrite& w, const v1::DeltaRef& ref,
     event->mutable_stamp()->set_hlc(clock_.Tick());
     event->mutable_stamp()->set_node(own_stream_.origin);
     event->set_registration(plan->registration);
+    event->set_purge(plan->purge);
     *event->mutable_value() = std::move(value);
-    overlay->Merge(*event, ref, *record);
+    if (plan->purge) {
+      overlay->Purge(*event, *record);
+    } else {
+      overlay->Merge(*event, ref, *record);
+    }
     result.hlc = event->stamp().hlc();
   }
   return result;
@@ -330,7 +338,11 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
                                   std::string(verdict.message()), now_ms});
       continue;
     }
-    overlay.Merge(e, ref, *record);
+    if (e.purge()) {
+      overlay.Purge(e, *record);
+    } else {
+      overlay.Merge(e, ref, *record);
+    }
   }
 
   clock_.Observe(body.max_hlc());
@@ -404,7 +416,11 @@ RepairResult Writer::ProcessRepair(const std::string& signed_delta,
     if (stored->stamp().hlc() == e.stamp().hlc() && stored->stamp().node() == e.stamp().node()) {
       stored->Clear();  // same stamp, other content: the signed event is the proof
     }
-    overlay.Merge(e, ref, *record);
+    if (e.purge()) {
+      overlay.Purge(e, *record);
+    } else {
+      overlay.Merge(e, ref, *record);
+    }
   }
 
   storage::CommitBatch batch;

@@ -36,8 +36,11 @@ class Overlay {
   absl::StatusOr<v1::Record*> Get(const std::string& pid);
   // Merges `event` into the working copy of its record and remembers whether it changed.
   void Merge(const v1::Event& event, const v1::DeltaRef& writer, v1::Record* record);
+  // Applies a purge event (see v1::Event.purge): deletes the record where no group is
+  // newer, and remembers the pid so that later Merges of events up to its stamp are dropped.
+  void Purge(const v1::Event& event, v1::Record* record);
   // Adds the changed records (by reference: the overlay must outlive the commit), the
-  // count changes and the digest changes to `batch`.
+  // deleted ones, the count changes, the digest changes and the purge marks to `batch`.
   void Fill(storage::CommitBatch* batch) const;
 
  private:
@@ -47,13 +50,18 @@ class Overlay {
     model::Digest before_digest{};
     storage::Counts before_counts;
     std::vector<std::string> before_index;  // index keys of the stored record
+    uint64_t purged_hlc = 0;  // the pid's purge mark: events up to it are dropped
   };
 
   storage::Store& store_;
   google::protobuf::Arena arena_;
   absl::flat_hash_map<std::string, Entry> records_;
   absl::flat_hash_set<std::string> changed_;
+  absl::flat_hash_set<std::string> marked_;  // pids whose purge mark this commit writes
 };
+
+// The node-local key of a pid's purge mark (Table::kLocal); the value is the purge's HLC.
+std::string PurgeMarkKey(std::string_view pid);
 
 }  // namespace wlsync::sync::internal
 

@@ -1,9 +1,11 @@
 // Retention end to end: the home jurisdiction erases a deregistered person's fields and
 // old test results with signed writes; both nodes end with equal records (reconciliation
-// agrees), and the tombstone (pid, home, status) stays.
+// agrees); the tombstone (pid, home, status) stays until a reconciliation confirmed it, and
+// then goes at both.
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <thread>
 
 #include "tests/support/cluster.h"
 
@@ -28,7 +30,9 @@ TEST_CASE("Retention: a deregistered person's fields and old tests are erased on
   auto nodes = MakeNodes(root.path(), {"waihai", "guzhen"});
   REQUIRE(nodes.size() == 2);
   for (auto& n : nodes) {
-    n->AppendConfig("[retention]\nerase_after_s = 2\nsweep_every_s = 1\ntest_max_age_days = 365\n");
+    n->AppendConfig(
+        "[retention]\nerase_after_s = 2\nsweep_every_s = 1\ntest_max_age_days = 365\n"
+        "tombstone_keep_s = 3\n");
   }
   FullMesh(nodes);
   Node& waihai = *nodes[0];
@@ -60,12 +64,25 @@ TEST_CASE("Retention: a deregistered person's fields and old tests are erased on
   };
   CHECK(WaitFor([&] { return no_tests(waihai) && no_tests(guzhen); }, std::chrono::seconds(60)));
   CHECK(WaitFor([&] { return waihai.Export() == guzhen.Export(); }, std::chrono::seconds(30)));
+  // The tombstone stays, older than tombstone_keep_s, until a reconciliation confirms it:
+  // the pid (derived from the identity number) still finds it.
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  CHECK(waihai.Cli({"query", "--id", leaving}).out.find("DEREGISTERED") != std::string::npos);
+  CHECK(waihai.log().find("retention erased people=") != std::string::npos);
+
   CommandResult rec = waihai.Cli({"reconcile", "--peer", "guzhen"});
   INFO(rec.out << rec.err);
   CHECK(rec.exit_code == 0);
-  // The tombstone stays: the pid (derived from the identity number) still finds it.
-  CHECK(waihai.Cli({"query", "--id", leaving}).out.find("DEREGISTERED") != std::string::npos);
-  CHECK(waihai.log().find("retention erased people=") != std::string::npos);
+  // Confirmed equal on the peer: the home purges the tombstone with a signed event, and it
+  // goes at both nodes, which stay equal.
+  auto gone = [&](const Node& n) { return n.Cli({"get", leaving}).exit_code != 0; };
+  CHECK(WaitFor([&] { return gone(waihai) && gone(guzhen); }, std::chrono::seconds(30)));
+  CHECK(waihai.log().find("purged tombstones=1") != std::string::npos);
+  CHECK(waihai.Export() == guzhen.Export());
+  CommandResult again = guzhen.Cli({"reconcile", "--peer", "waihai"});
+  INFO(again.out << again.err);
+  CHECK(again.exit_code == 0);
+  CHECK(again.out.find("\"equal\": true") != std::string::npos);
 }
 
 }  // namespace

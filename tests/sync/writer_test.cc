@@ -385,3 +385,104 @@ TEST_CASE("Writer: retention erases by the home only, leaves the tombstone, and 
 
 }  // namespace
 }  // namespace wlsync::sync
+
+namespace wlsync::sync {
+namespace {
+
+LocalResult Purge(testing::TestNode& node, const std::string& pid) {
+  LocalWrite w;
+  w.kind = LocalWrite::Kind::kPurge;
+  w.pid = pid;
+  std::vector<LocalWrite> writes;
+  writes.push_back(std::move(w));
+  return node.writer().WriteLocal(std::move(writes)).front();
+}
+
+TEST_CASE("Writer: a purged tombstone is deleted on every node, equally, and older events never "
+          "bring the person back",
+          "[sync][retention]") {
+  model::FederationKey federation = model::FederationKey::Generate();
+  model::Grids grids = testing::TestGrids();
+  testing::TestNode waihai{"waihai", federation, grids};
+  testing::TestNode guzhen{"guzhen", federation, grids};
+  guzhen.Trust(waihai);
+  waihai.Trust(guzhen);
+  waihai.Start();
+  guzhen.Start();
+  REQUIRE(waihai.Register({testing::Person(1, "waihai"), testing::Person(2, "waihai")})[0]
+              .status.ok());
+  std::string pid = waihai.planner().PidOf(testing::Person(1, "waihai").id_doc()).value();
+  const std::vector<v1::Group> personal = {v1::IDENTITY, v1::CONTACT, v1::RESIDENCE, v1::WORK,
+                                           v1::CATEGORY, v1::LIST,     v1::TEST};
+
+  // Only an erased, deregistered person of this jurisdiction.
+  CHECK(Purge(waihai, pid).status.code() == absl::StatusCode::kFailedPrecondition);
+  REQUIRE(waihai.Deregister(pid)[0].status.ok());
+  CHECK(Purge(waihai, pid).status.code() == absl::StatusCode::kFailedPrecondition);
+  REQUIRE(Erase(waihai, pid, personal).status.ok());
+  std::vector<std::string> before_purge = waihai.OwnDeltas();
+  for (const std::string& d : before_purge) {
+    REQUIRE(guzhen.writer().ApplyRemote(d).outcome == RemoteOutcome::kApplied);
+  }
+  CHECK(Purge(guzhen, pid).status.code() == absl::StatusCode::kPermissionDenied);
+  const int64_t records = waihai.store().counts().records;
+  const int64_t deregistered = waihai.store().counts().deregistered;
+
+  LocalResult purged = Purge(waihai, pid);
+  REQUIRE(purged.status.ok());
+  CHECK(!waihai.store().GetRecord(pid).value().has_value());
+  CHECK(waihai.store().counts().records == records - 1);
+  CHECK(waihai.store().counts().deregistered == deregistered - 1);
+  for (const std::string& d : waihai.OwnDeltas(before_purge.size())) {
+    REQUIRE(guzhen.writer().ApplyRemote(d).outcome == RemoteOutcome::kApplied);
+  }
+  CHECK(!guzhen.store().GetRecord(pid).value().has_value());
+  CHECK(guzhen.Dump() == waihai.Dump());
+  CHECK(guzhen.store().DigestNode("").digest == waihai.store().DigestNode("").digest);
+  CHECK(guzhen.store().DigestNode("").count == 1);
+
+  // A repair from the registration delta (as reconciliation would make) revives nothing.
+  RepairResult repair = guzhen.writer().Repair(before_purge.front(), {pid});
+  CHECK(repair.status.ok());
+  CHECK(repair.repaired.empty());
+  CHECK(!guzhen.store().GetRecord(pid).value().has_value());
+  // Registering the person again, with a new stamp, works as for anyone new.
+  REQUIRE(waihai.Register({testing::Person(1, "waihai")})[0].status.ok());
+  CHECK(waihai.store().GetRecord(pid).value().has_value());
+}
+
+TEST_CASE("Writer: a purge sent by a jurisdiction that is not the home is quarantined",
+          "[sync][retention]") {
+  model::FederationKey federation = model::FederationKey::Generate();
+  model::Grids grids = testing::TestGrids();
+  testing::TestNode waihai{"waihai", federation, grids};
+  testing::TestNode guzhen{"guzhen", federation, grids};
+  guzhen.Trust(waihai);
+  waihai.Trust(guzhen);
+  waihai.Start();
+  guzhen.Start();
+  REQUIRE(waihai.Register({testing::Person(1, "waihai")})[0].status.ok());
+  std::string pid = waihai.planner().PidOf(testing::Person(1, "waihai").id_doc()).value();
+  for (const std::string& d : waihai.OwnDeltas()) guzhen.writer().ApplyRemote(d);
+
+  // guzhen forges a purge of waihai's person in its own stream.
+  v1::DeltaBody body;
+  body.set_origin("guzhen");
+  body.set_origin_epoch(guzhen.writer().own_stream().epoch);
+  body.set_seq(1);
+  uint64_t hlc = model::HlcPack(static_cast<uint64_t>(guzhen.wall().now_ms), 7);
+  body.set_max_hlc(hlc);
+  v1::Event* e = body.add_events();
+  e->set_pid(pid);
+  e->set_group(v1::STATUS);
+  e->mutable_stamp()->set_hlc(hlc);
+  e->mutable_stamp()->set_node("guzhen");
+  e->set_purge(true);
+  RemoteResult r = waihai.writer().ApplyRemote(testing::SignDelta(body, guzhen.key()));
+  CHECK(r.outcome == RemoteOutcome::kApplied);
+  CHECK(r.quarantined == 1);
+  CHECK(waihai.store().GetRecord(pid).value().has_value());
+}
+
+}  // namespace
+}  // namespace wlsync::sync
