@@ -13,8 +13,11 @@ packages=(
   python3 curl openssl
   # The packaging test (tests/deploy/packaging_test.sh): linters for the YAML and shell
   # files, PyYAML for the manifest checks, and systemd's offline tools (systemd-analyze,
-  # -sysusers, -tmpfiles) for the unit; none of them starts a service.
-  yamllint shellcheck python3-yaml systemd
+  # -sysusers, -tmpfiles) for the unit, and procps for the unit's ExecReload (/bin/kill);
+  # none of them starts a service.
+  yamllint shellcheck python3-yaml systemd procps
+  # The clock-jump fault test runs a node under libfaketime.
+  libfaketime
   # The fuzz build (tests/fuzz/run.sh): clang, its libFuzzer and sanitizer runtimes, and
   # llvm-symbolizer for readable crash reports.
   clang-14 libclang-rt-14-dev llvm-14
