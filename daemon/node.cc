@@ -259,12 +259,15 @@ absl::Status Node::Impl::BuildServer() {
   access_service = NewAccessService(*gate, *tokens);
   audit_service = NewAuditService(*gate, *trail, pid_of);
   emergency_service = NewEmergencyService(EmergencyDeps{
-      *gate, *tokens, *lockdown, *freezes, *trail, certs.get(),
+      *gate, *tokens, *lockdown, *freezes, writer->forks(), *trail, certs.get(),
       [this](const std::string& name) {
         return std::any_of(config.peers.begin(), config.peers.end(),
                            [&](const PeerConfig& p) { return p.name == name; });
       },
-      [this] { return wall.NowMs(); }});
+      [this] { return wall.NowMs(); },
+      [this] {
+        for (auto& p : pullers) p->Resync();
+      }});
   keys_service = NewKeysService(KeysDeps{*gate, *writer, trust, *signing_key, *store, config.name,
                                          config.signing_key});
   peer_service = sync::NewPeerService(*store, *clock, trust, *signing_key, config.name,
