@@ -85,7 +85,8 @@ absl::Status Node::Impl::OpenAccess() {
     certs = std::make_unique<PeerCerts>(*store, *tls, *trail, now);
     if (absl::Status s = certs->Load(); !s.ok()) return s;
   }
-  gate = std::make_unique<Gate>(*tokens, *limiter, *trail, *lockdown);
+  gate = std::make_unique<Gate>(*tokens, *limiter, *trail, *lockdown, access::RefusalLimitOptions{},
+                                now);
   query = std::make_unique<query::QueryEngine>(
       *store, [this](std::string_view id_doc) { return planner->PidOf(id_doc); });
   return absl::OkStatus();
@@ -221,6 +222,9 @@ void Node::Impl::MonitorHealth() {
         log->error("node={} refusals of revoked certificates not audited: {}", config.name,
                    s.message());
       }
+    }
+    if (absl::Status s = gate->FlushRefusals(); !s.ok()) {
+      log->error("node={} summary of refused calls not audited: {}", config.name, s.message());
     }
     server->GetHealthCheckService()->SetServingStatus(ok);
     serving.store(ok);
@@ -446,6 +450,12 @@ void Node::Shutdown() {
     }
     if (n.writer) n.writer->Stop();  // finishes every queued write
     if (n.server) n.server->Wait();
+    // Refusals still held back by the per-address limit reach the trail before it closes.
+    if (n.gate) {
+      if (absl::Status s = n.gate->FlushRefusals(/*all=*/true); !s.ok()) {
+        log->error("node={} summary of refused calls not audited: {}", n.config.name, s.message());
+      }
+    }
     n.server.reset();
     n.store.reset();  // closes RocksDB
     log->info("node={} stopped", n.config.name);
