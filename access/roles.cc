@@ -51,6 +51,8 @@ std::string_view MethodName(Method method) {
     case Method::kRevokeCert: return "Emergency.RevokeCert";
     case Method::kListCerts: return "Emergency.ListCerts";
     case Method::kReloadCerts: return "Emergency.ReloadCerts";
+    case Method::kListForks: return "Emergency.ListForks";
+    case Method::kClearFork: return "Emergency.ClearFork";
   }
   return "unknown";
 }
@@ -76,6 +78,8 @@ bool Allowed(Role role, Method method) {
     case Method::kRevokeCert:
     case Method::kListCerts:
     case Method::kReloadCerts:
+    case Method::kListForks:
+    case Method::kClearFork:
       return role == Role::kAdmin;
     case Method::kAuditExport:
     case Method::kAuditWhoSaw:

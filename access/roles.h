@@ -41,6 +41,8 @@ enum class Method {
   kRevokeCert,
   kListCerts,
   kReloadCerts,
+  kListForks,
+  kClearFork,
 };
 
 std::string_view RoleName(Role role);
@@ -49,7 +51,7 @@ std::string_view MethodName(Method method);
 
 // operator: every Registry method (writes, reads, export, reconcile) and Search;
 // tracer: Search; auditor: the Audit service; admin: the Access service (tokens) and the
-// Emergency service (peer certificates included).
+// Emergency service (peer certificates and forked streams included).
 // Every role may call Status, which holds no personal data.
 bool Allowed(Role role, Method method);
 

@@ -108,6 +108,14 @@ struct CertArgs {
   bool json = false;
 };
 int RunCert(const std::string& node, const CertArgs& args);
+struct ForkArgs {
+  std::string action;  // list or clear
+  std::string stream;  // clear: ORIGIN/EPOCH
+  std::string reason;  // clear
+  bool json = false;
+};
+int RunFork(const std::string& node, const ForkArgs& args);
+
 // A SHA-256 fingerprint as typed (any case, colons allowed) as 64 lowercase hex characters.
 absl::StatusOr<std::string> NormalizeFingerprint(std::string_view text);
 

@@ -231,6 +231,20 @@ int main(int argc, char** argv) {
     c->add_flag("--json", cert.json, "the whole reply as JSON");
   }
 
+  wlsync::cli::ForkArgs fork;
+  CLI::App* fork_cmd =
+      app.add_subcommand("fork", "streams refused after a fork: list, clear (admin role)");
+  fork_cmd->require_subcommand(1);
+  CLI::App* fork_list = fork_cmd->add_subcommand("list", "forked streams and both body hashes");
+  CLI::App* fork_clear = fork_cmd->add_subcommand(
+      "clear", "accept a forked stream again (check which copy is right first)");
+  fork_clear->add_option("stream", fork.stream, "ORIGIN/EPOCH as `fork list` prints it")
+      ->required();
+  fork_clear->add_option("--reason", fork.reason, "for the record (no personal data)");
+  for (CLI::App* c : {fork_list, fork_clear}) {
+    c->add_flag("--json", fork.json, "the whole reply as JSON");
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -344,6 +358,12 @@ int main(int argc, char** argv) {
     if (c->parsed()) {
       cert.action = c->get_name();
       return wlsync::cli::RunCert(node, cert);
+    }
+  }
+  for (CLI::App* c : {fork_list, fork_clear}) {
+    if (c->parsed()) {
+      fork.action = c->get_name();
+      return wlsync::cli::RunFork(node, fork);
     }
   }
   if (audit_verify->parsed()) return wlsync::cli::RunAuditVerify(node, audit_key);

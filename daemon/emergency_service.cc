@@ -4,6 +4,7 @@
 #include "base/strings.h"
 #include "daemon/gate.h"
 #include "daemon/services.h"
+#include "model/pid.h"
 #include "net/node_tls.h"
 #include "wlsync/v1/emergency.grpc.pb.h"
 
@@ -12,6 +13,18 @@ namespace {
 
 // Audit entries read per step while building a report.
 constexpr size_t kReadChunk = 10000;
+
+v1::ForkInfo ForkInfoOf(const v1::ForkedStream& f) {
+  v1::ForkInfo info;
+  info.set_stream(sync::StreamName({f.origin(), f.epoch()}));
+  info.set_seq(f.seq());
+  info.set_held_sha256(model::HexEncode(f.held_hash()));
+  info.set_other_sha256(model::HexEncode(f.other_hash()));
+  info.set_refused_seq(f.refused_seq());
+  info.set_since_unix_ms(f.since_unix_ms());
+  return info;
+}
+
 class EmergencyServiceImpl final : public v1::Emergency::Service {
  public:
   explicit EmergencyServiceImpl(EmergencyDeps deps) : d_(std::move(deps)) {}
@@ -152,7 +165,52 @@ class EmergencyServiceImpl final : public v1::Emergency::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status ListForks(grpc::ServerContext* context, const v1::ForkStateRequest*,
+                         v1::ForkState* response) override {
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kListForks, &caller); !a.ok()) {
+      return a;
+    }
+    DescribeForks(response);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ClearFork(grpc::ServerContext* context, const v1::ClearForkRequest* request,
+                         v1::ForkState* response) override {
+    Caller caller;
+    if (grpc::Status a = d_.gate.Admit(*context, access::Method::kClearFork, &caller); !a.ok()) {
+      return a;
+    }
+    if (grpc::Status s = CheckReason(request->reason()); !s.ok()) return s;
+    absl::StatusOr<storage::StreamId> stream = sync::ParseStreamName(request->stream());
+    if (!stream.ok()) return ToGrpc(stream.status());
+    absl::StatusOr<std::optional<v1::ForkedStream>> cleared = d_.forks.Clear(*stream);
+    if (!cleared.ok()) return ToGrpc(cleared.status());
+    if (!cleared->has_value()) {
+      return ToGrpc(absl::NotFoundError(
+          base::StrCat("stream ", request->stream(), " is not refused for a fork")));
+    }
+
+    v1::ForkInfo info = ForkInfoOf(**cleared);
+    if (grpc::Status a = d_.gate.Record(caller, access::Method::kClearFork,
+                                        base::StrCat("stream=", info.stream(), " seq=", info.seq(),
+                                                     " held_sha256=", info.held_sha256(),
+                                                     " other_sha256=", info.other_sha256()),
+                                        request->reason());
+        !a.ok()) {
+      return a;
+    }
+    d_.resync();  // the deltas refused while the stream was forked come again
+    DescribeForks(response);
+    *response->mutable_cleared() = std::move(info);
+    return grpc::Status::OK;
+  }
+
  private:
+  void DescribeForks(v1::ForkState* state) const {
+    for (const v1::ForkedStream& f : d_.forks.List()) *state->add_forks() = ForkInfoOf(f);
+  }
+
   // The Gate, then TLS: certificates exist only with it.
   grpc::Status AdmitCerts(const grpc::ServerContext& context, access::Method method,
                           Caller* caller) {

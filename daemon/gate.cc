@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "base/logging.h"
 #include "base/strings.h"
 
@@ -21,7 +23,34 @@ std::string_view CodeName(absl::StatusCode code) {
   }
 }
 
+// The metric label of a refusal: a fixed word per code.
+std::string RefusalReason(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kUnauthenticated: return "unauthenticated";
+    case absl::StatusCode::kPermissionDenied: return "permission_denied";
+    case absl::StatusCode::kResourceExhausted: return "rate_limited";
+    case absl::StatusCode::kFailedPrecondition: return "lockdown";
+    default: return "other";
+  }
+}
+
+std::string UtcTime(int64_t unix_ms) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(unix_ms),
+                          absl::UTCTimeZone());
+}
+
 }  // namespace
+
+Gate::Gate(access::TokenStore& tokens, access::RateLimiter& limiter, access::AuditTrail& trail,
+           const access::Lockdown& lockdown, access::RefusalLimitOptions refusal_limit,
+           std::function<int64_t()> now_ms)
+    : tokens_(tokens),
+      limiter_(limiter),
+      trail_(trail),
+      lockdown_(lockdown),
+      now_ms_(now_ms ? std::move(now_ms) : [] { return absl::ToUnixMillis(absl::Now()); }),
+      refusal_limit_(refusal_limit),
+      refusal_options_(refusal_limit) {}
 
 grpc::Status CheckReason(const std::string& reason) {
   constexpr size_t kMaxReason = 512;
@@ -41,11 +70,13 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
-// LIMITATION: every refusal, also of callers without a valid token, is one synced audit
-// append; a flood of bad-token requests costs disk and I/O until per-address limits exist
-// (issue "Survive faults and bad input").
+// LIMITATION: a refusal of a caller with a valid token (role, rate limit, lockdown) is still
+// one synced audit append each, so the holder of a valid token can make the node write once
+// per refused call. Such a caller is known by its token's name and an admin can revoke the
+// token; callers without a valid token are bounded per address in RefuseUnknown.
 grpc::Status Gate::Refuse(const std::string& token, std::string_view role, access::Method method,
                           const std::string& peer, const absl::Status& why) {
+  refusals_.Add({RefusalReason(why.code()), "entry"});
   base::Logger("rpc")->warn("refused method={} token={} peer={} code={} reason={}",
                             access::MethodName(method), token, peer, CodeName(why.code()),
                             base::Quote(why.message()));
@@ -59,22 +90,62 @@ grpc::Status Gate::Refuse(const std::string& token, std::string_view role, acces
   return ToGrpc(why);
 }
 
+grpc::Status Gate::RefuseUnknown(access::Method method, const std::string& peer,
+                                 const absl::Status& why) {
+  access::RefusalLimiter::Verdict v = refusal_limit_.Admit(access::SourceAddress(peer), now_ms_());
+  if (v.due.has_value()) {
+    if (absl::Status s = AppendSummary(*v.due); !s.ok()) return ToGrpc(s);
+  }
+  if (v.audit) return Refuse("-", "", method, peer, why);
+
+  refusals_.Add({RefusalReason(why.code()), "summary"});
+  if (v.first_held_back) {
+    base::Logger("rpc")->warn(
+        "address={} refused more than {} calls without a valid token in {} s: further "
+        "refusals from it are counted and audited as one summary entry per interval",
+        v.bucket, refusal_options_.per_address, refusal_options_.interval_ms / 1000);
+  }
+  return ToGrpc(why);
+}
+
+absl::Status Gate::AppendSummary(const access::RefusalSummary& summary) {
+  v1::AuditEntry entry;
+  entry.set_token("-");
+  entry.set_method("Gate.Refusals");
+  entry.set_filter(base::StrCat("refused=", summary.count, " first_ms=", summary.first_ms,
+                                " last_ms=", summary.last_ms));
+  entry.set_outcome(base::StrCat("UNAUTHENTICATED: ", summary.count, " more refusals from ",
+                                 summary.address, " between ", UtcTime(summary.first_ms), " and ",
+                                 UtcTime(summary.last_ms)));
+  entry.set_peer(summary.address);
+  return trail_.Append(std::move(entry));
+}
+
+absl::Status Gate::FlushRefusals(bool all) {
+  absl::Status first;
+  for (const access::RefusalSummary& s : refusal_limit_.TakeDue(now_ms_(), all)) {
+    if (absl::Status a = AppendSummary(s); !a.ok() && first.ok()) first = a;
+  }
+  return first;
+}
+
 grpc::Status Gate::Admit(const grpc::ServerContext& context, access::Method method,
                          Caller* caller) {
   caller->peer = context.peer();
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) {
-    return Refuse("-", "", method, caller->peer,
-                  absl::UnauthenticatedError("no token: send \"authorization: Bearer TOKEN\""));
+    return RefuseUnknown(
+        method, caller->peer,
+        absl::UnauthenticatedError("no token: send \"authorization: Bearer TOKEN\""));
   }
   std::string_view value(it->second.data(), it->second.size());
   if (value.substr(0, kBearer.size()) != kBearer) {
-    return Refuse("-", "", method, caller->peer,
-                  absl::UnauthenticatedError("authorization: must be \"Bearer TOKEN\""));
+    return RefuseUnknown(method, caller->peer,
+                         absl::UnauthenticatedError("authorization: must be \"Bearer TOKEN\""));
   }
   absl::StatusOr<access::Identity> id = tokens_.Authenticate(value.substr(kBearer.size()));
-  if (!id.ok()) return Refuse("-", "", method, caller->peer, id.status());
+  if (!id.ok()) return RefuseUnknown(method, caller->peer, id.status());
 
   caller->token = id->name;
   caller->role = id->role;

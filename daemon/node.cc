@@ -85,7 +85,8 @@ absl::Status Node::Impl::OpenAccess() {
     certs = std::make_unique<PeerCerts>(*store, *tls, *trail, now);
     if (absl::Status s = certs->Load(); !s.ok()) return s;
   }
-  gate = std::make_unique<Gate>(*tokens, *limiter, *trail, *lockdown);
+  gate = std::make_unique<Gate>(*tokens, *limiter, *trail, *lockdown, access::RefusalLimitOptions{},
+                                now);
   query = std::make_unique<query::QueryEngine>(
       *store, [this](std::string_view id_doc) { return planner->PidOf(id_doc); });
   return absl::OkStatus();
@@ -222,6 +223,9 @@ void Node::Impl::MonitorHealth() {
                    s.message());
       }
     }
+    if (absl::Status s = gate->FlushRefusals(); !s.ok()) {
+      log->error("node={} summary of refused calls not audited: {}", config.name, s.message());
+    }
     server->GetHealthCheckService()->SetServingStatus(ok);
     serving.store(ok);
     monitor_beat_ms.store(now);
@@ -259,12 +263,15 @@ absl::Status Node::Impl::BuildServer() {
   access_service = NewAccessService(*gate, *tokens);
   audit_service = NewAuditService(*gate, *trail, pid_of);
   emergency_service = NewEmergencyService(EmergencyDeps{
-      *gate, *tokens, *lockdown, *freezes, *trail, certs.get(),
+      *gate, *tokens, *lockdown, *freezes, writer->forks(), *trail, certs.get(),
       [this](const std::string& name) {
         return std::any_of(config.peers.begin(), config.peers.end(),
                            [&](const PeerConfig& p) { return p.name == name; });
       },
-      [this] { return wall.NowMs(); }});
+      [this] { return wall.NowMs(); },
+      [this] {
+        for (auto& p : pullers) p->Resync();
+      }});
   keys_service = NewKeysService(KeysDeps{*gate, *writer, trust, *signing_key, *store, config.name,
                                          config.signing_key});
   peer_service = sync::NewPeerService(*store, *clock, trust, *signing_key, config.name,
@@ -450,6 +457,12 @@ void Node::Shutdown() {
     }
     if (n.writer) n.writer->Stop();  // finishes every queued write
     if (n.server) n.server->Wait();
+    // Refusals still held back by the per-address limit reach the trail before it closes.
+    if (n.gate) {
+      if (absl::Status s = n.gate->FlushRefusals(/*all=*/true); !s.ok()) {
+        log->error("node={} summary of refused calls not audited: {}", n.config.name, s.message());
+      }
+    }
     n.server.reset();
     n.store.reset();  // closes RocksDB
     log->info("node={} stopped", n.config.name);

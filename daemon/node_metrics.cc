@@ -191,6 +191,12 @@ void Node::Impl::AddMetricSources() {
     Family rows("wlsync_import_rows_total", "Import rows answered, by outcome", Type::kCounter);
     AddTally(import_rows, {"outcome"}, "", &rows);
     Move(std::move(rows), out);
+    Family refused("wlsync_refusals_total",
+                   "Client-API calls refused by the gate, by reason, and by how the audit "
+                   "trail has them (entry: one each; summary: counted in a summary entry)",
+                   Type::kCounter);
+    AddTally(gate->refusals(), {"reason", "audit"}, "", &refused);
+    Move(std::move(refused), out);
 
     storage::StoreStats st = store->stats();
     auto gauge = [out](const char* name, const char* help, double value) {

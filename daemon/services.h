@@ -12,6 +12,7 @@
 #include "daemon/peer_certs.h"
 #include "query/engine.h"
 #include "storage/store.h"
+#include "sync/forks.h"
 #include "sync/freezes.h"
 #include "sync/signer.h"
 
@@ -42,14 +43,16 @@ struct EmergencyDeps {
   access::TokenStore& tokens;
   access::Lockdown& lockdown;
   sync::PeerFreezes& freezes;
+  sync::ForkedStreams& forks;
   const access::AuditTrail& trail;
   PeerCerts* certs;                                 // null: plain TCP, no certificates
   std::function<bool(const std::string&)> is_peer;  // a configured peer's name
   std::function<int64_t()> now_ms;
+  std::function<void()> resync;  // every puller pulls again from the cursors
 };
 // The admin's emergency actions: freeze and unfreeze a peer, lockdown and lift, the state,
-// the leak report, and revoking, listing and reloading peer certificates. Each action is
-// recorded in the trail.
+// the leak report, revoking, listing and reloading peer certificates, and listing and
+// clearing forked streams. Each action is recorded in the trail.
 std::unique_ptr<grpc::Service> NewEmergencyService(EmergencyDeps deps);
 
 struct KeysDeps {

@@ -128,12 +128,14 @@ void Puller::PullOnce() {
   std::vector<Held> held;
   v1::PullResponse response;
   bool restart = false;
+  // This connection starts from the cursors anyway.
+  resync_.store(false);
   std::optional<std::string> server_fingerprint;  // of this connection, read once
   while (!restart && reader->Read(&response)) {
     if (!server_fingerprint) server_fingerprint = net::ServerFingerprint(context);
     // A freeze, or a revoked or unpinned certificate, cuts the live stream at the next
     // message (heartbeats: 1 s).
-    if (Frozen() || CertRefused(*server_fingerprint)) {
+    if (Frozen() || CertRefused(*server_fingerprint) || resync_.exchange(false)) {
       restart = true;
       break;
     }

@@ -63,6 +63,10 @@ class Puller {
   const std::string& peer() const { return options_.peer; }
   // Connection state, last error, lag and held-back origins, for Status.
   v1::PeerStatus Status() const;
+  // Ends the live pull at its next message (heartbeats: 1 s), so that the next one starts
+  // from the persisted cursors: after a fork is cleared, the deltas refused meanwhile come
+  // again. Thread safe.
+  void Resync() { resync_.store(true); }
   // Milliseconds since the Unix epoch when the peer last answered; 0 for never.
   int64_t last_contact_ms() const { return last_contact_ms_.load(); }
 
@@ -104,6 +108,7 @@ class Puller {
   base::Tally own_recovered_;
 
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> resync_{false};
   std::atomic<int64_t> last_contact_ms_{0};
   std::thread thread_;
 

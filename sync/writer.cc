@@ -12,13 +12,6 @@
 #include "sync/writer_internal.h"
 
 namespace wlsync::sync {
-namespace {
-
-std::string StreamName(const storage::StreamId& id) {
-  return base::StrCat(id.origin, "/", model::HexEncode(id.epoch));
-}
-
-}  // namespace
 
 std::string_view RemoteOutcomeName(RemoteOutcome outcome) {
   switch (outcome) {
@@ -32,20 +25,21 @@ std::string_view RemoteOutcomeName(RemoteOutcome outcome) {
   return "unknown";
 }
 
-Writer::Writer(storage::Store& store, model::HybridClock& clock,
-               const model::WritePlanner& planner, NodeKey& key, TrustStore& trust,
-               WriterOptions options)
+Writer::Writer(storage::Store& store, model::HybridClock& clock, const model::WritePlanner& planner,
+               NodeKey& key, TrustStore& trust, WriterOptions options)
     : store_(store),
       clock_(clock),
       planner_(planner),
       key_(key),
       trust_(trust),
       options_(options),
-      own_stream_{planner.node(), store.epoch()} {}
+      own_stream_{planner.node(), store.epoch()},
+      forks_(store) {}
 
 Writer::~Writer() { Stop(); }
 
 absl::Status Writer::Start() {
+  if (absl::Status s = forks_.Load(); !s.ok()) return s;
   absl::StatusOr<std::optional<storage::StreamState>> state = store_.GetStream(own_stream_);
   if (!state.ok()) return state.status();
   if (state->has_value()) own_state_ = **state;
@@ -148,9 +142,10 @@ absl::Status Writer::Submit(const std::shared_ptr<Job>& job) {
 }
 
 std::vector<std::string> Writer::forked_streams() const {
-  std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;
-  for (const storage::StreamId& id : forked_) out.push_back(StreamName(id));
+  for (const v1::ForkedStream& f : forks_.List()) {
+    out.push_back(StreamName({f.origin(), f.epoch()}));
+  }
   return out;
 }
 

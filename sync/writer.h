@@ -21,6 +21,7 @@
 #include "model/hlc.h"
 #include "model/writes.h"
 #include "storage/store.h"
+#include "sync/forks.h"
 #include "sync/signer.h"
 #include "wlsync/v1/delta.pb.h"
 
@@ -161,6 +162,8 @@ class Writer {
   const WriterStats& stats() const { return stats_; }
   // Streams refused after a fork, as "origin/epoch-hex".
   std::vector<std::string> forked_streams() const;
+  // The refused streams themselves, kept in the store: listed and cleared by an admin.
+  ForkedStreams& forks() { return forks_; }
   const storage::StreamId& own_stream() const { return own_stream_; }
   uint64_t own_seq() const { return own_seq_.load(std::memory_order_acquire); }
 
@@ -196,7 +199,11 @@ class Writer {
   RemoteResult CheckSequence(const v1::DeltaBody& body, const std::string& body_bytes,
                              const storage::StreamId& stream,
                              const storage::StreamState& state);
-  RemoteResult MarkForked(const storage::StreamId& stream, uint64_t seq);
+  // Refuses `stream` from now on: `held_hash` is the hash of the body this node holds at
+  // `seq`, `other_hash` that of the other body; `refused_seq` is the delta that showed it.
+  RemoteResult MarkForked(const storage::StreamId& stream, uint64_t seq,
+                          const std::string& held_hash, const std::string& other_hash,
+                          uint64_t refused_seq);
   RemoteResult CommitRemote(const v1::DeltaBody& body, const std::string& body_bytes,
                             const std::string& signed_delta, const storage::StreamId& stream,
                             const storage::StreamState& state, RemoteResult result,
@@ -220,10 +227,8 @@ class Writer {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;  // guarded by mu_
   bool stopping_ = false;                   // guarded by mu_
-  // LIMITATION: forked streams are remembered in memory only; after a restart a stream is
-  // accepted again until the conflicting delta shows up once more, and only a restart
-  // clears the state. A persisted flag and an operator command come with the fault work.
-  std::set<storage::StreamId> forked_;      // guarded by mu_
+  // Loaded by Start; kept in the store, so a fork outlives a restart.
+  ForkedStreams forks_;
   // Deltas already quarantined for their key, so that a peer sending one again does not
   // quarantine it twice. Writer thread only.
   std::set<std::pair<storage::StreamId, uint64_t>> key_quarantined_;

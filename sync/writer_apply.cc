@@ -256,12 +256,10 @@ RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
 RemoteResult Writer::CheckSequence(const v1::DeltaBody& body, const std::string& body_bytes,
                                    const storage::StreamId& stream,
                                    const storage::StreamState& state) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (forked_.contains(stream)) {
-      return Result(RemoteOutcome::kFork,
-                    absl::FailedPreconditionError("stream refused after a fork"));
-    }
+  if (forks_.Contains(stream)) {
+    return Result(RemoteOutcome::kFork,
+                  absl::FailedPreconditionError(
+                      "stream refused after a fork (`wlsync fork list`, `wlsync fork clear`)"));
   }
   std::string hash = Sha256(body_bytes);
   if (stream == own_stream_ && body.seq() > state.seq) {
@@ -276,8 +274,9 @@ RemoteResult Writer::CheckSequence(const v1::DeltaBody& body, const std::string&
     if (!held.ok()) return LocalFailure(held.status());
     v1::SignedDelta stored;
     if (!held->empty() && held->front().first == body.seq() &&
-        stored.ParseFromString(held->front().second) && Sha256(stored.body()) != hash) {
-      return MarkForked(stream, body.seq());
+        stored.ParseFromString(held->front().second)) {
+      std::string held_hash = Sha256(stored.body());
+      if (held_hash != hash) return MarkForked(stream, body.seq(), held_hash, hash, body.seq());
     }
     stats_.duplicates.fetch_add(1, std::memory_order_relaxed);
     return Result(RemoteOutcome::kDuplicate, absl::OkStatus());
@@ -288,20 +287,31 @@ RemoteResult Writer::CheckSequence(const v1::DeltaBody& body, const std::string&
                   absl::OutOfRangeError(
                       base::StrCat("gap: expected seq ", state.seq + 1, ", got ", body.seq())));
   }
-  if (body.prev_hash() != state.last_hash) return MarkForked(stream, body.seq());
+  if (body.prev_hash() != state.last_hash) {
+    return MarkForked(stream, state.seq, state.last_hash, body.prev_hash(), body.seq());
+  }
   return Result(RemoteOutcome::kApplied, absl::OkStatus());
 }
 
-RemoteResult Writer::MarkForked(const storage::StreamId& stream, uint64_t seq) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    forked_.insert(stream);
-  }
+RemoteResult Writer::MarkForked(const storage::StreamId& stream, uint64_t seq,
+                                const std::string& held_hash, const std::string& other_hash,
+                                uint64_t refused_seq) {
+  v1::ForkedStream fork;
+  fork.set_origin(stream.origin);
+  fork.set_epoch(stream.epoch);
+  fork.set_seq(seq);
+  fork.set_held_hash(held_hash);
+  fork.set_other_hash(other_hash);
+  fork.set_refused_seq(refused_seq);
+  fork.set_since_unix_ms(static_cast<int64_t>(model::HlcMillis(clock_.WallNow())));
+  absl::Status recorded = forks_.Add(fork);
+
   stats_.forks.fetch_add(1, std::memory_order_relaxed);
   base::Logger("sync")->error(
       "origin={} epoch={} seq={} fork: a different delta already holds this place; the "
-      "stream is refused until an operator acts",
-      stream.origin, model::HexEncode(stream.epoch), seq);
+      "stream is refused until an admin clears it (`wlsync fork clear`){}",
+      stream.origin, model::HexEncode(stream.epoch), seq,
+      recorded.ok() ? "" : base::StrCat("; ", recorded.message()));
   return Result(RemoteOutcome::kFork,
                 absl::DataLossError(base::StrCat("fork at seq ", seq, " of ", stream.origin)));
 }

@@ -133,6 +133,8 @@ TEST_CASE("Metrics: two nodes export what they applied, sent, imported and serve
               R"(wlsync_rpc_duration_seconds_count{method="wlsync.v1.Registry/Get",code="UNAUTHENTICATED"})") ==
           1);
     CHECK(MetricValue(after, "wlsync_audit_entries_total") == audit + 1);  // the refusal
+    CHECK(MetricValue(after, R"(wlsync_refusals_total{reason="unauthenticated",audit="entry"})") ==
+          1);
   }
 
   SECTION("health checks are counted under their own method") {

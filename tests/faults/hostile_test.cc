@@ -189,6 +189,7 @@ TEST_CASE("Faults: floods of connections and of unauthenticated calls leave the 
   CHECK(fds.size() == 400);
 
   // 300 calls with a token the node never issued, from 4 threads.
+  double audit_before = MetricValue(node.Metrics(), "wlsync_audit_entries_total");
   auto channel = ChannelTo(node);
   std::atomic<int> unauthenticated{0};
   std::vector<std::thread> threads;
@@ -214,8 +215,25 @@ TEST_CASE("Faults: floods of connections and of unauthenticated calls leave the 
 
   std::string m = node.Metrics();
   CHECK(MetricValue(m, R"(wlsync_rpc_duration_seconds_count{method="wlsync.v1.Registry/Status",code="UNAUTHENTICATED"})") == 300);
+  // The trail grew by the per-address limit (20 a minute), not by one synced entry per
+  // call; the rest are counted and wait for their summary entry.
+  double audited = MetricValue(m, "wlsync_audit_entries_total") - audit_before;
+  CHECK(audited >= 20);
+  CHECK(audited <= 22);
+  CHECK(MetricValue(m, R"(wlsync_refusals_total{reason="unauthenticated",audit="entry"})") == 20);
+  CHECK(MetricValue(m, R"(wlsync_refusals_total{reason="unauthenticated",audit="summary"})") ==
+        280);
   for (int fd : fds) close(fd);
   CHECK(node.Cli({"health"}).out == "SERVING\n");
+
+  // Nothing is dropped: a stop writes the summary of what was held back.
+  REQUIRE(node.Stop() == 0);
+  REQUIRE(node.Start());
+  REQUIRE(node.MakeToken("auditor-1", "auditor", node.token_file("auditor")));
+  std::string trail = node.Cli({"--token-file", node.token_file("auditor"), "audit", "export"}).out;
+  CHECK(trail.find("\"method\":\"Gate.Refusals\"") != std::string::npos);
+  CHECK(trail.find("UNAUTHENTICATED: 280 more refusals from 127.0.0.1 between") !=
+        std::string::npos);
 }
 
 }  // namespace

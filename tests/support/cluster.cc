@@ -420,4 +420,26 @@ std::string SampleRows(const std::string& dir, int rows) {
   return path;
 }
 
+std::string SampleIdDoc(int row) {
+  std::string csv = ReadFile(SampleFile("commuters.csv"));
+  size_t start = 0;
+  for (int i = 0; i <= row; ++i) start = csv.find('\n', start) + 1;
+  return csv.substr(start, csv.find(',', start) - start);
+}
+
+CommandResult AdminCli(const Node& node, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--token-file", node.dir() + "/admin.token"});
+  return node.Cli(args);
+}
+
+std::string PhoneAt(const Node& node, const std::string& who) {
+  std::string out = node.Cli({"get", who}).out;
+  size_t at = out.find("\"phone\":\"");
+  return at == std::string::npos ? "" : out.substr(at + 9, 11);
+}
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 }  // namespace wlsync::testing

@@ -164,5 +164,13 @@ std::string SampleFile(const std::string& name);
 // Writes the header and the first `rows` rows of the sample commuters.csv to DIR/rows.csv
 // and returns that path.
 std::string SampleRows(const std::string& dir, int rows);
+// The identity number of row `row` (0: the first after the header) of the sample.
+std::string SampleIdDoc(int row);
+
+// The CLI with the admin token `wlsync init` made for `node`.
+CommandResult AdminCli(const Node& node, std::vector<std::string> args);
+// The phone `wlsync get` prints for `who` at `node`; empty when there is none.
+std::string PhoneAt(const Node& node, const std::string& who);
+bool Contains(const std::string& text, const std::string& part);
 
 }  // namespace wlsync::testing

@@ -62,6 +62,17 @@ void TestNode::Start() {
   (void)writer_->Start();
 }
 
+void TestNode::Restart() {
+  writer_->Stop();
+  writer_.reset();
+  clock_.reset();
+  store_.reset();
+  auto store = storage::Store::Open(dir_ / "db", storage::StoreOptions{});
+  store_ = std::move(*store);
+  clock_ = std::make_unique<model::HybridClock>(wall_, store_->hlc_high_water());
+  Start();
+}
+
 std::vector<LocalResult> TestNode::Register(const std::vector<v1::PersonFields>& people) {
   std::vector<LocalWrite> writes;
   for (v1::PersonFields p : people) {

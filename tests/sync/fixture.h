@@ -41,6 +41,9 @@ class TestNode {
   // Adds `other`'s public key to this node's trust store (before Start).
   void Trust(const TestNode& other);
   void Start();
+  // Stops the writer, closes and reopens the store, and starts a new writer on it: what a
+  // restart of the node keeps. The trust store stays as it is.
+  void Restart();
 
   const std::string& name() const { return name_; }
   storage::Store& store() { return *store_; }

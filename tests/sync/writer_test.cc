@@ -138,7 +138,8 @@ TEST_CASE("Writer: out-of-order delivery reports a gap and then applies in order
   REQUIRE(p.guzhen.Dump() == p.waihai.Dump());
 }
 
-TEST_CASE("Writer: a fork stops accepting that stream and is counted", "[sync]") {
+TEST_CASE("Writer: a fork stops accepting that stream until it is cleared, and is counted",
+          "[sync]") {
   Pair p;
   p.waihai.Register({Person(1, "waihai")});
   p.waihai.Register({Person(2, "waihai")});
@@ -154,6 +155,69 @@ TEST_CASE("Writer: a fork stops accepting that stream and is counted", "[sync]")
   // Even the genuine next delta is refused until an operator acts.
   REQUIRE(p.guzhen.writer().ApplyRemote(deltas[1]).outcome == RemoteOutcome::kFork);
   REQUIRE(p.guzhen.store().counts().records == 1);
+
+  // Cleared (durably): after a restart the stream applies again.
+  auto missing = p.guzhen.writer().forks().Clear({"waihai", std::string(16, '\0')});
+  REQUIRE(missing.ok());
+  CHECK(!missing->has_value());
+  auto cleared = p.guzhen.writer().forks().Clear(p.waihai.writer().own_stream());
+  REQUIRE(cleared.ok());
+  REQUIRE(cleared->has_value());
+  CHECK((*cleared)->seq() == 1);
+  p.guzhen.Restart();
+  REQUIRE(p.guzhen.writer().forked_streams().empty());
+  REQUIRE(p.guzhen.writer().ApplyRemote(deltas[1]).outcome == RemoteOutcome::kApplied);
+  REQUIRE(p.guzhen.Dump() == p.waihai.Dump());
+}
+
+TEST_CASE("Writer: a fork is recorded in the store and still refuses its stream after a restart",
+          "[sync]") {
+  Pair p;
+  for (int i = 0; i < 3; ++i) p.waihai.Register({Person(i, "waihai")});
+  std::vector<std::string> deltas = p.waihai.OwnDeltas();
+  REQUIRE(p.guzhen.writer().ApplyRemote(deltas[0]).outcome == RemoteOutcome::kApplied);
+
+  v1::DeltaBody other = Body(deltas[1]);
+  uint64_t refused_seq = other.seq();
+  SECTION("same seq, different body") {
+    REQUIRE(p.guzhen.writer().ApplyRemote(deltas[1]).outcome == RemoteOutcome::kApplied);
+    other.set_created_unix_ms(other.created_unix_ms() + 1);
+  }
+  SECTION("next seq, naming another predecessor") { other.set_prev_hash(std::string(32, 'x')); }
+  std::string forged = SignDelta(other, p.waihai.key());
+  REQUIRE(p.guzhen.writer().ApplyRemote(forged).outcome == RemoteOutcome::kFork);
+  std::vector<v1::ForkedStream> before = p.guzhen.writer().forks().List();
+  REQUIRE(before.size() == 1);
+  const v1::ForkedStream& f = before.front();
+  CHECK(f.origin() == "waihai");
+  CHECK(f.refused_seq() == refused_seq);
+  CHECK(f.held_hash().size() == 32);
+  CHECK(f.other_hash().size() == 32);
+  CHECK(f.held_hash() != f.other_hash());
+  CHECK(f.since_unix_ms() > 0);
+
+  p.guzhen.Restart();
+  REQUIRE(p.guzhen.writer().forked_streams() ==
+          std::vector<std::string>{StreamName(p.waihai.writer().own_stream())});
+  REQUIRE(p.guzhen.writer().forks().List().front().SerializeAsString() == f.SerializeAsString());
+  // The genuine next delta is still refused: the fork outlived the restart.
+  uint64_t records = p.guzhen.store().counts().records;
+  REQUIRE(p.guzhen.writer().ApplyRemote(deltas[2]).outcome == RemoteOutcome::kFork);
+  REQUIRE(p.guzhen.store().counts().records == records);
+}
+
+TEST_CASE("Writer: stream names read back as the stream they name", "[sync]") {
+  storage::StreamId id{"waihai", std::string("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b"
+                                             "\x0c\x0d\x0e\x0f\xff",
+                                             16)};
+  auto parsed = ParseStreamName(StreamName(id));
+  REQUIRE(parsed.ok());
+  CHECK(*parsed == id);
+  for (std::string bad : std::vector<std::string>{"waihai", "/0102", "waihai/0102",
+                                                  "waihai/zz" + std::string(30, '0'), ""}) {
+    INFO(bad);
+    CHECK(!ParseStreamName(bad).ok());
+  }
 }
 
 TEST_CASE("Writer: a delta from a clock far ahead is held back until the clock catches up",
