@@ -13,11 +13,6 @@
 namespace wlsync::testing {
 namespace {
 
-CommandResult Admin(const Node& node, std::vector<std::string> args) {
-  args.insert(args.begin(), {"--token-file", node.dir() + "/admin.token"});
-  return node.Cli(args);
-}
-
 std::string FirstIdDoc(const std::string& csv_path) {
   std::string csv = ReadFile(csv_path);
   size_t start = csv.find('\n') + 1;
@@ -66,12 +61,12 @@ TEST_CASE("Keys: rotation and revocation between real nodes, across restarts and
   const std::string who = FirstIdDoc(rows);
 
   const std::string old_key =
-      JsonField(Admin(waihai, {"key", "list", "--json"}).out, "\"state\":\"current\"", "key_id");
+      JsonField(AdminCli(waihai, {"key", "list", "--json"}).out, "\"state\":\"current\"", "key_id");
   REQUIRE(old_key.size() == 16);
   const std::string pub_before = ReadFile(waihai.dir() + "/keys/waihai.key.pub");
 
   // Rotate: the key files change, the history names both keys, the peer learns it.
-  CommandResult rotated = Admin(waihai, {"key", "rotate", "--reason", "yearly", "--json"});
+  CommandResult rotated = AdminCli(waihai, {"key", "rotate", "--reason", "yearly", "--json"});
   INFO(rotated.err);
   REQUIRE(rotated.exit_code == 0);
   const std::string new_key = JsonField(rotated.out, "\"state\":\"current\"", "key_id");
@@ -85,7 +80,7 @@ TEST_CASE("Keys: rotation and revocation between real nodes, across restarts and
   CHECK(history.find(new_key) != std::string::npos);
 
   REQUIRE(Propagates(waihai, guzhen, who, "13900000011"));
-  std::string at_guzhen = Admin(guzhen, {"key", "list", "--node", "waihai", "--json"}).out;
+  std::string at_guzhen = AdminCli(guzhen, {"key", "list", "--node", "waihai", "--json"}).out;
   CHECK(JsonField(at_guzhen, old_key, "state") == "retired");
   CHECK(JsonField(at_guzhen, new_key, "state") == "valid");
 
@@ -108,22 +103,22 @@ TEST_CASE("Keys: rotation and revocation between real nodes, across restarts and
   REQUIRE(Propagates(guzhen, waihai, who, "13900000014"));
 
   // The current key cannot be revoked; the retired one is, from before the import.
-  CommandResult current = Admin(waihai, {"key", "revoke", new_key, "--from", "2020-01-01"});
+  CommandResult current = AdminCli(waihai, {"key", "revoke", new_key, "--from", "2020-01-01"});
   CHECK(current.exit_code == 1);
   CHECK(current.err.find("rotate") != std::string::npos);
-  REQUIRE(Admin(waihai, {"key", "revoke", old_key, "--from", "2020-01-01", "--reason", "drill"})
+  REQUIRE(AdminCli(waihai, {"key", "revoke", old_key, "--from", "2020-01-01", "--reason", "drill"})
               .exit_code == 0);
   REQUIRE(WaitFor(
       [&] {
-        std::string keys = Admin(guzhen, {"key", "list", "--node", "waihai", "--json"}).out;
+        std::string keys = AdminCli(guzhen, {"key", "list", "--node", "waihai", "--json"}).out;
         return JsonField(keys, old_key, "state") == "revoked (origin)";
       },
       std::chrono::seconds(20)));
-  CommandResult report = Admin(guzhen, {"key", "report", old_key, "--node", "waihai", "--json"});
+  CommandResult report = AdminCli(guzhen, {"key", "report", old_key, "--node", "waihai", "--json"});
   REQUIRE(report.exit_code == 0);
   CHECK(report.out.find("\"deltas_after_revocation\":0") == std::string::npos);
   CHECK(report.out.find("\"after_revocation\":true") != std::string::npos);
-  CHECK(Admin(guzhen, {"key", "report", "0011223344556677", "--node", "waihai"}).exit_code == 1);
+  CHECK(AdminCli(guzhen, {"key", "report", "0011223344556677", "--node", "waihai"}).exit_code == 1);
 
   // Every change is in waihai's trail.
   REQUIRE(waihai.MakeToken("auditor-1", "auditor", waihai.token_file("auditor")));

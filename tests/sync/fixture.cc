@@ -122,6 +122,25 @@ std::vector<std::string> TestNode::Dump() {
   return out;
 }
 
+Pair::Pair() {
+  waihai.Trust(guzhen);
+  guzhen.Trust(waihai);
+  waihai.Start();
+  guzhen.Start();
+}
+
+std::vector<RemoteResult> Pair::ShipResults(uint64_t after) {
+  std::vector<RemoteResult> out;
+  for (std::string& d : waihai.OwnDeltas(after)) out.push_back(guzhen.writer().ApplyRemote(d));
+  return out;
+}
+
+std::vector<RemoteOutcome> Pair::Ship(uint64_t after) {
+  std::vector<RemoteOutcome> out;
+  for (const RemoteResult& r : ShipResults(after)) out.push_back(r.outcome);
+  return out;
+}
+
 std::string SignDelta(const v1::DeltaBody& body, const SigningKey& key) {
   std::string bytes = body.SerializeAsString();
   v1::SignedDelta envelope;

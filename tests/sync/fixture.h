@@ -81,6 +81,20 @@ class TestNode {
   std::unique_ptr<Writer> writer_;
 };
 
+// Two nodes, waihai and guzhen, trusting each other, started.
+struct Pair {
+  model::FederationKey federation = model::FederationKey::Generate();
+  model::Grids grids = TestGrids();
+  TestNode waihai{"waihai", federation, grids};
+  TestNode guzhen{"guzhen", federation, grids};
+
+  Pair();
+  // Feeds waihai's own deltas with seq > after to guzhen; returns the results.
+  std::vector<RemoteResult> ShipResults(uint64_t after = 0);
+  // The same, the outcomes only.
+  std::vector<RemoteOutcome> Ship(uint64_t after = 0);
+};
+
 // Signs `body` with `key` into a serialized SignedDelta.
 std::string SignDelta(const v1::DeltaBody& body, const SigningKey& key);
 

@@ -11,32 +11,12 @@
 namespace wlsync::sync {
 namespace {
 
+using testing::Pair;
 using testing::Person;
 using testing::SignDelta;
 using testing::TestNode;
 
 constexpr int64_t kMinute = 60 * 1000;
-
-struct Pair {
-  model::FederationKey federation = model::FederationKey::Generate();
-  model::Grids grids = testing::TestGrids();
-  TestNode waihai{"waihai", federation, grids};
-  TestNode guzhen{"guzhen", federation, grids};
-
-  Pair() {
-    waihai.Trust(guzhen);
-    guzhen.Trust(waihai);
-    waihai.Start();
-    guzhen.Start();
-  }
-
-  // Feeds waihai's own deltas with seq > after to guzhen; returns the results.
-  std::vector<RemoteResult> Ship(uint64_t after = 0) {
-    std::vector<RemoteResult> out;
-    for (std::string& d : waihai.OwnDeltas(after)) out.push_back(guzhen.writer().ApplyRemote(d));
-    return out;
-  }
-};
 
 v1::DeltaBody Body(const std::string& signed_delta) {
   v1::SignedDelta envelope;
@@ -167,7 +147,7 @@ TEST_CASE(
   CHECK(Body(deltas[1]).key_notices_size() == 1);
   CHECK(KeyIdOfDelta(deltas[2]) == k2.key_id());
 
-  for (const RemoteResult& r : p.Ship()) {
+  for (const RemoteResult& r : p.ShipResults()) {
     INFO(r.status.message());
     REQUIRE(r.outcome == RemoteOutcome::kApplied);
   }

@@ -9,32 +9,10 @@
 namespace wlsync::sync {
 namespace {
 
+using testing::Pair;
 using testing::Person;
 using testing::SignDelta;
 using testing::TestNode;
-
-struct Pair {
-  model::FederationKey federation = model::FederationKey::Generate();
-  model::Grids grids = testing::TestGrids();
-  TestNode waihai{"waihai", federation, grids};
-  TestNode guzhen{"guzhen", federation, grids};
-
-  Pair() {
-    waihai.Trust(guzhen);
-    guzhen.Trust(waihai);
-    waihai.Start();
-    guzhen.Start();
-  }
-
-  // Feeds every delta of waihai's own stream to guzhen; returns the outcomes.
-  std::vector<RemoteOutcome> Ship(uint64_t after = 0) {
-    std::vector<RemoteOutcome> out;
-    for (std::string& d : waihai.OwnDeltas(after)) {
-      out.push_back(guzhen.writer().ApplyRemote(d).outcome);
-    }
-    return out;
-  }
-};
 
 v1::DeltaBody Body(const std::string& signed_delta) {
   v1::SignedDelta envelope;
@@ -465,14 +443,9 @@ LocalResult Purge(testing::TestNode& node, const std::string& pid) {
 TEST_CASE("Writer: a purged tombstone is deleted on every node, equally, and older events never "
           "bring the person back",
           "[sync][retention]") {
-  model::FederationKey federation = model::FederationKey::Generate();
-  model::Grids grids = testing::TestGrids();
-  testing::TestNode waihai{"waihai", federation, grids};
-  testing::TestNode guzhen{"guzhen", federation, grids};
-  guzhen.Trust(waihai);
-  waihai.Trust(guzhen);
-  waihai.Start();
-  guzhen.Start();
+  testing::Pair p;
+  testing::TestNode& waihai = p.waihai;
+  testing::TestNode& guzhen = p.guzhen;
   REQUIRE(waihai.Register({testing::Person(1, "waihai"), testing::Person(2, "waihai")})[0]
               .status.ok());
   std::string pid = waihai.planner().PidOf(testing::Person(1, "waihai").id_doc()).value();
@@ -517,14 +490,9 @@ TEST_CASE("Writer: a purged tombstone is deleted on every node, equally, and old
 
 TEST_CASE("Writer: a purge sent by a jurisdiction that is not the home is quarantined",
           "[sync][retention]") {
-  model::FederationKey federation = model::FederationKey::Generate();
-  model::Grids grids = testing::TestGrids();
-  testing::TestNode waihai{"waihai", federation, grids};
-  testing::TestNode guzhen{"guzhen", federation, grids};
-  guzhen.Trust(waihai);
-  waihai.Trust(guzhen);
-  waihai.Start();
-  guzhen.Start();
+  testing::Pair p;
+  testing::TestNode& waihai = p.waihai;
+  testing::TestNode& guzhen = p.guzhen;
   REQUIRE(waihai.Register({testing::Person(1, "waihai")})[0].status.ok());
   std::string pid = waihai.planner().PidOf(testing::Person(1, "waihai").id_doc()).value();
   for (const std::string& d : waihai.OwnDeltas()) guzhen.writer().ApplyRemote(d);
