@@ -161,6 +161,10 @@ if command -v systemd-analyze >/dev/null; then
   # unit names, from this machine's systemd.
   cp -n /usr/lib/systemd/system/*.target /usr/lib/systemd/system/*.slice \
     "$root/usr/lib/systemd/system/" 2>/dev/null || true
+  # ExecReload's /bin/kill (procps), as on the machine the unit is installed on.
+  if [ -x /usr/bin/kill ] && [ ! -e "$root/bin/kill" ]; then
+    mkdir -p "$root/bin" && cp /usr/bin/kill "$root/bin/kill"
+  fi
   check "systemd-analyze verify wlsyncd.service: no error or warning" verify
   check "systemd-analyze security (offline): exposure level at most 2.0" exposure
   note "$(cat "$tmp/check.log")"
