@@ -4,6 +4,7 @@
 // that a crash interrupted.
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -82,15 +83,25 @@ class KeysServiceImpl final : public v1::Keys::Service {
       RemoveNextKey(d_.signing_key_path);
       return ToGrpc(s);
     }
-    absl::Status installed = WriteHistory();
-    if (installed.ok()) installed = InstallNextKey(d_.signing_key_path);
+    // Committed and announced: from here the node signs with the new key whatever fails.
+    absl::Status installed = InstallNextKey(d_.signing_key_path);
+    absl::Status history = WriteHistory();
     if (grpc::Status a = d_.gate.Record(
             caller, access::Method::kKeyRotate,
             base::StrCat("old_key=", old_id, " new_key=", next.key_id()), request->reason());
         !a.ok()) {
       return a;
     }
-    if (!installed.ok()) return ToGrpc(installed);
+    for (const absl::Status& s : {installed, history}) {
+      if (s.ok()) continue;
+      base::Logger("node")->error("node={} key rotation to key={} committed, but: {}", d_.node,
+                                  next.key_id(), s.message());
+      return ToGrpc(absl::Status(
+          s.code(),
+          base::StrCat("the rotation to key ", next.key_id(),
+                       " is committed and announced, and the node signs with it; but ", s.message(),
+                       ". Fix that: the node finishes it at its next start")));
+    }
     List(d_.node, response);
     return grpc::Status::OK;
   }
@@ -103,9 +114,13 @@ class KeysServiceImpl final : public v1::Keys::Service {
     }
     if (grpc::Status s = CheckReason(request->reason()); !s.ok()) return s;
     std::string node = request->node().empty() ? d_.node : request->node();
-    if (request->key_id().empty() || request->from_unix_ms() <= 0) {
-      return ToGrpc(
-          absl::InvalidArgumentError("revoke: a key id and a time (--from) are required"));
+    if (request->key_id().empty()) {
+      return ToGrpc(absl::InvalidArgumentError("revoke: a key id is required"));
+    }
+    if (request->from_unix_ms() <= 0) {
+      return ToGrpc(absl::InvalidArgumentError(
+          "revoke: --from must be a time after 1970-01-01T00:00Z (when the key may first have "
+          "been in other hands)"));
     }
     if (!d_.trust.Knows(node)) {
       return ToGrpc(absl::NotFoundError(base::StrCat("revoke: ", node, " is not a trusted node")));
@@ -244,16 +259,49 @@ absl::Status Node::Impl::LoadTrust() {
     }
   }
 
+  // Once the node has rotated, it may sign only with the key it rotated to last: peers refuse
+  // an older one, and a key they never heard of, for good.
   std::string own_id = signing_key->current()->key_id();
+  std::set<std::string> own_known;
+  for (const sync::KeyRecord& r : *history) own_known.insert(r.key_id);
+  for (const sync::KeyRecord& r : *learnt) {
+    if (r.node == config.name) own_known.insert(r.key_id);
+  }
+  const std::string where = base::StrCat(
+      "Put back the node's current key file: its id is the key without an end in ",
+      sync::KeyHistoryPath(config.signing_key), ", or the one `wlsync key list --node ",
+      config.name, "` shows as valid at a peer");
   std::optional<sync::KeyRecord> own = trust.Find(config.name, own_id);
   if (own.has_value() && own->valid_until_hlc != 0) {
     return absl::FailedPreconditionError(
         base::StrCat("node.signing_key: key ", own_id,
-                     " was retired by a key rotation; peers refuse what it "
-                     "signs now. Put the current key file back (see `wlsync key list`)"));
+                     " was retired by a key rotation; peers refuse what it signs now. ", where));
   }
+  if (!own_known.empty() && !own_known.contains(own_id)) {
+    return absl::FailedPreconditionError(base::StrCat(
+        "node.signing_key: key ", own_id, " is not a key this node has signed with (it has had ",
+        own_known.size(), "); peers would refuse everything it signs. ", where));
+  }
+  if (!own_known.empty()) HealHistory(*history);
   log->info("node={} trusted keys={} own_key={}", config.name, trust.Keys().size(), own_id);
   return absl::OkStatus();
+}
+
+void Node::Impl::HealHistory(const std::vector<sync::KeyRecord>& on_disk) {
+  std::vector<sync::KeyRecord> own = trust.Keys(config.name);
+  auto same = [](const sync::KeyRecord& a, const sync::KeyRecord& b) {
+    return a.key_id == b.key_id && a.valid_after_hlc == b.valid_after_hlc &&
+           a.valid_until_hlc == b.valid_until_hlc;
+  };
+  if (std::equal(own.begin(), own.end(), on_disk.begin(), on_disk.end(), same)) return;
+  std::string path = sync::KeyHistoryPath(config.signing_key);
+  if (absl::Status s = sync::WriteKeyHistory(path, own); !s.ok()) {
+    base::Logger("node")->error("node={} the key history is out of date and cannot be written: {}",
+                                config.name, s.message());
+    return;
+  }
+  base::Logger("node")->warn("node={} rewrote the out-of-date key history {} (keys={})",
+                             config.name, path, own.size());
 }
 
 }  // namespace wlsync::daemon

@@ -114,6 +114,9 @@ struct Node::Impl {
   // After the store opens: the trust entries learnt before, the own key history, and a
   // rotation interrupted by a crash (daemon/keys_service.cc).
   absl::Status LoadTrust();
+  // Rewrites the own key history file when it differs from what the trust store knows (a
+  // write that failed after a rotation committed); a failure is logged.
+  void HealHistory(const std::vector<sync::KeyRecord>& on_disk);
   absl::Status LoadTls();
   absl::Status BuildServer();
   absl::Status OpenAccess();

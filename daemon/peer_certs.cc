@@ -63,8 +63,25 @@ absl::StatusOr<bool> PeerCerts::Revoke(const std::string& peer, const std::strin
   r.set_reason(reason);
   r.set_since_unix_ms(now_ms_());
   net::PinMap pinned = tls_.pins().Pinned();
-  for (const net::PinnedCert& c : pinned[peer]) {
-    if (c.fingerprint == fingerprint) r.set_not_after_unix_ms(c.not_after_unix_ms);
+  bool pinned_here = false;
+  std::string pinned_for;
+  for (const auto& [name, certs] : pinned) {
+    for (const net::PinnedCert& c : certs) {
+      if (c.fingerprint != fingerprint) continue;
+      if (name == peer) {
+        pinned_here = true;
+        r.set_not_after_unix_ms(c.not_after_unix_ms);
+      } else {
+        pinned_for = name;
+      }
+    }
+  }
+  // A wrong --peer in an incident would leave the certificate working while the tool seemed
+  // to revoke it: refuse instead.
+  if (!pinned_here && !pinned_for.empty()) {
+    return absl::FailedPreconditionError(base::StrCat(
+        "certificate ", net::ShortFingerprint(fingerprint), " is not pinned for ", peer,
+        " but for ", pinned_for, ": revoke it with --peer ", pinned_for));
   }
 
   std::lock_guard<std::mutex> lock(mu_);

@@ -219,8 +219,14 @@ bool Puller::Handle(std::string signed_delta, std::vector<Held>* held) {
     }
     case RemoteOutcome::kFork:
     case RemoteOutcome::kRejected:
-      log->error("peer={} origin={} seq={} {}: {}", options_.peer, r.stream.origin, r.seq,
-                 RemoteOutcomeName(r.outcome), r.status.message());
+      if (r.stream.origin.empty()) {
+        // Nothing in it verified, not even the origin it names: the message says what failed.
+        log->error("peer={} delta {}: {}", options_.peer, RemoteOutcomeName(r.outcome),
+                   r.status.message());
+      } else {
+        log->error("peer={} origin={} seq={} {}: {}", options_.peer, r.stream.origin, r.seq,
+                   RemoteOutcomeName(r.outcome), r.status.message());
+      }
       SetError(base::StrCat(RemoteOutcomeName(r.outcome), ": ", r.status.message()));
       // This node could not store it (a full disk, say): the cursor did not move, so pull
       // again from it after the reconnect backoff rather than wait for a later delta.

@@ -19,28 +19,6 @@ namespace {
 
 using std::chrono::seconds;
 
-CommandResult Admin(const Node& node, std::vector<std::string> args) {
-  args.insert(args.begin(), {"--token-file", node.dir() + "/admin.token"});
-  return node.Cli(args);
-}
-
-bool Has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-std::string PhoneOf(const Node& node, const std::string& who) {
-  std::string out = node.Cli({"get", who}).out;
-  size_t at = out.find("\"phone\":\"");
-  return at == std::string::npos ? "" : out.substr(at + 9, 11);
-}
-
-std::string IdDocOfRow(int row) {
-  std::string csv = ReadFile(SampleFile("commuters.csv"));
-  size_t start = 0;
-  for (int i = 0; i <= row; ++i) start = csv.find('\n', start) + 1;
-  return csv.substr(start, csv.find(',', start) - start);
-}
-
 std::string Fingerprint(const std::string& pem_file) {
   absl::StatusOr<std::string> fp = net::FingerprintOfPem(ReadFile(pem_file));
   REQUIRE(fp.ok());
@@ -79,43 +57,45 @@ TEST_CASE(
   // Both directions are live.
   REQUIRE(waihai.Cli({"import", SampleRows(root.path(), 40)}).exit_code == 0);
   REQUIRE(WaitFor([&] { return guzhen.Records() == 40; }, seconds(20)));
-  std::string who = IdDocOfRow(0);
+  std::string who = SampleIdDoc(0);
   REQUIRE(guzhen.Cli({"set", who, "phone", "13900000011"}).exit_code == 0);
-  REQUIRE(WaitFor([&] { return PhoneOf(waihai, who) == "13900000011"; }, seconds(20)));
+  REQUIRE(WaitFor([&] { return PhoneAt(waihai, who) == "13900000011"; }, seconds(20)));
 
   // Refused: not a peer, not a fingerprint, not an admin.
   std::string old_fp = Fingerprint(guzhen.cert());
-  CHECK(Admin(waihai, {"cert", "revoke", "--peer", "nobody", "--fingerprint", old_fp}).exit_code ==
-        1);
-  CHECK(Admin(waihai, {"cert", "revoke", "--peer", "guzhen", "--fingerprint", "abc"}).exit_code ==
-        2);
-  CHECK(Has(waihai.Cli({"cert", "list"}).err, "PERMISSION_DENIED"));
+  CHECK(
+      AdminCli(waihai, {"cert", "revoke", "--peer", "nobody", "--fingerprint", old_fp}).exit_code ==
+      1);
+  CHECK(
+      AdminCli(waihai, {"cert", "revoke", "--peer", "guzhen", "--fingerprint", "abc"}).exit_code ==
+      2);
+  CHECK(Contains(waihai.Cli({"cert", "list"}).err, "PERMISSION_DENIED"));
 
   auto revoked_at = std::chrono::steady_clock::now();
-  CommandResult revoked = Admin(waihai, {"cert", "revoke", "--peer", "guzhen", "--cert",
-                                         guzhen.cert(), "--reason", "key copied by mistake"});
+  CommandResult revoked = AdminCli(waihai, {"cert", "revoke", "--peer", "guzhen", "--cert",
+                                            guzhen.cert(), "--reason", "key copied by mistake"});
   INFO(revoked.out << revoked.err);
   REQUIRE(revoked.exit_code == 0);
-  CHECK(Has(revoked.out, "REVOKED"));
-  CHECK(Has(revoked.out, old_fp));
+  CHECK(Contains(revoked.out, "REVOKED"));
+  CHECK(Contains(revoked.out, old_fp));
 
   // Within a couple of seconds both live streams are cut: waihai's pull from guzhen (its
   // server certificate) and guzhen's pull from waihai (its client certificate).
   REQUIRE(WaitFor(
       [&] {
-        return Has(waihai.Cli({"status", "--json"}).out, "is revoked for peer guzhen") &&
-               Has(guzhen.Cli({"status", "--json"}).out,
-                   "is revoked by this node; it accepts only a new certificate");
+        return Contains(waihai.Cli({"status", "--json"}).out, "is revoked for peer guzhen") &&
+               Contains(guzhen.Cli({"status", "--json"}).out,
+                        "is revoked by this node; it accepts only a new certificate");
       },
       seconds(5)));
   CHECK(std::chrono::steady_clock::now() - revoked_at < seconds(4));
-  std::string phone_before = PhoneOf(waihai, who);
+  std::string phone_before = PhoneAt(waihai, who);
   REQUIRE(guzhen.Cli({"set", who, "phone", "13900000012"}).exit_code == 0);
-  std::string other = IdDocOfRow(1);
+  std::string other = SampleIdDoc(1);
   REQUIRE(waihai.Cli({"set", other, "phone", "13900000013"}).exit_code == 0);
   std::this_thread::sleep_for(seconds(3));
-  CHECK(PhoneOf(waihai, who) == phone_before);
-  CHECK(PhoneOf(guzhen, other) != "13900000013");
+  CHECK(PhoneAt(waihai, who) == phone_before);
+  CHECK(PhoneAt(guzhen, other) != "13900000013");
 
   // Audited, counted, shown; logged with a short fingerprint only.
   REQUIRE(waihai.MakeToken("auditor-1", "auditor", waihai.token_file("auditor")));
@@ -123,28 +103,28 @@ TEST_CASE(
   REQUIRE(WaitFor(
       [&] {
         std::string trail = waihai.Cli({"--token-file", auditor, "audit", "export"}).out;
-        return Has(trail, "\"method\":\"Emergency.RevokeCert\"") &&
-               Has(trail, "node=guzhen side=caller cert=" + old_fp) &&
-               Has(trail, "node=guzhen side=server cert=" + old_fp);
+        return Contains(trail, "\"method\":\"Emergency.RevokeCert\"") &&
+               Contains(trail, "node=guzhen side=caller cert=" + old_fp) &&
+               Contains(trail, "node=guzhen side=server cert=" + old_fp);
       },
       seconds(5)));
-  CHECK(Has(waihai.Cli({"--token-file", auditor, "audit", "export"}).out,
-            R"(reason=\"key copied by mistake\")"));
+  CHECK(Contains(waihai.Cli({"--token-file", auditor, "audit", "export"}).out,
+                 R"(reason=\"key copied by mistake\")"));
   CHECK(Refused(waihai, "caller") >= 1);
   CHECK(Refused(waihai, "server") >= 1);
   CHECK(MetricValue(waihai.Metrics(), "wlsync_tls_revoked_certificates{peer=\"guzhen\"}") == 1);
-  CHECK(Has(waihai.Cli({"status"}).out, "REVOKED certificate sha256=" + old_fp.substr(0, 16)));
-  CHECK(
-      Has(waihai.log(), "its client certificate sha256=" + old_fp.substr(0, 16) + ".. is revoked"));
-  CHECK_FALSE(Has(waihai.log(), "BEGIN CERTIFICATE"));
+  CHECK(Contains(waihai.Cli({"status"}).out, "REVOKED certificate sha256=" + old_fp.substr(0, 16)));
+  CHECK(Contains(waihai.log(),
+                 "its client certificate sha256=" + old_fp.substr(0, 16) + ".. is revoked"));
+  CHECK_FALSE(Contains(waihai.log(), "BEGIN CERTIFICATE"));
 
   // A restart keeps the revocation although the pin file still lists the certificate.
   REQUIRE(waihai.Stop() == 0);
   REQUIRE(waihai.Start());
   REQUIRE(WaitFor([&] { return Refused(waihai, "server") >= 1; }, seconds(20)));
-  CHECK(Has(Admin(waihai, {"cert", "list"}).out, "REVOKED"));
+  CHECK(Contains(AdminCli(waihai, {"cert", "list"}).out, "REVOKED"));
   std::this_thread::sleep_for(seconds(2));
-  CHECK(PhoneOf(waihai, who) == phone_before);
+  CHECK(PhoneAt(waihai, who) == phone_before);
 
   // guzhen gets a new certificate of the same CA (its own rotation needs its restart);
   // waihai's operator adds it to the pin file and reloads without a restart.
@@ -157,18 +137,18 @@ TEST_CASE(
   WriteFile(guzhen.dir() + "/tls/guzhen.key", next->key_pem);
   REQUIRE(guzhen.Start());
   WriteFile(pin_file, ReadFile(pin_file) + next->cert_pem);
-  CommandResult reload = Admin(waihai, {"cert", "reload"});
+  CommandResult reload = AdminCli(waihai, {"cert", "reload"});
   INFO(reload.out << reload.err);
   REQUIRE(reload.exit_code == 0);
-  CHECK(Has(reload.out, "reloaded peer=guzhen pinned=2 added=1 removed=0"));
-  CHECK(Has(reload.out, Fingerprint(guzhen.cert())));
+  CHECK(Contains(reload.out, "reloaded peer=guzhen pinned=2 added=1 removed=0"));
+  CHECK(Contains(reload.out, Fingerprint(guzhen.cert())));
 
   // Sync resumes both ways with nothing lost.
-  CHECK(WaitFor([&] { return PhoneOf(waihai, who) == "13900000012"; }, seconds(30)));
-  CHECK(WaitFor([&] { return PhoneOf(guzhen, other) == "13900000013"; }, seconds(30)));
+  CHECK(WaitFor([&] { return PhoneAt(waihai, who) == "13900000012"; }, seconds(30)));
+  CHECK(WaitFor([&] { return PhoneAt(guzhen, other) == "13900000013"; }, seconds(30)));
   CHECK(WaitFor([&] { return waihai.Export() == guzhen.Export(); }, seconds(30)));
-  CHECK(Has(waihai.Cli({"--token-file", auditor, "audit", "export"}).out,
-            "\"method\":\"Emergency.ReloadCerts\""));
+  CHECK(Contains(waihai.Cli({"--token-file", auditor, "audit", "export"}).out,
+                 "\"method\":\"Emergency.ReloadCerts\""));
 }
 
 TEST_CASE("Certs: SIGHUP reads the pin files again and is audited", "[e2e][tls]") {
@@ -180,7 +160,7 @@ TEST_CASE("Certs: SIGHUP reads the pin files again and is audited", "[e2e][tls]"
   AddPeerPinnedAt(waihai, *nodes[1], pin_file);  // guzhen itself is not started
   REQUIRE(waihai.Start());
   std::string old_fp = Fingerprint(nodes[1]->cert());
-  REQUIRE(Has(Admin(waihai, {"cert", "list"}).out, old_fp));
+  REQUIRE(Contains(AdminCli(waihai, {"cert", "list"}).out, old_fp));
 
   absl::StatusOr<net::KeyAndCert> next = net::IssueNodeCertificate(
       {ReadFile(SharedTestCa().cert), ReadFile(SharedTestCa().key)}, "guzhen", {"127.0.0.1"});
@@ -188,20 +168,25 @@ TEST_CASE("Certs: SIGHUP reads the pin files again and is audited", "[e2e][tls]"
   std::string new_fp = *net::FingerprintOfPem(next->cert_pem);
   WriteFile(pin_file, next->cert_pem);
   REQUIRE(::kill(waihai.pid(), SIGHUP) == 0);
-  CHECK(WaitFor([&] { return Has(Admin(waihai, {"cert", "list"}).out, new_fp); }, seconds(10)));
-  CHECK_FALSE(Has(Admin(waihai, {"cert", "list"}).out, old_fp));
+  CHECK(WaitFor(
+      [&] {
+        return Contains(AdminCli(waihai, {"cert", "list"}).out, new_fp);
+      },
+      seconds(10)));
+  CHECK_FALSE(Contains(AdminCli(waihai, {"cert", "list"}).out, old_fp));
   CHECK(waihai.Cli({"health"}).exit_code == 0);  // still running
 
   // A broken pin file keeps the previous pins; the failure is logged and audited.
   WriteFile(pin_file, "no certificate here\n");
   REQUIRE(::kill(waihai.pid(), SIGHUP) == 0);
-  CHECK(WaitFor([&] { return Has(waihai.log(), "SIGHUP: pin files not reloaded"); }, seconds(10)));
-  CHECK(Has(Admin(waihai, {"cert", "list"}).out, new_fp));
+  CHECK(WaitFor([&] { return Contains(waihai.log(), "SIGHUP: pin files not reloaded"); },
+                seconds(10)));
+  CHECK(Contains(AdminCli(waihai, {"cert", "list"}).out, new_fp));
   REQUIRE(waihai.MakeToken("auditor-1", "auditor", waihai.token_file("auditor")));
   std::string trail =
       waihai.Cli({"--token-file", waihai.token_file("auditor"), "audit", "export"}).out;
-  CHECK(Has(trail, "signal=SIGHUP peer=guzhen pinned=1 added=1 removed=1"));
-  CHECK(Has(trail, "FAILED: peers[0].cert"));
+  CHECK(Contains(trail, "signal=SIGHUP peer=guzhen pinned=1 added=1 removed=1"));
+  CHECK(Contains(trail, "FAILED: peers[0].cert"));
   CHECK(waihai.Stop() == 0);
 }
 

@@ -98,7 +98,18 @@ TEST_CASE("Keys: rotation and revocation between real nodes, across restarts and
   REQUIRE(guzhen.Start());
   REQUIRE(Propagates(waihai, guzhen, who, "13900000012"));
   REQUIRE(waihai.Stop() == 0);
+  // Started with a key it never had (or its retired one), it refuses to start, naming where
+  // the current key is; with a stale history file, it starts and rewrites it.
+  const std::string key_file = waihai.dir() + "/keys/waihai.key";
+  const std::string current_key = ReadFile(key_file);
+  WriteFile(key_file, std::string(64, 'a') + "\n");
+  CHECK(!waihai.Start());
+  CHECK(waihai.log().find("is not a key this node has signed with") != std::string::npos);
+  WriteFile(key_file, current_key);
+  const std::string history_file = waihai.dir() + "/keys/waihai.key.history";
+  WriteFile(history_file, "# stale\n");
   REQUIRE(waihai.Start());
+  CHECK(ReadFile(history_file).find(new_key) != std::string::npos);
   REQUIRE(Propagates(waihai, guzhen, who, "13900000013"));
   REQUIRE(Propagates(guzhen, waihai, who, "13900000014"));
 
