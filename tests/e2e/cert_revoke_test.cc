@@ -44,13 +44,14 @@ TEST_CASE(
     "a new one is pinned and reloaded",
     "[e2e][tls]") {
   TempDir root("cert-revoke");
-  auto nodes = MakeNodes(root.path(), {"waihai", "guzhen"});
-  REQUIRE(nodes.size() == 2);
+  auto nodes = MakeNodes(root.path(), {"waihai", "guzhen", "zhuhai"});
+  REQUIRE(nodes.size() == 3);
   Node& waihai = *nodes[0];
   Node& guzhen = *nodes[1];
   std::string pin_file = root / "waihai-pins-guzhen.crt";
   AddPeerPinnedAt(waihai, guzhen, pin_file);
   guzhen.AddPeer(waihai);
+  waihai.AddPeer(*nodes[2]);  // configured, never started: only its pin matters here
   REQUIRE(waihai.Start());
   REQUIRE(guzhen.Start());
 
@@ -70,6 +71,11 @@ TEST_CASE(
       AdminCli(waihai, {"cert", "revoke", "--peer", "guzhen", "--fingerprint", "abc"}).exit_code ==
       2);
   CHECK(Contains(waihai.Cli({"cert", "list"}).err, "PERMISSION_DENIED"));
+  // A certificate pinned for another peer: a wrong --peer would leave it working.
+  CommandResult wrong_peer =
+      AdminCli(waihai, {"cert", "revoke", "--peer", "zhuhai", "--fingerprint", old_fp});
+  CHECK(wrong_peer.exit_code == 1);
+  CHECK(Contains(wrong_peer.err, "is not pinned for zhuhai but for guzhen"));
 
   auto revoked_at = std::chrono::steady_clock::now();
   CommandResult revoked = AdminCli(waihai, {"cert", "revoke", "--peer", "guzhen", "--cert",
