@@ -16,6 +16,7 @@
 #include "model/hlc.h"
 #include "model/pid.h"
 #include "sync/key_lifecycle.h"
+#include "wlsync/v1/delta.pb.h"
 #include "wlsync/v1/keys.grpc.pb.h"
 
 namespace wlsync::daemon {
@@ -57,6 +58,28 @@ v1::KeyInfo Describe(const sync::KeyRecord& k, std::string_view current_id) {
   info.set_source(k.source);
   info.set_current(k.key_id == current_id);
   return info;
+}
+
+// The key id of the newest delta this node signed (in its most recent epoch); empty when it
+// has signed none.
+absl::StatusOr<std::string> LastOwnKeyId(const storage::Store& store, const std::string& node) {
+  absl::StatusOr<std::vector<std::pair<storage::StreamId, storage::StreamState>>> streams =
+      store.Streams();
+  if (!streams.ok()) return streams.status();
+  const std::pair<storage::StreamId, storage::StreamState>* newest = nullptr;
+  for (const auto& entry : *streams) {
+    if (entry.first.origin != node || entry.second.seq == 0) continue;
+    if (newest == nullptr || entry.second.last_unix_ms > newest->second.last_unix_ms) {
+      newest = &entry;
+    }
+  }
+  if (newest == nullptr) return std::string();
+  absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> last =
+      store.ReadLog(newest->first, newest->second.seq - 1, 1);
+  if (!last.ok()) return last.status();
+  v1::SignedDelta envelope;
+  if (last->empty() || !envelope.ParseFromString(last->front().second)) return std::string();
+  return envelope.key_id();
 }
 
 class KeysServiceImpl final : public v1::Keys::Service {
@@ -281,6 +304,17 @@ absl::Status Node::Impl::LoadTrust() {
     return absl::FailedPreconditionError(base::StrCat(
         "node.signing_key: key ", own_id, " is not a key this node has signed with (it has had ",
         own_known.size(), "); peers would refuse everything it signs. ", where));
+  }
+  // Never rotated: the key must be the one its latest delta was signed with.
+  absl::StatusOr<std::string> last_key = LastOwnKeyId(*store, config.name);
+  if (!last_key.ok()) return last_key.status();
+  if (own_known.empty() && !last_key->empty() && *last_key != own_id) {
+    return absl::FailedPreconditionError(base::StrCat(
+        "node.signing_key: key ", own_id, " is not the key this node signed its deltas with (",
+        *last_key,
+        ") and no rotation to it was made; peers would refuse everything it signs. "
+        "Put back the node's key file (the key whose id `wlsync key list --node ",
+        config.name, "` shows at a peer), then use `wlsync key rotate` to change keys"));
   }
   if (!own_known.empty()) HealHistory(*history);
   log->info("node={} trusted keys={} own_key={}", config.name, trust.Keys().size(), own_id);

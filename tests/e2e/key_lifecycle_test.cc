@@ -60,6 +60,17 @@ TEST_CASE("Keys: rotation and revocation between real nodes, across restarts and
   REQUIRE(WaitFor([&] { return guzhen.Records() == waihai.Records(); }, std::chrono::seconds(30)));
   const std::string who = FirstIdDoc(rows);
 
+  // Before any rotation, a key file swapped for another key is refused at start: peers would
+  // refuse all it signs.
+  const std::string key_file = waihai.dir() + "/keys/waihai.key";
+  const std::string first_key = ReadFile(key_file);
+  REQUIRE(waihai.Stop() == 0);
+  WriteFile(key_file, std::string(64, 'b') + "\n");
+  CHECK(!waihai.Start());
+  CHECK(waihai.log().find("is not the key this node signed its deltas with") != std::string::npos);
+  WriteFile(key_file, first_key);
+  REQUIRE(waihai.Start());
+
   const std::string old_key =
       JsonField(AdminCli(waihai, {"key", "list", "--json"}).out, "\"state\":\"current\"", "key_id");
   REQUIRE(old_key.size() == 16);
@@ -100,7 +111,6 @@ TEST_CASE("Keys: rotation and revocation between real nodes, across restarts and
   REQUIRE(waihai.Stop() == 0);
   // Started with a key it never had (or its retired one), it refuses to start, naming where
   // the current key is; with a stale history file, it starts and rewrites it.
-  const std::string key_file = waihai.dir() + "/keys/waihai.key";
   const std::string current_key = ReadFile(key_file);
   WriteFile(key_file, std::string(64, 'a') + "\n");
   CHECK(!waihai.Start());
