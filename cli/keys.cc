@@ -18,6 +18,11 @@ std::string Time(int64_t unix_ms) {
                           absl::FixedTimeZone(8 * 3600));
 }
 
+// "1 delta", "3 deltas".
+std::string Count(uint64_t n, const std::string& one, const std::string& many = "") {
+  return base::StrCat(n, " ", n == 1 ? one : (many.empty() ? one + "s" : many));
+}
+
 std::string State(const v1::KeyInfo& k) {
   if (k.revoked_from_unix_ms() != 0) return base::StrCat("revoked (", k.revoked_by(), ")");
   if (k.current()) return "current";
@@ -80,30 +85,30 @@ int PrintReport(const v1::KeyReport& r, bool json) {
                       ",\"vouched\":", d.vouched() ? "true" : "false", ",\"pids\":", Pids(d.pids()),
                       "}");
     }
-    std::printf(
-        "{\"key\":%s,\"deltas\":%llu,\"events\":%llu,\"deltas_after_"
-        "revocation\":%llu,"
-        "\"people_after_revocation\":%llu,\"pids_after_revocation\":%s,"
-        "\"accepted\":%s]}\n",
-        KeyJson(r.key()).c_str(), static_cast<unsigned long long>(r.deltas()),
-        static_cast<unsigned long long>(r.events()),
-        static_cast<unsigned long long>(r.deltas_after_revocation()),
-        static_cast<unsigned long long>(r.people_after_revocation()),
-        Pids(r.pids_after_revocation()).c_str(), deltas.c_str());
+    std::printf("%s\n", base::StrCat("{\"key\":", KeyJson(r.key()), ",\"deltas\":", r.deltas(),
+                                     ",\"events\":", r.events(),
+                                     ",\"deltas_after_revocation\":", r.deltas_after_revocation(),
+                                     ",\"vouched_after_revocation\":", r.vouched_after_revocation(),
+                                     ",\"people_after_revocation\":", r.people_after_revocation(),
+                                     ",\"pids_after_revocation\":", Pids(r.pids_after_revocation()),
+                                     ",\"accepted\":", deltas, "]}")
+                            .c_str());
     return kExitOk;
   }
   const v1::KeyInfo& k = r.key();
   std::printf("Key %s of %s: %s\n", k.key_id().c_str(), k.node().c_str(), State(k).c_str());
-  std::printf("Accepted here under it: %llu deltas, %llu events\n",
-              static_cast<unsigned long long>(r.deltas()),
-              static_cast<unsigned long long>(r.events()));
+  std::printf("Accepted here under it: %s, %s\n", Count(r.deltas(), "delta").c_str(),
+              Count(r.events(), "event").c_str());
   if (k.revoked_from_unix_ms() != 0) {
-    std::printf(
-        "Of these, from after its revocation time %s: %llu deltas "
-        "touching %llu people\n",
-        Time(k.revoked_from_unix_ms()).c_str(),
-        static_cast<unsigned long long>(r.deltas_after_revocation()),
-        static_cast<unsigned long long>(r.people_after_revocation()));
+    std::printf("Of these, from after its revocation time %s: %s touching %s",
+                Time(k.revoked_from_unix_ms()).c_str(),
+                Count(r.deltas_after_revocation(), "delta").c_str(),
+                Count(r.people_after_revocation(), "person", "people").c_str());
+    if (r.vouched_after_revocation() > 0) {
+      std::printf(" (%llu vouched for by the origin's revocation notice: its own)",
+                  static_cast<unsigned long long>(r.vouched_after_revocation()));
+    }
+    std::printf("\n");
   }
   std::printf("The deltas and pids are in the JSON report (--json).\n");
   return kExitOk;

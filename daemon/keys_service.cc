@@ -172,6 +172,10 @@ class KeysServiceImpl final : public v1::Keys::Service {
     if (grpc::Status a = d_.gate.Admit(*context, access::Method::kKeyList, &caller); !a.ok()) {
       return a;
     }
+    if (!request->node().empty() && !d_.trust.Knows(request->node())) {
+      return ToGrpc(absl::NotFoundError(base::StrCat(
+          "keys: ", request->node(), " is not a trusted node (see `wlsync key list`)")));
+    }
     List(request->node(), response);
     return grpc::Status::OK;
   }
@@ -228,6 +232,11 @@ class KeysServiceImpl final : public v1::Keys::Service {
       if (a.after_revocation) after.insert(a.pids.begin(), a.pids.end());
     }
     report->set_deltas_after_revocation(usage.deltas_after_revocation);
+    for (const sync::AcceptedDelta& a : usage.deltas) {
+      if (a.after_revocation && a.vouched) {
+        report->set_vouched_after_revocation(report->vouched_after_revocation() + 1);
+      }
+    }
     report->set_people_after_revocation(after.size());
     for (const std::string& pid : after) report->add_pids_after_revocation(pid);
   }

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <tuple>
 
+#include "absl/time/time.h"
 #include "base/strings.h"
 #include "model/hlc.h"
 #include "model/pid.h"
@@ -20,6 +21,11 @@ std::string Signed(std::string_view body) {
   std::string message(kDeltaDomain);
   message.append(body);
   return message;
+}
+
+// "2026-12-04T20:15:00Z", for refusal messages.
+std::string UtcTime(int64_t unix_ms) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
 }
 
 const uint8_t* Bytes(std::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
@@ -177,8 +183,8 @@ absl::Status TrustStore::Verify(std::string_view node, std::string_view key_id,
     v = KeyVerdict::kRevoked;
     return absl::FailedPreconditionError(
         base::StrCat("signature: key ", key_id, " of ", node, " is revoked (by ", key->revoked_by,
-                     ") from unix ms ", key->revoked_from_unix_ms, "; this delta is from ",
-                     model::HlcMillis(hlc)));
+                     ") from ", UtcTime(key->revoked_from_unix_ms), "; this delta is from ",
+                     UtcTime(static_cast<int64_t>(model::HlcMillis(hlc)))));
   }
   if ((key->valid_after_hlc != 0 && hlc <= key->valid_after_hlc) ||
       (key->valid_until_hlc != 0 && hlc > key->valid_until_hlc)) {

@@ -140,6 +140,12 @@ TEST_CASE("Keys: rotation and revocation between real nodes, across restarts and
   CHECK(report.out.find("\"deltas_after_revocation\":0") == std::string::npos);
   CHECK(report.out.find("\"after_revocation\":true") != std::string::npos);
   CHECK(AdminCli(guzhen, {"key", "report", "0011223344556677", "--node", "waihai"}).exit_code == 1);
+  // The text says what the origin vouched for; an unknown node is named as such.
+  std::string text = AdminCli(guzhen, {"key", "report", old_key, "--node", "waihai"}).out;
+  CHECK(text.find("vouched for by the origin's revocation notice") != std::string::npos);
+  CommandResult nosuch = AdminCli(guzhen, {"key", "list", "--node", "nosuch"});
+  CHECK(nosuch.exit_code == 1);
+  CHECK(nosuch.err.find("nosuch is not a trusted node") != std::string::npos);
 
   // Every change is in waihai's trail.
   REQUIRE(waihai.MakeToken("auditor-1", "auditor", waihai.token_file("auditor")));
