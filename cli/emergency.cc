@@ -13,15 +13,6 @@ namespace {
 
 std::string Time(int64_t unix_ms) { return ChinaTime(unix_ms, "%Y-%m-%dT%H:%M:%S%Ez", ""); }
 
-std::string List(const google::protobuf::RepeatedPtrField<std::string>& items) {
-  std::string out = "[";
-  for (int i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ",";
-    out += JsonString(items[i]);
-  }
-  return out + "]";
-}
-
 int PrintState(const v1::EmergencyState& s) {
   std::string frozen = "[";
   for (int i = 0; i < s.frozen_size(); ++i) {
@@ -47,8 +38,8 @@ std::string ReportJson(const v1::LeakReport& r) {
     base::StrAppend(&tokens, "{\"token\":", JsonString(t.token()), ",\"role\":",
                     JsonString(t.role()), ",\"calls\":", t.calls(), ",\"refused\":", t.refused(),
                     ",\"records_read\":", t.records_read(), ",\"people\":", t.people(),
-                    ",\"full_exports\":", t.full_exports(), ",\"cases\":", List(t.cases()),
-                    ",\"methods\":", List(t.methods()), ",\"first\":",
+                    ",\"full_exports\":", t.full_exports(), ",\"cases\":", JsonStrings(t.cases()),
+                    ",\"methods\":", JsonStrings(t.methods()), ",\"first\":",
                     JsonString(Time(t.first_unix_ms())), ",\"last\":",
                     JsonString(Time(t.last_unix_ms())), "}");
   }
@@ -57,7 +48,7 @@ std::string ReportJson(const v1::LeakReport& r) {
                       JsonString(Time(r.until_unix_ms())), ",\"entries\":", r.entries(),
                       ",\"people\":", r.people(), ",\"full_exports\":", r.full_exports(),
                       ",\"head_seq\":", r.head_seq(), ",\"tokens\":", tokens,
-                      ",\"pids\":", List(r.pids()), "}");
+                      ",\"pids\":", JsonStrings(r.pids()), "}");
 }
 
 void PrintSummary(const v1::LeakReport& r) {

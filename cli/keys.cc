@@ -2,7 +2,6 @@
 // trusted keys, and report what was accepted under a key.
 #include <cstdio>
 
-#include "absl/time/time.h"
 #include "base/strings.h"
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -12,11 +11,7 @@
 namespace wlsync::cli {
 namespace {
 
-std::string Time(int64_t unix_ms) {
-  if (unix_ms == 0) return "";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%S%Ez", absl::FromUnixMillis(unix_ms),
-                          absl::FixedTimeZone(8 * 3600));
-}
+std::string Time(int64_t unix_ms) { return ChinaTime(unix_ms, "%Y-%m-%dT%H:%M:%S%Ez", ""); }
 
 // "1 delta", "3 deltas".
 std::string Count(uint64_t n, const std::string& one, const std::string& many = "") {
@@ -62,15 +57,6 @@ int PrintKeys(const v1::KeyList& list, bool json) {
   return kExitOk;
 }
 
-std::string Pids(const google::protobuf::RepeatedPtrField<std::string>& pids) {
-  std::string out = "[";
-  for (int i = 0; i < pids.size(); ++i) {
-    if (i > 0) out += ",";
-    out += JsonString(pids[i]);
-  }
-  return out + "]";
-}
-
 int PrintReport(const v1::KeyReport& r, bool json) {
   if (json) {
     std::string deltas = "[";
@@ -82,17 +68,18 @@ int PrintReport(const v1::KeyReport& r, bool json) {
                       ",\"hlc_time\":", JsonString(Time(d.hlc_unix_ms())),
                       ",\"events\":", d.events(), ",\"people\":", d.people(),
                       ",\"after_revocation\":", d.after_revocation() ? "true" : "false",
-                      ",\"vouched\":", d.vouched() ? "true" : "false", ",\"pids\":", Pids(d.pids()),
-                      "}");
+                      ",\"vouched\":", d.vouched() ? "true" : "false",
+                      ",\"pids\":", JsonStrings(d.pids()), "}");
     }
-    std::printf("%s\n", base::StrCat("{\"key\":", KeyJson(r.key()), ",\"deltas\":", r.deltas(),
-                                     ",\"events\":", r.events(),
-                                     ",\"deltas_after_revocation\":", r.deltas_after_revocation(),
-                                     ",\"vouched_after_revocation\":", r.vouched_after_revocation(),
-                                     ",\"people_after_revocation\":", r.people_after_revocation(),
-                                     ",\"pids_after_revocation\":", Pids(r.pids_after_revocation()),
-                                     ",\"accepted\":", deltas, "]}")
-                            .c_str());
+    std::printf("%s\n",
+                base::StrCat("{\"key\":", KeyJson(r.key()), ",\"deltas\":", r.deltas(),
+                             ",\"events\":", r.events(),
+                             ",\"deltas_after_revocation\":", r.deltas_after_revocation(),
+                             ",\"vouched_after_revocation\":", r.vouched_after_revocation(),
+                             ",\"people_after_revocation\":", r.people_after_revocation(),
+                             ",\"pids_after_revocation\":", JsonStrings(r.pids_after_revocation()),
+                             ",\"accepted\":", deltas, "]}")
+                    .c_str());
     return kExitOk;
   }
   const v1::KeyInfo& k = r.key();

@@ -86,6 +86,15 @@ std::string PersonCsvRow(const v1::Person& person) {
   return out;
 }
 
+std::string JsonStrings(const google::protobuf::RepeatedPtrField<std::string>& items) {
+  std::string out = "[";
+  for (int i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ",";
+    out += JsonString(items[i]);
+  }
+  return out + "]";
+}
+
 std::string ChinaTime(int64_t unix_ms, const char* format, std::string_view if_zero) {
   if (unix_ms == 0) return std::string(if_zero);
   return absl::FormatTime(format, absl::FromUnixMillis(unix_ms), absl::FixedTimeZone(8 * 3600));

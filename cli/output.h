@@ -11,6 +11,8 @@ namespace wlsync::cli {
 
 // `s` as a JSON string literal, quotes included.
 std::string JsonString(std::string_view s);
+// A JSON array of strings.
+std::string JsonStrings(const google::protobuf::RepeatedPtrField<std::string>& items);
 
 // {"pid":...,"status":...,<13 data columns>}; deregistered: pid, status and home only.
 std::string PersonJson(const v1::Person& person, bool tombstone_only);

@@ -48,7 +48,10 @@ absl::StatusOr<v1::Record*> Overlay::Get(const std::string& pid) {
     absl::StatusOr<std::optional<std::string>> mark =
         store_.Get(storage::Table::kLocal, PurgeMarkKey(pid));
     if (!mark.ok()) return mark.status();
-    if (mark->has_value() && (*mark)->size() == 8) entry.purged_hlc = storage::keys::GetFixed64(**mark);
+    if (mark->has_value() && (*mark)->size() == 8) {
+      entry.purged_hlc = storage::keys::GetFixed64(**mark);
+      any_marks_ = true;
+    }
   }
   v1::Record* record = entry.record;
   records_.emplace(pid, entry);
@@ -56,8 +59,11 @@ absl::StatusOr<v1::Record*> Overlay::Get(const std::string& pid) {
 }
 
 void Overlay::Merge(const v1::Event& event, const v1::DeltaRef& writer, v1::Record* record) {
-  auto it = records_.find(event.pid());
-  if (it != records_.end() && event.stamp().hlc() <= it->second.purged_hlc) return;
+  // Purge marks are rare: look the entry up again only when this commit met one.
+  if (any_marks_) {
+    auto it = records_.find(event.pid());
+    if (it != records_.end() && event.stamp().hlc() <= it->second.purged_hlc) return;
+  }
   if (model::MergeEvent(event, writer, record)) changed_.insert(event.pid());
 }
 
@@ -72,6 +78,7 @@ void Overlay::Purge(const v1::Event& event, v1::Record* record) {
   if (event.stamp().hlc() > e.purged_hlc) {
     e.purged_hlc = event.stamp().hlc();
     marked_.insert(event.pid());
+    any_marks_ = true;
   }
   if (!applies) return;
   record->clear_groups();

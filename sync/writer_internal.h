@@ -58,6 +58,7 @@ class Overlay {
   absl::flat_hash_map<std::string, Entry> records_;
   absl::flat_hash_set<std::string> changed_;
   absl::flat_hash_set<std::string> marked_;  // pids whose purge mark this commit writes
+  bool any_marks_ = false;  // some entry has a purge mark (read or written)
 };
 
 // The node-local key of a pid's purge mark (Table::kLocal); the value is the purge's HLC.
