@@ -28,10 +28,10 @@ void ConfigureLogging(LogFormat format, std::string_view level);
 std::shared_ptr<spdlog::logger> Logger(std::string_view component);
 
 // The key=value context of a log message, as the JSON format adds it to each object:
-// `key` is [a-z_][a-z0-9_.]*, `value` runs to the next space or is "quoted" with \" and \\
-// escaped (base::Quote writes that). Words that are not pairs are skipped; a repeated key,
-// or one of time, level, component and msg, is dropped; an unterminated quote ends the
-// context. Keys are views into `message`.
+// `key` is [a-z_][a-z0-9_.]*, `value` runs to the next space or is "quoted" (quote and
+// backslash escaped with a backslash, as base::Quote writes them). Words that are not
+// pairs are skipped; a repeated key, or one of time, level, component and msg, is dropped;
+// an unterminated quote ends the context. Keys are views into `message`.
 std::vector<std::pair<std::string_view, std::string>> ParseLogContext(std::string_view message);
 
 }  // namespace wlsync::base

@@ -71,7 +71,8 @@ struct NodeDir {
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(fs::path(dir) / "keys", ec)) {
       std::string file = entry.path().filename().string();
-      if (file.ends_with(".key") && file != "federation.key") {
+      // keys/ also holds the federation key and the data key (encryption at rest).
+      if (file.ends_with(".key") && file != "federation.key" && file != "data.key") {
         return NodeDir{dir, file.substr(0, file.size() - 4)};
       }
     }

@@ -4,7 +4,7 @@
 # wlsync-bench-reconcile-fill); then `wlsync reconcile --peer waihai` at B.
 #
 #   bench/reconcile_bench.sh [--records 1000000] [--diffs 10000] [--runs 3]
-#                            [--timeout 900] [--perf FILE]
+#                            [--timeout 900] [--perf FILE] [--node-dir DIR]
 #
 # Measurements:
 #   equal  identical nodes: --runs reconciliations, median duration and bytes.
@@ -17,6 +17,10 @@
 # (HTTP/2 frames and headers included, TCP/IP headers not). The constant is wire bytes /
 # bytes of the differing records as stored (their serialized Record). Peak RSS is VmHWM.
 # With --perf FILE, the first diff run is profiled at both nodes (perf record) into FILE.
+# With --node-dir DIR both filled nodes are kept in DIR (DIR/waihai, DIR/guzhen), and a later
+# run with the same DIR and --records reuses them instead of filling again (a 10M fill takes
+# most of an hour here). Every diff run ends with the nodes equal again, so a kept pair stays
+# a pair of identical nodes. Without it, the nodes live in the scratch dir.
 # Per-run lines go to stderr, the summary to stdout. Scratch data is removed at exit.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -26,6 +30,7 @@ DIFFS=10000
 RUNS=3
 TIMEOUT=900
 PERF_OUT=""
+NODE_DIR=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --records) RECORDS="$2"; shift 2 ;;
@@ -33,6 +38,7 @@ while [[ $# -gt 0 ]]; do
     --runs) RUNS="$2"; shift 2 ;;
     --timeout) TIMEOUT="$2"; shift 2 ;;
     --perf) PERF_OUT="$2"; shift 2 ;;
+    --node-dir) NODE_DIR="$2"; shift 2 ;;
     *) die "unknown argument $1" ;;
   esac
 done
@@ -41,9 +47,21 @@ FILL="$BIN/wlsync-bench-reconcile-fill"
 
 # Both nodes hold records and log: about 2.5 KB per record together, measured at 1M and 3M
 # records (compaction needs headroom on top).
+NODES="${NODE_DIR:-$WORK}"
+FILLED="records=$RECORDS"
+REUSE=0
+if [[ -n "$NODE_DIR" && -s "$NODE_DIR/filled" ]]; then
+  [[ "$(cat "$NODE_DIR/filled")" == "$FILLED" ]] ||
+    die "$NODE_DIR holds another fill: $(cat "$NODE_DIR/filled")"
+  REUSE=1
+elif [[ -n "$NODE_DIR" && -e "$NODE_DIR/waihai" ]]; then
+  die "$NODE_DIR exists but holds no finished fill"
+fi
 need_kb=$((RECORDS * 4))
-free_kb=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
-(( free_kb > need_kb )) || die "needs ~$((need_kb / 1048576)) GiB free in $WORK, has $((free_kb / 1048576))"
+mkdir -p "$NODES"
+free_kb=$(df -Pk "$NODES" | awk 'NR == 2 { print $4 }')
+(( REUSE || free_kb > need_kb )) ||
+  die "needs ~$((need_kb / 1048576)) GiB free in $NODES, has $((free_kb / 1048576))"
 
 # The relay: counts the bytes of every connection and logs them when it closes.
 cat > "$WORK/relay.py" <<'EOF'
@@ -89,23 +107,37 @@ asyncio.run(main())
 EOF
 
 A_PORT=$(free_port); B_PORT=$(free_port); RELAY_PORT=$(free_port)
-A_DIR="$WORK/waihai"; B_DIR="$WORK/guzhen"; RELAY_LOG="$WORK/relay.log"
-make_node "$A_DIR" waihai "$A_PORT"
-make_node "$B_DIR" guzhen "$B_PORT" "$A_DIR/keys/federation.key"
-add_peer "$A_DIR" guzhen "$B_DIR" "$B_PORT"
-add_peer "$B_DIR" waihai "$A_DIR" "$RELAY_PORT"
-# No nightly run may start during the benchmark.
-for d in "$A_DIR" "$B_DIR"; do printf '\n[reconcile]\nenabled = false\n' >> "$d/config.toml"; done
-
+A_DIR="$NODES/waihai"; B_DIR="$NODES/guzhen"; RELAY_LOG="$WORK/relay.log"
 machine_line
 t0=$(date +%s.%N)
-fill=$(timeout "$TIMEOUT" "$FILL" fill --node "$A_DIR" --records "$RECORDS") || die "fill failed"
-echo "fill: $fill" >&2
-copy=$(timeout "$TIMEOUT" "$FILL" copy --from "$A_DIR" --to "$B_DIR") || die "copy failed"
-echo "copy: $copy" >&2
-disk_a=$(du -sm "$A_DIR/data" | cut -f1); disk_b=$(du -sm "$B_DIR/data" | cut -f1)
-echo "records=$RECORDS deltas=$(field deltas "$fill") fill_s=$(field seconds "$fill")" \
-  "copy_s=$(field seconds "$copy") disk_a_mb=$disk_a disk_b_mb=$disk_b"
+if (( REUSE )); then
+  # New ports for this run: each node's listen address and its one peer's address.
+  set_ports() {
+    sed -i -e "s/^listen = \"127.0.0.1:[0-9]*\"$/listen = \"127.0.0.1:$2\"/" \
+      -e "s/^address = \"127.0.0.1:[0-9]*\"$/address = \"127.0.0.1:$3\"/" "$1/config.toml"
+  }
+  set_ports "$A_DIR" "$A_PORT" "$B_PORT"
+  set_ports "$B_DIR" "$B_PORT" "$RELAY_PORT"
+  export WLSYNC_CA="$A_DIR/tls/ca.crt"  # the kept nodes' own CA, not this run's
+  echo "reusing node-dir=$NODE_DIR $FILLED disk_a_mb=$(du -sm "$A_DIR/data" | cut -f1)" \
+    "disk_b_mb=$(du -sm "$B_DIR/data" | cut -f1) $(cat "$NODE_DIR/fill-line")"
+else
+  make_node "$A_DIR" waihai "$A_PORT"
+  make_node "$B_DIR" guzhen "$B_PORT" "$A_DIR/keys/federation.key"
+  add_peer "$A_DIR" guzhen "$B_DIR" "$B_PORT"
+  add_peer "$B_DIR" waihai "$A_DIR" "$RELAY_PORT"
+  # No nightly run may start during the benchmark.
+  for d in "$A_DIR" "$B_DIR"; do printf '\n[reconcile]\nenabled = false\n' >> "$d/config.toml"; done
+  fill=$(timeout "$TIMEOUT" "$FILL" fill --node "$A_DIR" --records "$RECORDS") || die "fill failed"
+  echo "fill: $fill" >&2
+  copy=$(timeout "$TIMEOUT" "$FILL" copy --from "$A_DIR" --to "$B_DIR") || die "copy failed"
+  echo "copy: $copy" >&2
+  disk_a=$(du -sm "$A_DIR/data" | cut -f1); disk_b=$(du -sm "$B_DIR/data" | cut -f1)
+  line="records=$RECORDS deltas=$(field deltas "$fill") fill_s=$(field seconds "$fill")"
+  line+=" copy_s=$(field seconds "$copy") disk_a_mb=$disk_a disk_b_mb=$disk_b"
+  echo "$line"
+  if [[ -n "$NODE_DIR" ]]; then echo "$line" > "$NODE_DIR/fill-line"; echo "$FILLED" > "$NODE_DIR/filled"; fi
+fi
 
 python3 "$WORK/relay.py" "$RELAY_PORT" "$A_PORT" "$RELAY_LOG" &
 BENCH_PIDS+=("$!")

@@ -395,9 +395,12 @@ absl::Status Node::Start() {
         so, names, *n.store, [&n](const std::string& peer) { return n.Reconcile(peer); });
     if (absl::Status s = n.scheduler->Start(); !s.ok()) return s;
   }
-  RetentionOptions ro{n.config.name, n.config.retention_erase_after_s,
-                      n.config.retention_test_max_age_days, n.config.retention_sweep_every_s,
-                      n.config.retention_audit_keep_days};
+  RetentionOptions ro;
+  ro.node = n.config.name;
+  ro.erase_after_s = n.config.retention_erase_after_s;
+  ro.test_max_age_days = n.config.retention_test_max_age_days;
+  ro.sweep_every_s = n.config.retention_sweep_every_s;
+  ro.audit_keep_days = n.config.retention_audit_keep_days;
   ro.tombstone_keep_s = n.config.retention_tombstone_keep_s;
   ro.confirmed_before_ms = [&n] {
     std::vector<std::string> peers;

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "model/merge.h"
 #include "model/pid.h"
 #include "net/credentials.h"
+#include "sync/delta_scan.h"
 #include "sync/peer_service.h"
 #include "wlsync/v1/peer.grpc.pb.h"
 
@@ -22,9 +24,13 @@ namespace {
 constexpr size_t kPrefixBatch = 2048;
 constexpr size_t kBucketBatch = 256;
 constexpr size_t kPidBatch = 2048;
-constexpr size_t kRefBatch = 4;
+// A repair batch: one Writer::Repair call, read while the one before is merged.
+constexpr size_t kRepairBatchDeltas = 64;
+constexpr size_t kRepairBatchBytes = 16 << 20;
 
 using Cursors = std::map<storage::StreamId, uint64_t>;
+// A delta by stream and seq.
+using DeltaKey = std::pair<storage::StreamId, uint64_t>;
 
 int64_t NowMs() { return model::SystemWallClock().NowMs(); }
 
@@ -197,6 +203,49 @@ absl::Status Stopped() {
   return absl::CancelledError("reconciliation: stopped, the node is shutting down");
 }
 
+// Reads the next repair batch from keys[*next] on (at most kRepairBatchDeltas deltas or
+// about kRepairBatchBytes): deltas this node's log holds from it, the others from the peer
+// in one GetDeltas call. A delta neither holds is left out: its pids stay unrepaired and are
+// reported so. Advances *next past the keys taken.
+absl::StatusOr<std::vector<RepairSource>> ReadRepairBatch(
+    Session& s, const storage::Store& store, const std::vector<DeltaKey>& keys,
+    const std::map<DeltaKey, v1::DeltaRef>& refs,
+    const std::map<DeltaKey, std::vector<std::string>>& to_fetch, size_t* next) {
+  std::vector<RepairSource> out;
+  v1::GetDeltasRequest request;
+  size_t bytes = 0;
+  for (; *next < keys.size() && out.size() + request.refs_size() < kRepairBatchDeltas &&
+         bytes < kRepairBatchBytes;
+       ++*next) {
+    const DeltaKey& key = keys[*next];
+    auto held = store.ReadLog(key.first, key.second - 1, 1);
+    if (held.ok() && !held->empty() && held->front().first == key.second) {
+      bytes += held->front().second.size();
+      out.push_back({std::move(held->front().second), to_fetch.at(key)});
+    } else {
+      *request.add_refs() = refs.at(key);
+    }
+  }
+  if (request.refs_size() == 0) return out;
+  v1::GetDeltasResponse response;
+  if (absl::Status st = s.Call(&v1::Peer::Stub::GetDeltas, request, &response); !st.ok()) {
+    return st;
+  }
+  const absl::flat_hash_set<std::string> none;
+  for (std::string& d : *response.mutable_signed_deltas()) {
+    // Only the header is read here, to match the delta to the pids it is wanted for; the
+    // writer verifies it.
+    v1::SignedDelta envelope;
+    v1::DeltaBody header;
+    if (!envelope.ParseFromString(d) || !ParseBodySparse(envelope.body(), &none, &header).ok()) {
+      continue;
+    }
+    auto it = to_fetch.find({{header.origin(), header.origin_epoch()}, header.seq()});
+    if (it != to_fetch.end()) out.push_back({std::move(d), it->second});
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<v1::ReconcileProgress> Reconciler::progress() const {
@@ -283,8 +332,8 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
     Cursors their_cursors;
     for (const v1::Cursor& c : root.cursors()) their_cursors[{c.origin(), c.epoch()}] = c.seq();
 
-    std::map<std::pair<storage::StreamId, uint64_t>, std::vector<std::string>> to_fetch;
-    std::map<std::pair<storage::StreamId, uint64_t>, v1::DeltaRef> refs;
+    std::map<DeltaKey, std::vector<std::string>> to_fetch;
+    std::map<DeltaKey, v1::DeltaRef> refs;
     std::map<std::string, v1::RecordRefs> wanted;  // pid -> the peer's stamps
     for (size_t i = 0; i < pids.size(); i += kPidBatch) {
       SetProgress("checking records", i, pids.size());
@@ -319,50 +368,35 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
       }
     }
 
-    // Repair from each needed delta: this node's log if it holds it, else the peer's.
-    std::vector<std::pair<storage::StreamId, uint64_t>> keys;
+    // Repair from each needed delta: this node's log if it holds it, else the peer's. One
+    // batch is read while the writer repairs the one before.
+    std::vector<DeltaKey> keys;
     for (const auto& [key, unused] : to_fetch) keys.push_back(key);
     std::map<std::string, std::string> refusals;
-    for (size_t i = 0; i < keys.size(); i += kRefBatch) {
+    auto collect = [&](RepairResult r) {
+      for (const auto& [pid, reason] : r.refused) refusals[pid] = reason;
+      return r.status;
+    };
+    std::future<RepairResult> in_flight;
+    for (size_t i = 0; i < keys.size();) {
       SetProgress("repairing from signed deltas", i, keys.size());
-      if (stopping_.load()) return finish(Stopped());
-      // Deltas from this node's log come with their key; fetched ones are parsed for it.
-      std::vector<std::pair<std::pair<storage::StreamId, uint64_t>, std::string>> deltas;
-      v1::GetDeltasRequest request;
-      for (size_t j = i; j < std::min(keys.size(), i + kRefBatch); ++j) {
-        auto held = store_.ReadLog(keys[j].first, keys[j].second - 1, 1);
-        if (held.ok() && !held->empty() && held->front().first == keys[j].second) {
-          deltas.emplace_back(keys[j], std::move(held->front().second));
-        } else {
-          *request.add_refs() = refs[keys[j]];
-        }
+      if (stopping_.load()) break;
+      absl::StatusOr<std::vector<RepairSource>> batch = ReadRepairBatch(session, store_, keys, refs, to_fetch, &i);
+      if (!batch.ok()) {
+        if (in_flight.valid()) (void)in_flight.get();
+        return finish(batch.status());
       }
-      if (request.refs_size() > 0) {
-        v1::GetDeltasResponse response;
-        if (absl::Status st = session.Call(&v1::Peer::Stub::GetDeltas, request, &response);
-            !st.ok()) {
-          return finish(st);
-        }
-        for (std::string& d : *response.mutable_signed_deltas()) {
-          v1::SignedDelta envelope;
-          v1::DeltaBody body;
-          if (!envelope.ParseFromString(d) || !body.ParseFromString(envelope.body())) continue;
-          deltas.emplace_back(
-              std::make_pair(storage::StreamId{body.origin(), body.origin_epoch()}, body.seq()),
-              std::move(d));
-        }
+      if (in_flight.valid()) {
+        if (absl::Status st = collect(in_flight.get()); !st.ok()) return finish(st);
       }
-      for (auto& [key, d] : deltas) {
-        auto it = to_fetch.find(key);
-        if (it == to_fetch.end()) continue;
-        RepairResult r = writer_.Repair(std::move(d), it->second);
-        if (!r.status.ok()) {
-          for (const std::string& pid : it->second) refusals[pid] = std::string(r.status.message());
-          continue;
-        }
-        for (const auto& [pid, reason] : r.refused) refusals[pid] = reason;
-      }
+      in_flight = std::async(std::launch::async, [this, b = std::move(*batch)]() mutable {
+        return writer_.Repair(std::move(b));
+      });
     }
+    if (in_flight.valid()) {
+      if (absl::Status st = collect(in_flight.get()); !st.ok()) return finish(st);
+    }
+    if (stopping_.load()) return finish(Stopped());
 
     // A pid is repaired when every group the peer held newer is now at least as new here.
     for (const auto& [pid, remote] : wanted) {

@@ -101,10 +101,34 @@ RemoteResult Writer::ApplyRemote(std::string signed_delta) {
   return future.get();
 }
 
-RepairResult Writer::Repair(std::string signed_delta, std::vector<std::string> pids) {
+RepairResult Writer::Repair(std::vector<RepairSource> sources) {
   auto job = std::make_shared<Job>();
-  job->work = Job::Repair{std::move(signed_delta), std::move(pids), {}};
-  std::future<RepairResult> future = std::get<Job::Repair>(job->work).done.get_future();
+  Job::Repair& repair = job->work.emplace<Job::Repair>();
+  repair.arenas.push_back(std::make_unique<google::protobuf::Arena>());
+  repair.arenas.push_back(std::make_unique<google::protobuf::Arena>());
+  repair.deltas.resize(sources.size());
+  // Verifying hashes each whole body: with more than one delta, two threads share the work
+  // (each delta's body is built on an arena of its own thread, merged into one job).
+  auto prepare = [&](size_t from, size_t to, google::protobuf::Arena* arena) {
+    for (size_t i = from; i < to; ++i) {
+      Job::RepairDelta& d = repair.deltas[i];
+      absl::flat_hash_set<std::string> wanted(sources[i].pids.begin(), sources[i].pids.end());
+      auto* envelope = google::protobuf::Arena::CreateMessage<v1::SignedDelta>(arena);
+      auto* body = google::protobuf::Arena::CreateMessage<v1::DeltaBody>(arena);
+      if (Verify(sources[i].signed_delta, envelope, body, &d.refused, nullptr, &wanted)) {
+        d.body = body;
+      }
+      d.pids = std::move(sources[i].pids);
+      std::string().swap(sources[i].signed_delta);  // the bytes are no longer needed
+    }
+  };
+  const size_t half = sources.size() / 2;
+  std::thread helper;
+  if (half > 0) helper = std::thread(prepare, half, sources.size(), repair.arenas[1].get());
+  prepare(0, half > 0 ? half : sources.size(), repair.arenas[0].get());
+  if (helper.joinable()) helper.join();
+
+  std::future<RepairResult> future = repair.done.get_future();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
@@ -190,7 +214,7 @@ void Writer::Run() {
     if (auto* remote = std::get_if<Job::Remote>(&batch.front()->work)) {
       remote->done.set_value(ProcessRemote(remote->signed_delta));
     } else if (auto* repair = std::get_if<Job::Repair>(&batch.front()->work)) {
-      repair->done.set_value(ProcessRepair(repair->signed_delta, repair->pids));
+      repair->done.set_value(ProcessRepair(*batch.front()));
     } else if (auto* change = std::get_if<Job::KeyChange>(&batch.front()->work)) {
       change->done.set_value(ProcessKeyChange(*batch.front()));
     } else {

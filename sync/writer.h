@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "model/hlc.h"
 #include "model/writes.h"
@@ -78,11 +79,20 @@ struct RemoteResult {
   bool local_failure = false;
 };
 
-// What a repair did: pids whose records changed, and events refused with the reason.
+// One delta a repair reads: a serialized SignedDelta (from this node's log or a peer's) and
+// the pids whose events in it are wanted.
+struct RepairSource {
+  std::string signed_delta;
+  std::vector<std::string> pids;
+};
+
+// What a repair did: pids whose records changed, and pids refused with the reason (every
+// wanted pid of a delta that was itself refused, or the pid of a refused event).
 struct RepairResult {
-  absl::Status status;  // not OK when the delta itself was refused
+  absl::Status status;  // not OK when this node's store failed: nothing was repaired
   std::vector<std::string> repaired;
   std::vector<std::pair<std::string, std::string>> refused;  // pid, reason
+  size_t deltas = 0;  // deltas that verified and were read
 };
 
 struct WriterOptions {
@@ -142,11 +152,15 @@ class Writer {
   // Verifies and applies one serialized SignedDelta. Blocks until done.
   RemoteResult ApplyRemote(std::string signed_delta);
 
-  // Reconciliation repair: verifies `signed_delta` (from this node's log or a peer's) and
-  // merges only the events of `pids` into their records. An event whose stamp equals the
-  // stored one replaces the stored group, since the signed delta is the proof of that
-  // state. The log, cursors and quarantine are left alone. Blocks until done.
-  RepairResult Repair(std::string signed_delta, std::vector<std::string> pids);
+  // Reconciliation repair: verifies each source's delta and merges only the events of its
+  // pids into their records, all in one commit. An event whose stamp equals the stored one
+  // replaces the stored group, since the signed delta is the proof of that state. The
+  // log, cursors and quarantine are left alone. Verification and the reading of the wanted
+  // events run on the calling thread (and one more for larger batches); the writer thread
+  // only merges and commits. The cost of a source grows with its body's bytes (hashed for
+  // the signature, scanned for the pids) and the events wanted, not with the number of
+  // events in it. Blocks until done.
+  RepairResult Repair(std::vector<RepairSource> sources);
 
   // Key lifecycle (docs/protocol.md, "Signing keys"). RotateKey announces `next` in a
   // delta signed with the current key, then signs everything after it with `next`. The
@@ -190,12 +204,18 @@ class Writer {
                             absl::Status why, RemoteResult result);
 
   RemoteResult ProcessRemote(const std::string& signed_delta);
-  RepairResult ProcessRepair(const std::string& signed_delta, const std::vector<std::string>& pids);
-  // Parses and verifies an envelope; on failure fills `error`.
+  RepairResult ProcessRepair(Job& job);
+  // Merges the events of one verified repair delta; refused events are added to `refused`.
+  // Fails only when the store fails.
+  absl::Status MergeRepair(const v1::DeltaBody& body, internal::Overlay* overlay,
+                           std::vector<std::pair<std::string, std::string>>* refused);
+  // Parses and verifies an envelope; on failure fills `error`. With `only`, the body's
+  // events are read for those pids only (see ParseBodySparse). Thread safe.
   // A genuine signature by a key not valid at the delta's HLC returns false with *verdict
   // kRevoked or kOutsideWindow (and does not count as a rejection yet).
   bool Verify(const std::string& signed_delta, v1::SignedDelta* envelope, v1::DeltaBody* body,
-              absl::Status* error, KeyVerdict* verdict = nullptr);
+              absl::Status* error, KeyVerdict* verdict = nullptr,
+              const absl::flat_hash_set<std::string>* only = nullptr);
   RemoteResult CheckSequence(const v1::DeltaBody& body, const std::string& body_bytes,
                              const storage::StreamId& stream,
                              const storage::StreamState& state);

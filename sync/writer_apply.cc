@@ -8,6 +8,7 @@
 #include "model/merge.h"
 #include "model/pid.h"
 #include "model/validate.h"
+#include "sync/delta_scan.h"
 #include "sync/key_lifecycle.h"
 #include "sync/writer.h"
 #include "sync/writer_internal.h"
@@ -179,9 +180,11 @@ absl::Status Writer::ValidateEvent(const v1::DeltaBody& body, const v1::Event& e
 }
 
 bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope, v1::DeltaBody* body,
-                    absl::Status* error, KeyVerdict* verdict) {
+                    absl::Status* error, KeyVerdict* verdict,
+                    const absl::flat_hash_set<std::string>* only) {
   KeyVerdict v = KeyVerdict::kBadSignature;
-  if (!envelope->ParseFromString(signed_delta) || !body->ParseFromString(envelope->body())) {
+  if (!envelope->ParseFromString(signed_delta) ||
+      !ParseBodySparse(envelope->body(), only, body).ok()) {
     *error = absl::InvalidArgumentError("delta: does not parse");
   } else if (body->origin().empty() || body->origin_epoch().size() != kEpochSize ||
              body->seq() == 0) {
@@ -389,47 +392,19 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
   return result;
 }
 
-RepairResult Writer::ProcessRepair(const std::string& signed_delta,
-                                   const std::vector<std::string>& pids) {
+RepairResult Writer::ProcessRepair(Job& job) {
+  Job::Repair& repair = std::get<Job::Repair>(job.work);
   RepairResult result;
-  v1::SignedDelta envelope;
-  v1::DeltaBody body;
-  if (!Verify(signed_delta, &envelope, &body, &result.status)) return result;
-
-  absl::flat_hash_set<std::string> wanted(pids.begin(), pids.end());
-  absl::flat_hash_map<std::string, std::string> home_hints;
-  for (const v1::Event& e : body.events()) {
-    if (e.group() == v1::HOME) home_hints[e.pid()] = e.value().home();
-  }
   internal::Overlay overlay(store_);
-  v1::DeltaRef ref;
-  ref.set_origin(body.origin());
-  ref.set_epoch(body.origin_epoch());
-  ref.set_seq(body.seq());
-  for (const v1::Event& e : body.events()) {
-    if (!wanted.contains(e.pid())) continue;
-    absl::Status verdict = ValidateEvent(body, e);
-    absl::StatusOr<v1::Record*> record;
-    if (verdict.ok()) {
-      record = overlay.Get(e.pid());
-      if (!record.ok()) {
-        result.status = record.status();
-        return result;
-      }
-      verdict = planner_.CheckRemote(e, **record, home_hints[e.pid()]);
-    }
-    if (!verdict.ok()) {
-      result.refused.emplace_back(e.pid(), std::string(verdict.message()));
+  for (Job::RepairDelta& d : repair.deltas) {
+    if (d.body == nullptr) {
+      for (const std::string& pid : d.pids) result.refused.emplace_back(pid, d.refused.message());
       continue;
     }
-    v1::GroupState* stored = (*record)->mutable_groups(e.group() - 1);
-    if (stored->stamp().hlc() == e.stamp().hlc() && stored->stamp().node() == e.stamp().node()) {
-      stored->Clear();  // same stamp, other content: the signed event is the proof
-    }
-    if (e.purge()) {
-      overlay.Purge(e, *record);
-    } else {
-      overlay.Merge(e, ref, *record);
+    ++result.deltas;
+    if (absl::Status s = MergeRepair(*d.body, &overlay, &result.refused); !s.ok()) {
+      result.status = s;
+      return result;
     }
   }
 
@@ -444,9 +419,45 @@ RepairResult Writer::ProcessRepair(const std::string& signed_delta,
     return result;
   }
   for (const v1::Record* r : batch.record_refs) result.repaired.push_back(r->pid());
-  base::Logger("sync")->info("origin={} seq={} repaired records={}", body.origin(), body.seq(),
-                             result.repaired.size());
+  base::Logger("sync")->info("repaired records={} deltas={}", result.repaired.size(),
+                             result.deltas);
   return result;
+}
+
+absl::Status Writer::MergeRepair(const v1::DeltaBody& body, internal::Overlay* overlay,
+                                 std::vector<std::pair<std::string, std::string>>* refused) {
+  // The body holds only the wanted pids' events, so every home hint is one of theirs.
+  absl::flat_hash_map<std::string, std::string> home_hints;
+  for (const v1::Event& e : body.events()) {
+    if (e.group() == v1::HOME) home_hints[e.pid()] = e.value().home();
+  }
+  v1::DeltaRef ref;
+  ref.set_origin(body.origin());
+  ref.set_epoch(body.origin_epoch());
+  ref.set_seq(body.seq());
+  for (const v1::Event& e : body.events()) {
+    absl::Status verdict = ValidateEvent(body, e);
+    absl::StatusOr<v1::Record*> record;
+    if (verdict.ok()) {
+      record = overlay->Get(e.pid());
+      if (!record.ok()) return record.status();
+      verdict = planner_.CheckRemote(e, **record, home_hints[e.pid()]);
+    }
+    if (!verdict.ok()) {
+      refused->emplace_back(e.pid(), std::string(verdict.message()));
+      continue;
+    }
+    v1::GroupState* stored = (*record)->mutable_groups(e.group() - 1);
+    if (stored->stamp().hlc() == e.stamp().hlc() && stored->stamp().node() == e.stamp().node()) {
+      stored->Clear();  // same stamp, other content: the signed event is the proof
+    }
+    if (e.purge()) {
+      overlay->Purge(e, *record);
+    } else {
+      overlay->Merge(e, ref, *record);
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace wlsync::sync

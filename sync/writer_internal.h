@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "google/protobuf/arena.h"
 #include <future>
+#include <memory>
 #include <variant>
 #include <vector>
 
@@ -78,9 +79,15 @@ struct Writer::Job {
     std::string signed_delta;
     std::promise<RemoteResult> done;
   };
-  struct Repair {
-    std::string signed_delta;
+  // A repair's deltas, verified and read (wanted events only) before the job is queued.
+  struct RepairDelta {
+    v1::DeltaBody* body = nullptr;  // on one of `arenas`; null when the delta was refused
     std::vector<std::string> pids;
+    absl::Status refused;
+  };
+  struct Repair {
+    std::vector<std::unique_ptr<google::protobuf::Arena>> arenas;  // own the bodies
+    std::vector<RepairDelta> deltas;
     std::promise<RepairResult> done;
   };
   struct KeyChange {

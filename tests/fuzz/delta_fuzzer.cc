@@ -186,7 +186,7 @@ void RunBody(std::string_view piece, bool repair) {
 
   std::vector<std::string> pids;
   for (const v1::Event& e : body.events()) pids.push_back(e.pid());
-  sync::RepairResult r = receiver->writer().Repair(signed_delta, pids);
+  sync::RepairResult r = receiver->writer().Repair({{signed_delta, pids}});
   if (trace) {
     std::fprintf(stderr, "repair repaired=%zu refused=%zu: %s\n", r.repaired.size(),
                  r.refused.size(), r.status.ToString().c_str());

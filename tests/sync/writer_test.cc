@@ -479,7 +479,7 @@ TEST_CASE("Writer: a purged tombstone is deleted on every node, equally, and old
   CHECK(guzhen.store().DigestNode("").count == 1);
 
   // A repair from the registration delta (as reconciliation would make) revives nothing.
-  RepairResult repair = guzhen.writer().Repair(before_purge.front(), {pid});
+  RepairResult repair = guzhen.writer().Repair({{before_purge.front(), {pid}}});
   CHECK(repair.status.ok());
   CHECK(repair.repaired.empty());
   CHECK(!guzhen.store().GetRecord(pid).value().has_value());
