@@ -177,10 +177,19 @@ reconcile_once() {
   start_ms=$(json_field start_unix_ms "$out"); end_ms=$(json_field end_unix_ms "$out")
   read -r repairs first_repair last_repair < <(tail -n +"$((log_mark + 1))" "$B_DIR/wlsyncd.log" |
     python3 -c '
-import sys, datetime
-ts = [datetime.datetime.fromisoformat(l.split()[0]).timestamp() * 1000
-      for l in sys.stdin if "repaired records=" in l]
-print(len(ts), int(ts[0]) if ts else 0, int(ts[-1]) if ts else 0)')
+import re, sys, datetime
+# "to_repair=N deltas=D" ends the find phase; one line per repair batch follows:
+# "repaired records=R deltas=D".
+found, ts, deltas = 0, [], 0
+stamp = lambda l: datetime.datetime.fromisoformat(l.split()[0]).timestamp() * 1000
+for l in sys.stdin:
+    if not found and re.search(r"to_repair=\d+ deltas=", l):
+        found = stamp(l)
+    m = re.search(r"repaired records=\d+ deltas=(\d+)", l)
+    if m:
+        ts.append(stamp(l))
+        deltas += int(m.group(1))
+print(deltas, int(found or (ts[0] if ts else 0)), int(ts[-1]) if ts else 0)')
   local find_ms=0 repair_ms=0 repair_delta_ms=0
   if (( repairs > 0 )); then
     find_ms=$((first_repair - start_ms)); repair_ms=$((last_repair - first_repair))

@@ -13,6 +13,10 @@
 namespace wlsync::model {
 
 inline constexpr size_t kDigestSize = 16;
+// The shortest prefix of a digest reconciliation compares below the root (see
+// TreeRequest.digest_bytes): a chance of 2^-64 per comparison that a difference hides
+// there, which the whole root digest compared at the end of a run still reveals.
+inline constexpr size_t kMinShortDigest = 8;
 using Digest = std::array<uint8_t, kDigestSize>;
 
 // BLAKE2b-128 of: pid; then for every group 1..9 its number, stamp hlc (8 bytes big-endian),

@@ -7,10 +7,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <map>
+#include <optional>
 
 #include "base/logging.h"
 #include "base/strings.h"
 #include "model/digest.h"
+#include "model/fields.h"
 #include "model/pid.h"
 #include "net/credentials.h"
 #include "wlsync/v1/peer.grpc.pb.h"
@@ -24,6 +26,13 @@ constexpr int kIdleWaitMs = 1000;
 constexpr int kMaxPrefixes = 4096;
 constexpr int kMaxBuckets = 1024;
 constexpr int kMaxPids = 4096;
+
+// The digest size a request asks for (0 means whole); nothing when out of range.
+std::optional<size_t> DigestSizeOf(uint32_t asked) {
+  if (asked == 0) return model::kDigestSize;
+  if (asked < model::kMinShortDigest || asked > model::kDigestSize) return std::nullopt;
+  return asked;
+}
 constexpr int kMaxRefs = 16;
 constexpr size_t kMaxDeltaBytes = 2 << 20;
 
@@ -85,6 +94,8 @@ class PeerServiceImpl final : public v1::Peer::Service {
     if (request->prefixes_size() > kMaxPrefixes) {
       return Invalid(base::StrCat("prefixes: at most ", kMaxPrefixes, " per call"));
     }
+    std::optional<size_t> size = DigestSizeOf(request->digest_bytes());
+    if (!size) return Invalid("digest_bytes: must be 0 or 8 to 16");
     storage::TreeNode root = store_.DigestNode("");
     response->set_node(node_);
     response->set_epoch(store_.epoch());
@@ -108,7 +119,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
       v1::TreeChildren* children = response->add_children();
       children->set_prefix(prefix);
       for (const storage::TreeNode& n : store_.DigestChildren(prefix)) {
-        children->mutable_digests()->append(model::DigestBytes(n.digest));
+        children->mutable_digests()->append(model::DigestBytes(n.digest), 0, *size);
         children->add_counts(n.count);
       }
     }
@@ -121,6 +132,8 @@ class PeerServiceImpl final : public v1::Peer::Service {
     if (request->buckets_size() > kMaxBuckets) {
       return Invalid(base::StrCat("buckets: at most ", kMaxBuckets, " per call"));
     }
+    std::optional<size_t> size = DigestSizeOf(request->digest_bytes());
+    if (!size) return Invalid("digest_bytes: must be 0 or 8 to 16");
     for (const std::string& bucket : request->buckets()) {
       if (bucket.size() != static_cast<size_t>(storage::kTreeDepth) ||
           storage::DigestTree::IndexOf(bucket) < 0) {
@@ -133,7 +146,8 @@ class PeerServiceImpl final : public v1::Peer::Service {
         absl::StatusOr<v1::Record> record = cursor->record();
         if (!record.ok()) return Unavailable(record.status());
         entries->add_pids(record->pid());
-        entries->mutable_digests()->append(model::DigestBytes(model::RecordDigest(*record)));
+        entries->mutable_digests()->append(model::DigestBytes(model::RecordDigest(*record)), 0,
+                                           *size);
       }
       if (!cursor->status().ok()) return Unavailable(cursor->status());
     }
@@ -146,7 +160,18 @@ class PeerServiceImpl final : public v1::Peer::Service {
     if (request->pids_size() > kMaxPids) {
       return Invalid(base::StrCat("pids: at most ", kMaxPids, " per call"));
     }
-    for (const std::string& pid : request->pids()) {
+    // The caller's group digests, when sent: kGroupCount per pid, all of one size.
+    const std::string& theirs = request->group_digests();
+    const size_t pids = request->pids_size();
+    const size_t per_pid = pids == 0 ? 0 : theirs.size() / pids;
+    const size_t size = per_pid / model::kGroupCount;
+    if (!theirs.empty() && (per_pid * pids != theirs.size() ||
+                            size * model::kGroupCount != per_pid || size == 0 ||
+                            !DigestSizeOf(static_cast<uint32_t>(size)))) {
+      return Invalid("group_digests: must hold 9 digests of 8 to 16 bytes per pid");
+    }
+    for (size_t i = 0; i < pids; ++i) {
+      const std::string& pid = request->pids(static_cast<int>(i));
       if (!model::IsValidPid(pid)) return Invalid("pids: malformed pid");
       v1::RecordRefs* refs = response->add_records();
       refs->set_pid(pid);
@@ -158,11 +183,21 @@ class PeerServiceImpl final : public v1::Peer::Service {
       for (int g = 0; g < (*record)->groups_size(); ++g) {
         const v1::GroupState& state = (*record)->groups(g);
         if (state.stamp().hlc() == 0) continue;
+        const auto group = static_cast<v1::Group>(g + 1);
+        std::string digest = model::DigestBytes(model::GroupDigest(**record, group));
+        if (!theirs.empty()) {
+          if (std::string_view(theirs).substr(i * per_pid + g * size, size) ==
+              std::string_view(digest).substr(0, size)) {
+            refs->set_same_groups(refs->same_groups() | (1u << g));
+            continue;
+          }
+          digest.clear();  // the caller knows it differs
+        }
         v1::GroupRef* ref = refs->add_groups();
-        ref->set_group(static_cast<v1::Group>(g + 1));
+        ref->set_group(group);
         *ref->mutable_stamp() = state.stamp();
         *ref->mutable_writer() = state.writer();
-        ref->set_digest(model::DigestBytes(model::GroupDigest(**record, ref->group())));
+        ref->set_digest(std::move(digest));
       }
     }
     return grpc::Status::OK;

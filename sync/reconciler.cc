@@ -11,6 +11,7 @@
 #include "base/logging.h"
 #include "base/strings.h"
 #include "model/digest.h"
+#include "model/fields.h"
 #include "model/merge.h"
 #include "model/pid.h"
 #include "net/credentials.h"
@@ -88,6 +89,35 @@ uint64_t CursorOf(const Cursors& c, const v1::DeltaRef& ref) {
   return it == c.end() ? 0 : it->second;
 }
 
+// The first `size` bytes of a digest.
+std::string ShortDigest(const model::Digest& digest, size_t size) {
+  return model::DigestBytes(digest).substr(0, size);
+}
+
+// The size of each of `count` digests in `total` bytes: the short size asked for, or the
+// whole size from a peer that ignores the request's digest_bytes. Nothing when malformed.
+std::optional<size_t> ShortDigestSize(size_t total, size_t count) {
+  if (count == 0) return total == 0 ? std::optional<size_t>(model::kDigestSize) : std::nullopt;
+  size_t size = total / count;
+  if (size * count != total || size < model::kMinShortDigest || size > model::kDigestSize) {
+    return std::nullopt;
+  }
+  return size;
+}
+
+// The request's group_digests entry for one pid: the short digest of each group of the
+// local record, zeros for a record this node lacks.
+void AddGroupDigests(const std::optional<v1::Record>& local, std::string* out) {
+  for (int g = 1; g <= model::kGroupCount; ++g) {
+    if (!local) {
+      out->append(model::kMinShortDigest, '\0');
+    } else {
+      out->append(ShortDigest(model::GroupDigest(*local, static_cast<v1::Group>(g)),
+                              model::kMinShortDigest));
+    }
+  }
+}
+
 // What one differing pid needs.
 struct Verdict {
   std::vector<v1::DeltaRef> needed;  // deltas whose events must be merged here
@@ -100,7 +130,8 @@ Verdict Judge(const v1::RecordRefs& remote, const std::optional<v1::Record>& loc
   Verdict v;
   std::map<int, const v1::GroupRef*> remote_groups;
   for (const v1::GroupRef& g : remote.groups()) remote_groups[g.group()] = &g;
-  for (int g = 1; g <= 9; ++g) {
+  for (int g = 1; g <= model::kGroupCount; ++g) {
+    if (remote.same_groups() & (1u << (g - 1))) continue;  // equal to ours, left out
     const v1::GroupState& here =
         local ? model::GroupOf(*local, static_cast<v1::Group>(g)) : v1::GroupState::default_instance();
     auto it = remote_groups.find(g);
@@ -135,6 +166,7 @@ absl::StatusOr<std::vector<std::string>> DifferingBuckets(Session& s, const stor
     std::vector<std::string> next;
     for (size_t i = 0; i < frontier.size(); i += kPrefixBatch) {
       v1::TreeRequest request;
+      request.set_digest_bytes(model::kMinShortDigest);
       for (size_t j = i; j < std::min(frontier.size(), i + kPrefixBatch); ++j) {
         request.add_prefixes(frontier[j]);
       }
@@ -144,14 +176,13 @@ absl::StatusOr<std::vector<std::string>> DifferingBuckets(Session& s, const stor
       }
       for (const v1::TreeChildren& children : response.children()) {
         std::vector<storage::TreeNode> mine = store.DigestChildren(children.prefix());
-        if (children.digests().size() != mine.size() * model::kDigestSize ||
-            static_cast<size_t>(children.counts_size()) != mine.size()) {
+        std::optional<size_t> size = ShortDigestSize(children.digests().size(), mine.size());
+        if (!size || static_cast<size_t>(children.counts_size()) != mine.size()) {
           return absl::DataLossError("peer: malformed digest tree reply");
         }
         for (size_t c = 0; c < mine.size(); ++c) {
-          std::string_view theirs(children.digests().data() + c * model::kDigestSize,
-                                  model::kDigestSize);
-          if (theirs != model::DigestBytes(mine[c].digest) || children.counts(c) != mine[c].count) {
+          std::string_view theirs(children.digests().data() + c * *size, *size);
+          if (theirs != ShortDigest(mine[c].digest, *size) || children.counts(c) != mine[c].count) {
             next.push_back(children.prefix() + storage::DigestTree::ValueChar(static_cast<int>(c)));
           }
         }
@@ -168,6 +199,7 @@ absl::StatusOr<std::vector<std::string>> DifferingPids(Session& s, const storage
   std::vector<std::string> out;
   for (size_t i = 0; i < buckets.size(); i += kBucketBatch) {
     v1::BucketsRequest request;
+    request.set_digest_bytes(model::kMinShortDigest);
     for (size_t j = i; j < std::min(buckets.size(), i + kBucketBatch); ++j) {
       request.add_buckets(buckets[j]);
     }
@@ -177,18 +209,17 @@ absl::StatusOr<std::vector<std::string>> DifferingPids(Session& s, const storage
     }
     for (const v1::BucketEntries& b : response.buckets()) {
       std::map<std::string, std::string> theirs;
-      if (b.digests().size() != static_cast<size_t>(b.pids_size()) * model::kDigestSize) {
-        return absl::DataLossError("peer: malformed bucket reply");
-      }
+      std::optional<size_t> size = ShortDigestSize(b.digests().size(), b.pids_size());
+      if (!size) return absl::DataLossError("peer: malformed bucket reply");
       for (int k = 0; k < b.pids_size(); ++k) {
-        theirs[b.pids(k)] = b.digests().substr(k * model::kDigestSize, model::kDigestSize);
+        theirs[b.pids(k)] = b.digests().substr(k * *size, *size);
       }
       std::unique_ptr<storage::RecordCursor> cursor = store.ScanRecords(b.bucket());
       for (; cursor->Valid(); cursor->Next()) {
         absl::StatusOr<v1::Record> r = cursor->record();
         if (!r.ok()) return r.status();
         auto it = theirs.find(r->pid());
-        if (it == theirs.end() || it->second != model::DigestBytes(model::RecordDigest(*r))) {
+        if (it == theirs.end() || it->second != ShortDigest(model::RecordDigest(*r), *size)) {
           out.push_back(r->pid());
         }
         if (it != theirs.end()) theirs.erase(it);
@@ -339,7 +370,12 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
       SetProgress("checking records", i, pids.size());
       if (stopping_.load()) return finish(Stopped());
       v1::RecordRefsRequest request;
-      for (size_t j = i; j < std::min(pids.size(), i + kPidBatch); ++j) request.add_pids(pids[j]);
+      for (size_t j = i; j < std::min(pids.size(), i + kPidBatch); ++j) {
+        absl::StatusOr<std::optional<v1::Record>> local = store_.GetRecord(pids[j]);
+        if (!local.ok()) return finish(local.status());
+        request.add_pids(pids[j]);
+        AddGroupDigests(*local, request.mutable_group_digests());
+      }
       v1::RecordRefsResponse response;
       if (absl::Status st = session.Call(&v1::Peer::Stub::GetRecordRefs, request, &response);
           !st.ok()) {
@@ -372,6 +408,10 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
     // batch is read while the writer repairs the one before.
     std::vector<DeltaKey> keys;
     for (const auto& [key, unused] : to_fetch) keys.push_back(key);
+    if (!keys.empty()) {
+      log->info("peer={} pass={} to_repair={} deltas={} in_flight={}", o.peer, pass,
+                wanted.size(), keys.size(), pending.size());
+    }
     std::map<std::string, std::string> refusals;
     auto collect = [&](RepairResult r) {
       for (const auto& [pid, reason] : r.refused) refusals[pid] = reason;

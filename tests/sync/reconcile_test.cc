@@ -6,12 +6,17 @@
 #include <fstream>
 #include <thread>
 
+#include <grpcpp/grpcpp.h>
+
 #include "model/digest.h"
+#include "net/credentials.h"
+#include "net/node_tls.h"
 #include "model/merge.h"
 #include "storage/sealing.h"
 #include "storage/store.h"
 #include "tests/support/cluster.h"
 #include "tests/sync/fixture.h"
+#include "wlsync/v1/peer.grpc.pb.h"
 
 namespace wlsync::sync {
 namespace {
@@ -112,6 +117,83 @@ TEST_CASE("Reconcile: equal nodes agree by their roots and sign a certificate", 
   auto reports = f.waihai.Cli({"reconcile-report", "--last", "5"});
   REQUIRE(reports.exit_code == 0);
   REQUIRE(reports.out.find("\"peer\":\"guzhen\"") != std::string::npos);
+}
+
+// A Peer stub at `to` that presents `as`'s certificate, as `as`'s own reconciler does.
+std::unique_ptr<v1::Peer::Stub> PeerStub(const Node& as, const Node& to) {
+  auto tls = net::NodeTls::Load({as.cert(), as.dir() + "/tls/" + as.name() + ".key", as.ca()},
+                                {{to.name(), to.cert(), "peers[0].cert"}});
+  REQUIRE(tls.ok());
+  return v1::Peer::NewStub(grpc::CreateChannel(to.address(),
+                                               net::PeerChannelCredentials(*tls, to.name())));
+}
+
+TEST_CASE("Reconcile: the peer service sends short digests and only differing groups on request",
+          "[e2e]") {
+  Federation f;
+  std::unique_ptr<v1::Peer::Stub> stub = PeerStub(f.guzhen, f.waihai);
+  auto call = [&](auto method, auto request, auto* response) {
+    grpc::ClientContext context;
+    request.set_node("guzhen");
+    return (stub.get()->*method)(&context, request, response);
+  };
+
+  // Tree children and bucket entries: 16-byte digests unless fewer are asked for.
+  for (uint32_t asked : {0u, 8u, 12u}) {
+    v1::TreeRequest tree;
+    tree.add_prefixes("");
+    tree.set_digest_bytes(asked);
+    v1::TreeResponse children;
+    REQUIRE(call(&v1::Peer::Stub::GetTree, tree, &children).ok());
+    REQUIRE(children.children_size() == 1);
+    CHECK(children.children(0).digests().size() == 32 * (asked == 0 ? 16 : asked));
+    CHECK(children.root_digest().size() == 16);
+  }
+  v1::BucketsRequest buckets;
+  buckets.add_buckets("aaaa");
+  buckets.set_digest_bytes(8);
+  v1::BucketsResponse entries;
+  REQUIRE(call(&v1::Peer::Stub::GetBuckets, buckets, &entries).ok());
+  CHECK(entries.buckets(0).digests().size() == 8u * entries.buckets(0).pids_size());
+  for (uint32_t bad : {4u, 17u}) {
+    v1::TreeRequest tree;
+    tree.set_digest_bytes(bad);
+    v1::TreeResponse ignored;
+    grpc::Status s = call(&v1::Peer::Stub::GetTree, tree, &ignored);
+    CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(s.error_message().find("digest_bytes") != std::string::npos);
+  }
+
+  // Record refs: without group digests every group comes with its digest; with them, the
+  // matching groups are only named in same_groups.
+  std::string pid = model::FederationKey::LoadFile(f.waihai.dir() + "/keys/federation.key")
+                        ->Pid(testing::Person(7, "waihai").id_doc());
+  v1::RecordRefsRequest plain;
+  plain.add_pids(pid);
+  v1::RecordRefsResponse full;
+  REQUIRE(call(&v1::Peer::Stub::GetRecordRefs, plain, &full).ok());
+  REQUIRE(full.records(0).groups_size() == 9);
+  std::string mine;
+  for (const v1::GroupRef& g : full.records(0).groups()) {
+    REQUIRE(g.digest().size() == 16);
+    mine += g.digest().substr(0, 8);
+  }
+  mine[(v1::CONTACT - 1) * 8] ^= 1;  // this node's phone differs
+  v1::RecordRefsRequest filtered = plain;
+  filtered.set_group_digests(mine);
+  v1::RecordRefsResponse diff;
+  REQUIRE(call(&v1::Peer::Stub::GetRecordRefs, filtered, &diff).ok());
+  REQUIRE(diff.records(0).groups_size() == 1);
+  CHECK(diff.records(0).groups(0).group() == v1::CONTACT);
+  CHECK(diff.records(0).groups(0).digest().empty());
+  CHECK(diff.records(0).groups(0).writer().seq() > 0);
+  CHECK(diff.records(0).same_groups() == (0x1ffu & ~(1u << (v1::CONTACT - 1))));
+
+  filtered.set_group_digests(mine.substr(1));
+  v1::RecordRefsResponse ignored;
+  grpc::Status s = call(&v1::Peer::Stub::GetRecordRefs, filtered, &ignored);
+  CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(s.error_message().find("group_digests") != std::string::npos);
 }
 
 TEST_CASE("Reconcile: a damaged data dir is found and repaired from signed deltas", "[e2e]") {
