@@ -168,3 +168,18 @@ machine_line() {
 
 # join V...: the values separated by commas.
 join() { local IFS=,; echo "$*"; }
+
+# set_listen CONFIG API_PORT [PEER_PORT]: points a kept node's config at new ports: the
+# [api] listen address, the [metrics] listener on another free port, and (when given) the
+# address of its one [[peers]] entry.
+set_listen() {
+  local config="$1" api="$2" peer="${3:-}" metrics
+  metrics=$(free_port)
+  awk -v api="$api" -v metrics="$metrics" -v peer="$peer" '
+    /^\[/ { section = $0 }
+    section == "[api]" && /^listen = "127\.0\.0\.1:[0-9]*"$/ { $0 = "listen = \"127.0.0.1:" api "\"" }
+    section == "[metrics]" && /^listen = "127\.0\.0\.1:[0-9]*"$/ { $0 = "listen = \"127.0.0.1:" metrics "\"" }
+    section == "[[peers]]" && peer != "" && /^address = "127\.0\.0\.1:[0-9]*"$/ { $0 = "address = \"127.0.0.1:" peer "\"" }
+    { print }' "$config" > "$config.tmp" && mv "$config.tmp" "$config"
+}
+

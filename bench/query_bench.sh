@@ -63,7 +63,7 @@ FILLED="records=$RECORDS file=$(basename "$FILE")"
 machine_line
 if [[ -n "$NODE_DIR" && -s "$DIR/filled" ]]; then
   [[ "$(cat "$DIR/filled")" == "$FILLED" ]] || die "$DIR holds another fill: $(cat "$DIR/filled")"
-  sed -i "s/^listen = \"127.0.0.1:[0-9]*\"$/listen = \"127.0.0.1:$PORT\"/" "$DIR/config.toml"
+  set_listen "$DIR/config.toml" "$PORT"
   export WLSYNC_CA="$DIR/tls/ca.crt"  # the kept node's own CA, not this run's
   echo "reusing node-dir=$DIR $FILLED data_dir_mb=$(du -sm "$DIR/data" | cut -f1)"
 else

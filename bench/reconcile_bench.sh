@@ -111,13 +111,9 @@ A_DIR="$NODES/waihai"; B_DIR="$NODES/guzhen"; RELAY_LOG="$WORK/relay.log"
 machine_line
 t0=$(date +%s.%N)
 if (( REUSE )); then
-  # New ports for this run: each node's listen address and its one peer's address.
-  set_ports() {
-    sed -i -e "s/^listen = \"127.0.0.1:[0-9]*\"$/listen = \"127.0.0.1:$2\"/" \
-      -e "s/^address = \"127.0.0.1:[0-9]*\"$/address = \"127.0.0.1:$3\"/" "$1/config.toml"
-  }
-  set_ports "$A_DIR" "$A_PORT" "$B_PORT"
-  set_ports "$B_DIR" "$B_PORT" "$RELAY_PORT"
+  # New ports for this run: each node's listeners and its one peer's address.
+  set_listen "$A_DIR/config.toml" "$A_PORT" "$B_PORT"
+  set_listen "$B_DIR/config.toml" "$B_PORT" "$RELAY_PORT"
   export WLSYNC_CA="$A_DIR/tls/ca.crt"  # the kept nodes' own CA, not this run's
   echo "reusing node-dir=$NODE_DIR $FILLED disk_a_mb=$(du -sm "$A_DIR/data" | cut -f1)" \
     "disk_b_mb=$(du -sm "$B_DIR/data" | cut -f1) $(cat "$NODE_DIR/fill-line")"

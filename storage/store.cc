@@ -410,7 +410,10 @@ absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> Store::ReadLog(
     std::string buffer;
     absl::StatusOr<std::string_view> plain = impl_->sealer->Open(View(it->value()), &buffer);
     if (!plain.ok()) return plain.status();
-    out.emplace_back(keys::GetFixed64(key.substr(prefix.size())), std::string(*plain));
+    // A sealed value opens into `buffer` whole: keep it rather than copy a delta of up to
+    // a few MiB again.
+    if (plain->data() != buffer.data()) buffer.assign(*plain);
+    out.emplace_back(keys::GetFixed64(key.substr(prefix.size())), std::move(buffer));
   }
   if (!it->status().ok()) return ToStatus(it->status(), "read log");
   return out;

@@ -36,6 +36,28 @@ bool EventPid(std::string_view event, std::string* pid) {
 
 }  // namespace
 
+absl::Status ParseEnvelope(std::string_view bytes, EnvelopeView* out) {
+  *out = EnvelopeView{};
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                      static_cast<int>(bytes.size()));
+  in.SetTotalBytesLimit(static_cast<int>(bytes.size()) + 1);
+  auto bad = [] { return absl::InvalidArgumentError("delta: envelope does not parse"); };
+  while (uint32_t tag = in.ReadTag()) {
+    const int field = WireFormatLite::GetTagFieldNumber(tag);
+    if (field < 1 || field > 3 ||
+        WireFormatLite::GetTagWireType(tag) != WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      if (!WireFormatLite::SkipField(&in, tag)) return bad();
+      continue;
+    }
+    uint32_t length = 0;
+    if (!in.ReadVarint32(&length) || length > bytes.size() - in.CurrentPosition()) return bad();
+    std::string_view value = bytes.substr(in.CurrentPosition(), length);
+    if (!in.Skip(static_cast<int>(length))) return bad();
+    (field == 1 ? out->body : field == 2 ? out->key_id : out->signature) = value;
+  }
+  return in.ConsumedEntireMessage() ? absl::OkStatus() : bad();
+}
+
 absl::Status ParseBodySparse(std::string_view bytes,
                              const absl::flat_hash_set<std::string>* wanted, v1::DeltaBody* out) {
   out->Clear();

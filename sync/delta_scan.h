@@ -12,6 +12,17 @@
 
 namespace wlsync::sync {
 
+// A serialized v1::SignedDelta's fields, as views into its bytes (no copy of the body).
+struct EnvelopeView {
+  std::string_view body;
+  std::string_view key_id;
+  std::string_view signature;
+};
+
+// Reads an envelope as v1::SignedDelta would (the last of a repeated field wins; unknown
+// fields are skipped). INVALID_ARGUMENT when the bytes are not a well-formed envelope.
+absl::Status ParseEnvelope(std::string_view bytes, EnvelopeView* out);
+
 // Parses `bytes`, a serialized v1::DeltaBody, into `out`: every field except `events` and
 // `key_notices`, and of the events only those whose pid is in `wanted` (all of them when
 // `wanted` is null; none when it is empty). Other events are skipped by their length

@@ -266,9 +266,9 @@ absl::StatusOr<std::vector<RepairSource>> ReadRepairBatch(
   for (std::string& d : *response.mutable_signed_deltas()) {
     // Only the header is read here, to match the delta to the pids it is wanted for; the
     // writer verifies it.
-    v1::SignedDelta envelope;
+    EnvelopeView envelope;
     v1::DeltaBody header;
-    if (!envelope.ParseFromString(d) || !ParseBodySparse(envelope.body(), &none, &header).ok()) {
+    if (!ParseEnvelope(d, &envelope).ok() || !ParseBodySparse(envelope.body, &none, &header).ok()) {
       continue;
     }
     auto it = to_fetch.find({{header.origin(), header.origin_epoch()}, header.seq()});

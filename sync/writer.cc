@@ -113,9 +113,8 @@ RepairResult Writer::Repair(std::vector<RepairSource> sources) {
     for (size_t i = from; i < to; ++i) {
       Job::RepairDelta& d = repair.deltas[i];
       absl::flat_hash_set<std::string> wanted(sources[i].pids.begin(), sources[i].pids.end());
-      auto* envelope = google::protobuf::Arena::CreateMessage<v1::SignedDelta>(arena);
       auto* body = google::protobuf::Arena::CreateMessage<v1::DeltaBody>(arena);
-      if (Verify(sources[i].signed_delta, envelope, body, &d.refused, nullptr, &wanted)) {
+      if (Verify(sources[i].signed_delta, nullptr, body, &d.refused, nullptr, &wanted)) {
         d.body = body;
       }
       d.pids = std::move(sources[i].pids);

@@ -210,7 +210,8 @@ class Writer {
   absl::Status MergeRepair(const v1::DeltaBody& body, internal::Overlay* overlay,
                            std::vector<std::pair<std::string, std::string>>* refused);
   // Parses and verifies an envelope; on failure fills `error`. With `only`, the body's
-  // events are read for those pids only (see ParseBodySparse). Thread safe.
+  // events are read for those pids only (see ParseBodySparse). `envelope` may be null: the
+  // envelope is then read in place, without a copy of the body. Thread safe.
   // A genuine signature by a key not valid at the delta's HLC returns false with *verdict
   // kRevoked or kOutsideWindow (and does not count as a rejection yet).
   bool Verify(const std::string& signed_delta, v1::SignedDelta* envelope, v1::DeltaBody* body,

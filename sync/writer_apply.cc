@@ -183,19 +183,26 @@ bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope, 
                     absl::Status* error, KeyVerdict* verdict,
                     const absl::flat_hash_set<std::string>* only) {
   KeyVerdict v = KeyVerdict::kBadSignature;
-  if (!envelope->ParseFromString(signed_delta) ||
-      !ParseBodySparse(envelope->body(), only, body).ok()) {
+  EnvelopeView view;
+  bool parsed = false;
+  if (envelope != nullptr) {
+    parsed = envelope->ParseFromString(signed_delta);
+    view = {envelope->body(), envelope->key_id(), envelope->signature()};
+  } else {
+    parsed = ParseEnvelope(signed_delta, &view).ok();
+  }
+  if (!parsed || !ParseBodySparse(view.body, only, body).ok()) {
     *error = absl::InvalidArgumentError("delta: does not parse");
   } else if (body->origin().empty() || body->origin_epoch().size() != kEpochSize ||
              body->seq() == 0) {
     *error = absl::InvalidArgumentError("delta: missing origin, epoch or seq");
   } else {
-    *error = trust_.Verify(body->origin(), envelope->key_id(), envelope->body(),
-                           envelope->signature(), body->max_hlc(), &v);
+    *error = trust_.Verify(body->origin(), view.key_id, view.body, view.signature,
+                           body->max_hlc(), &v);
     // Signed after the revocation time, but at a position the origin vouched for in its
     // notice: its own delta, valid.
     if (v == KeyVerdict::kRevoked &&
-        trust_.Vouched(body->origin(), envelope->key_id(), body->origin_epoch(), body->seq())) {
+        trust_.Vouched(body->origin(), view.key_id, body->origin_epoch(), body->seq())) {
       v = KeyVerdict::kOk;
       *error = absl::OkStatus();
     }

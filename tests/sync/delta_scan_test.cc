@@ -105,5 +105,28 @@ TEST_CASE("ParseBodySparse: refuses malformed bodies", "[sync]") {
   }
 }
 
+TEST_CASE("ParseEnvelope: views of body, key id and signature, as protobuf reads them",
+          "[sync]") {
+  v1::SignedDelta envelope;
+  envelope.set_body(Sample().SerializeAsString());
+  envelope.set_key_id("5c633856027b438d");
+  envelope.set_signature(std::string(64, '\x05'));
+  std::string bytes = envelope.SerializeAsString() + std::string("\x20\x01", 2);  // field 4
+  EnvelopeView view;
+  REQUIRE(ParseEnvelope(bytes, &view).ok());
+  CHECK(view.body == envelope.body());
+  CHECK(view.key_id == envelope.key_id());
+  CHECK(view.signature == envelope.signature());
+  CHECK(view.body.data() >= bytes.data());  // a view, not a copy
+  CHECK(view.body.data() < bytes.data() + bytes.size());
+
+  for (const std::string& bad : {bytes.substr(0, bytes.size() - 70), std::string("\x0a\x05", 2),
+                                 std::string("\x1a", 1)}) {
+    absl::Status s = ParseEnvelope(bad, &view);
+    CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+    CHECK(s.message() == "delta: envelope does not parse");
+  }
+}
+
 }  // namespace
 }  // namespace wlsync::sync
