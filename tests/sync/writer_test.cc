@@ -518,3 +518,43 @@ TEST_CASE("Writer: a purge sent by a jurisdiction that is not the home is quaran
 
 }  // namespace
 }  // namespace wlsync::sync
+
+namespace wlsync::sync {
+namespace {
+
+TEST_CASE("Writer: a repair batch merges the wanted pids of every delta that verifies, and "
+          "names the pids of one that does not",
+          "[sync]") {
+  Pair p;
+  std::vector<std::string> pids;
+  for (int n = 1; n <= 3; ++n) {  // one delta each, never shipped to guzhen
+    REQUIRE(p.waihai.Register({Person(n, "waihai"), Person(n + 10, "waihai")})[0].status.ok());
+    pids.push_back(p.waihai.planner().PidOf(Person(n, "waihai").id_doc()).value());
+  }
+  std::vector<std::string> deltas = p.waihai.OwnDeltas();
+  REQUIRE(deltas.size() == 3);
+  v1::SignedDelta forged;
+  REQUIRE(forged.ParseFromString(deltas[1]));
+  forged.mutable_signature()->back() ^= 1;
+
+  RepairResult r = p.guzhen.writer().Repair(
+      {{deltas[0], {pids[0]}}, {forged.SerializeAsString(), {pids[1]}}, {deltas[2], {pids[2]}}});
+  REQUIRE(r.status.ok());
+  CHECK(r.deltas == 2);
+  std::sort(r.repaired.begin(), r.repaired.end());
+  std::vector<std::string> want = {pids[0], pids[2]};
+  std::sort(want.begin(), want.end());
+  CHECK(r.repaired == want);  // only the pids asked for: not persons 11-13
+  REQUIRE(r.refused.size() == 1);
+  CHECK(r.refused[0].first == pids[1]);
+  CHECK(r.refused[0].second.find("signature") != std::string::npos);
+  for (const std::string& pid : want) {
+    CHECK(p.guzhen.store().GetRecord(pid).value()->SerializeAsString() ==
+          p.waihai.store().GetRecord(pid).value()->SerializeAsString());
+  }
+  CHECK(!p.guzhen.store().GetRecord(pids[1]).value().has_value());
+  CHECK(p.guzhen.store().counts().records == 2);
+}
+
+}  // namespace
+}  // namespace wlsync::sync
