@@ -95,7 +95,7 @@ absl::Status AuditTrail::Commit(v1::AuditEntry entry, bool full_export, Pending&
 
   while (!pending.done) {
     if (writing_) {
-      cv_.wait(lock);
+      pending.cv.wait(lock);
       continue;
     }
     // Leader: write everything queued, with the newest head, in one synced batch.
@@ -135,8 +135,10 @@ absl::Status AuditTrail::Commit(v1::AuditEntry entry, bool full_export, Pending&
     for (Pending* p : group) {
       p->status = s.ok() ? absl::OkStatus() : error_;
       p->done = true;
+      if (p != &pending) p->cv.notify_one();
     }
-    cv_.notify_all();
+    // Callers that queued meanwhile: the first one leads the next group.
+    if (!queue_.empty()) queue_.front()->cv.notify_one();
   }
   return pending.status;
 }

@@ -78,10 +78,13 @@ class AuditTrail {
                        std::vector<v1::AuditEntry>* out) const;
 
  private:
+  // One caller's entry on its way. Each waits on its own condition variable, so that a
+  // group commit wakes its members and the next leader only, not every waiting caller.
   struct Pending {
     storage::TableBatch batch;
     bool done = false;
     absl::Status status;
+    std::condition_variable cv;
   };
   // Numbers and chains `entry`, queues it with `pending` and returns once written.
   // REQUIRES: `lock` holds mu_.
@@ -100,7 +103,6 @@ class AuditTrail {
   const std::function<int64_t()> now_ms_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::mutex purge_mu_;                 // held by Purge: one at a time
   uint64_t next_seq_ = 1;               // guarded by mu_
   std::string prev_hash_;               // guarded by mu_
