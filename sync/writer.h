@@ -159,7 +159,9 @@ class Writer {
   // events run on the calling thread (and one more for larger batches); the writer thread
   // only merges and commits. The cost of a source grows with its body's bytes (hashed for
   // the signature, scanned for the pids) and the events wanted, not with the number of
-  // events in it. Blocks until done.
+  // events in it. The trust store is consulted as it stands when Repair is called: a key
+  // revoked while the batch waits for the writer thread does not refuse it, as it would not
+  // refuse a delta applied just before. Blocks until done.
   RepairResult Repair(std::vector<RepairSource> sources);
 
   // Key lifecycle (docs/protocol.md, "Signing keys"). RotateKey announces `next` in a
