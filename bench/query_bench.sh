@@ -5,7 +5,7 @@
 # medians over the runs, and the ratios.
 #
 #   bench/query_bench.sh [--records 1000000] [--runs 3] [--seconds 20] [--warmup 3]
-#                        [--threads 16] [--limit 100] [--perf FILE] [--node-dir DIR]
+#                        [--threads 16] [--limit 100] [--perf FILE] [--node-dir DIR] [--stat]
 #
 # Once: a node is made (no rate limits, see make_node in bench/lib.sh), started, and filled
 # by `wlsync import` of the generated CSV of N rows (wlsync-gen --seed 1: realistic phones
@@ -21,6 +21,8 @@
 # the phone and the grid queries of run 1 into FILE: self time by thread, library and
 # symbol, sampled at 20 kHz (this VM has only the cpu-clock event, which at perf's default
 # rates misses most samples of threads that run less than one period at a time).
+# With --stat, each load also counts the daemon's context switches and CPU time (perf stat,
+# over the warm-up and the window) and prints them per call of the window.
 # With --node-dir DIR the filled node is kept in DIR, and a later run with the same DIR and
 # --records reuses it instead of importing again (e.g. copied to a tmpfs for a run
 # without disk syncs). Without it, the node lives in the scratch dir.
@@ -36,6 +38,7 @@ THREADS=16
 LIMIT=100
 PERF_OUT=""
 NODE_DIR=""
+STAT=0
 IMPORT_TIMEOUT=400
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -47,6 +50,7 @@ while [[ $# -gt 0 ]]; do
     --limit) LIMIT="$2"; shift 2 ;;
     --perf) PERF_OUT="$2"; shift 2 ;;
     --node-dir) NODE_DIR="$2"; shift 2 ;;
+    --stat) STAT=1; shift ;;
     *) die "unknown argument $1" ;;
   esac
 done
@@ -97,8 +101,24 @@ rpc_once() {
     perf_pid=$!
     BENCH_PIDS+=("$perf_pid")
   fi
+  local stat_pid=""
+  if (( STAT )); then
+    perf stat -x, -e context-switches,task-clock -p "$NODE_PID" -o "$WORK/stat.txt" &
+    stat_pid=$!
+    BENCH_PIDS+=("$stat_pid")
+  fi
   out=$("$QUERY" rpc --node "127.0.0.1:$PORT" --token-file "$(node_token "$DIR")" \
           --csv "$FILE" --kind "$kind" "${LOAD[@]}") || echo "run=$run rpc $kind failed" >&2
+  if [[ -n "$stat_pid" ]]; then
+    kill -INT "$stat_pid"; wait "$stat_pid"
+    # Over the warm-up and the window: per call of the window, an upper bound.
+    local calls switches clock
+    calls=$(field calls "$out")
+    switches=$(awk -F, '$3 == "context-switches" { print $1 }' "$WORK/stat.txt")
+    clock=$(awk -F, '$3 == "task-clock" { print $1 }' "$WORK/stat.txt")
+    out+=" daemon_switches_per_call=$(ratio "$switches" "$calls")"
+    out+=" daemon_cpu_ms_per_call=$(awk -v c="$clock" -v n="$calls" 'BEGIN { printf "%.3f", c / n }')"
+  fi
   if [[ -n "$perf_pid" ]]; then
     kill -INT "$perf_pid"; wait "$perf_pid"
     { echo "# wlsyncd pid=$NODE_PID, $kind queries of run 1 ($THREADS clients): by thread"
