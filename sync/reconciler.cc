@@ -28,6 +28,8 @@ constexpr size_t kPidBatch = 2048;
 // A repair batch: one Writer::Repair call, read while the one before is merged.
 constexpr size_t kRepairBatchDeltas = 64;
 constexpr size_t kRepairBatchBytes = 16 << 20;
+// The peer service's limit on the refs of one GetDeltas call (also of older versions).
+constexpr size_t kRefsPerCall = 16;
 
 using Cursors = std::map<storage::StreamId, uint64_t>;
 // A delta by stream and seq.
@@ -234,18 +236,64 @@ absl::Status Stopped() {
   return absl::CancelledError("reconciliation: stopped, the node is shutting down");
 }
 
+// Fetches the deltas `refs` names from the peer into `out`, each with the pids wanted from
+// it. A peer service (this version and older ones) takes at most kRefsPerCall refs a call
+// and ends a reply early past about 2 MiB (after at least one delta), so the refs are
+// asked in chunks, and those after the last delta of a reply cut short are asked again.
+// Refs the peer does not hold are left out, as it leaves them out.
+absl::Status FetchDeltas(Session& s, const std::vector<v1::DeltaRef>& refs,
+                         const std::map<DeltaKey, std::vector<std::string>>& to_fetch,
+                         std::vector<RepairSource>* out) {
+  const absl::flat_hash_set<std::string> none;
+  size_t next = 0;
+  while (next < refs.size()) {
+    v1::GetDeltasRequest request;
+    const size_t end = std::min(refs.size(), next + kRefsPerCall);
+    for (size_t j = next; j < end; ++j) *request.add_refs() = refs[j];
+    v1::GetDeltasResponse response;
+    if (absl::Status st = s.Call(&v1::Peer::Stub::GetDeltas, request, &response); !st.ok()) {
+      return st;
+    }
+    // The reply keeps the order of the refs: each delta matched moves `taken` past its ref.
+    size_t taken = next;
+    for (std::string& d : *response.mutable_signed_deltas()) {
+      // Only the header is read here, to match the delta to the pids it is wanted for; the
+      // writer verifies it.
+      EnvelopeView envelope;
+      v1::DeltaBody header;
+      if (!ParseEnvelope(d, &envelope).ok() ||
+          !ParseBodySparse(envelope.body, &none, &header).ok()) {
+        continue;
+      }
+      const DeltaKey key{{header.origin(), header.origin_epoch()}, header.seq()};
+      for (size_t j = taken; j < end; ++j) {
+        if (DeltaKey{{refs[j].origin(), refs[j].epoch()}, refs[j].seq()} == key) {
+          taken = j + 1;
+          break;
+        }
+      }
+      auto it = to_fetch.find(key);
+      if (it != to_fetch.end()) out->push_back({std::move(d), it->second});
+    }
+    // Nothing matched: the peer holds none of the rest of this chunk (or sent nothing
+    // usable); go on with the next chunk rather than ask again.
+    next = taken > next ? taken : end;
+  }
+  return absl::OkStatus();
+}
+
 // Reads the next repair batch from keys[*next] on (at most kRepairBatchDeltas deltas or
 // about kRepairBatchBytes): deltas this node's log holds from it, the others from the peer
-// in one GetDeltas call. A delta neither holds is left out: its pids stay unrepaired and are
+// (FetchDeltas). A delta neither holds is left out: its pids stay unrepaired and are
 // reported so. Advances *next past the keys taken.
 absl::StatusOr<std::vector<RepairSource>> ReadRepairBatch(
     Session& s, const storage::Store& store, const std::vector<DeltaKey>& keys,
     const std::map<DeltaKey, v1::DeltaRef>& refs,
     const std::map<DeltaKey, std::vector<std::string>>& to_fetch, size_t* next) {
   std::vector<RepairSource> out;
-  v1::GetDeltasRequest request;
+  std::vector<v1::DeltaRef> from_peer;
   size_t bytes = 0;
-  for (; *next < keys.size() && out.size() + request.refs_size() < kRepairBatchDeltas &&
+  for (; *next < keys.size() && out.size() + from_peer.size() < kRepairBatchDeltas &&
          bytes < kRepairBatchBytes;
        ++*next) {
     const DeltaKey& key = keys[*next];
@@ -254,26 +302,10 @@ absl::StatusOr<std::vector<RepairSource>> ReadRepairBatch(
       bytes += held->front().second.size();
       out.push_back({std::move(held->front().second), to_fetch.at(key)});
     } else {
-      *request.add_refs() = refs.at(key);
+      from_peer.push_back(refs.at(key));
     }
   }
-  if (request.refs_size() == 0) return out;
-  v1::GetDeltasResponse response;
-  if (absl::Status st = s.Call(&v1::Peer::Stub::GetDeltas, request, &response); !st.ok()) {
-    return st;
-  }
-  const absl::flat_hash_set<std::string> none;
-  for (std::string& d : *response.mutable_signed_deltas()) {
-    // Only the header is read here, to match the delta to the pids it is wanted for; the
-    // writer verifies it.
-    EnvelopeView envelope;
-    v1::DeltaBody header;
-    if (!ParseEnvelope(d, &envelope).ok() || !ParseBodySparse(envelope.body, &none, &header).ok()) {
-      continue;
-    }
-    auto it = to_fetch.find({{header.origin(), header.origin_epoch()}, header.seq()});
-    if (it != to_fetch.end()) out.push_back({std::move(d), it->second});
-  }
+  if (absl::Status st = FetchDeltas(s, from_peer, to_fetch, &out); !st.ok()) return st;
   return out;
 }
 
