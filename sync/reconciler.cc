@@ -28,6 +28,9 @@ constexpr size_t kPidBatch = 2048;
 // A repair batch: one Writer::Repair call, read while the one before is merged.
 constexpr size_t kRepairBatchDeltas = 64;
 constexpr size_t kRepairBatchBytes = 16 << 20;
+// What a delta to fetch from the peer counts towards kRepairBatchBytes (WriterOptions'
+// max_delta_bytes by default).
+constexpr size_t kFetchedDeltaBytes = 1 << 20;
 // The peer service's limit on the refs of one GetDeltas call (also of older versions).
 constexpr size_t kRefsPerCall = 16;
 
@@ -302,6 +305,8 @@ absl::StatusOr<std::vector<RepairSource>> ReadRepairBatch(
       bytes += held->front().second.size();
       out.push_back({std::move(held->front().second), to_fetch.at(key)});
     } else {
+      // Its size is known only once fetched: count it as the largest delta a writer makes.
+      bytes += kFetchedDeltaBytes;
       from_peer.push_back(refs.at(key));
     }
   }
