@@ -3,7 +3,9 @@
 #include "absl/time/time.h"
 #include "base/logging.h"
 #include "model/hlc.h"
+#include "model/fields.h"
 #include "model/merge.h"
+#include "storage/index.h"
 
 namespace wlsync::daemon {
 namespace {
@@ -134,46 +136,78 @@ absl::Status RetentionSweeper::SweepRecords(int64_t now, SweepResult* result) {
     return absl::OkStatus();
   };
 
-  std::unique_ptr<storage::RecordCursor> cursor = store_.ScanRecords();
-  for (; cursor->Valid(); cursor->Next()) {
-    absl::StatusOr<v1::Record> r = cursor->record();
-    if (!r.ok()) return r.status();
-    if (!model::Exists(*r) || model::GroupOf(*r, v1::HOME).value().home() != options_.node) {
-      continue;
+  // What one record needs, if anything, added to `batch`.
+  auto consider = [&](const v1::Record& r) -> absl::Status {
+    if (!model::Exists(r) || model::GroupOf(r, v1::HOME).value().home() != options_.node) {
+      return absl::OkStatus();
     }
     sync::LocalWrite w;
     w.kind = sync::LocalWrite::Kind::kErase;
-    w.pid = r->pid();
-    if (!model::IsRegistered(*r)) {
+    w.pid = r.pid();
+    if (!model::IsRegistered(r)) {
       if (options_.erase_after_s <= 0 ||
-          model::GroupOf(*r, v1::STATUS).stamp().hlc() >= erase_before_hlc) {
-        continue;
+          model::GroupOf(r, v1::STATUS).stamp().hlc() >= erase_before_hlc) {
+        return absl::OkStatus();
       }
       for (v1::Group g : kPersonalGroups) {
-        if (HasContent(*r, g)) w.erase.push_back(g);
+        if (HasContent(r, g)) w.erase.push_back(g);
       }
       if (w.erase.empty()) {
-        if (!TombstoneExpired(*r, purge_before_ms)) continue;
+        if (!TombstoneExpired(r, purge_before_ms)) return absl::OkStatus();
         w.kind = sync::LocalWrite::Kind::kPurge;
         ++result->tombstones_purged;
       } else {
         ++result->people_erased;
       }
     } else {
-      const std::string& date = model::GroupOf(*r, v1::TEST).value().last_test_date();
-      if (options_.test_max_age_days <= 0 || !HasContent(*r, v1::TEST) || date.empty() ||
+      const std::string& date = model::GroupOf(r, v1::TEST).value().last_test_date();
+      if (options_.test_max_age_days <= 0 || !HasContent(r, v1::TEST) || date.empty() ||
           date >= oldest_test) {
-        continue;
+        return absl::OkStatus();
       }
       w.erase.push_back(v1::TEST);
       ++result->tests_erased;
     }
     batch.push_back(std::move(w));
-    if (batch.size() >= kBatch) {
-      if (absl::Status s = flush(); !s.ok()) return s;
+    return batch.size() >= kBatch ? flush() : absl::OkStatus();
+  };
+
+  if (options_.test_max_age_days > 0) {
+    // Test results age for everyone: every record is read.
+    std::unique_ptr<storage::RecordCursor> cursor = store_.ScanRecords();
+    for (; cursor->Valid() && !stopping(); cursor->Next()) {
+      absl::StatusOr<v1::Record> r = cursor->record();
+      if (!r.ok()) return r.status();
+      if (absl::Status s = consider(*r); !s.ok()) return s;
     }
+    if (absl::Status s = cursor->status(); !s.ok()) return s;
+    return flush();
   }
-  if (absl::Status s = cursor->status(); !s.ok()) return s;
+  // Otherwise only deregistered people can be due: they are read through the status index
+  // (written in the same batches as the records), not by reading every record each hour.
+  const std::string prefix =
+      storage::Indexer::TermPrefix(storage::IndexKind::kStatus, model::kDeregistered);
+  std::string start;
+  while (!stopping()) {
+    std::vector<std::string> pids;
+    std::string last;
+    absl::Status scanned = store_.Scan(storage::Table::kIndex, prefix, start,
+                                       [&](std::string_view key, std::string_view) {
+                                         pids.emplace_back(storage::Indexer::PidOf(key));
+                                         last = std::string(key);
+                                         return pids.size() < kBatch;
+                                       });
+    if (!scanned.ok()) return scanned;
+    for (const std::string& pid : pids) {
+      v1::Record r;
+      absl::StatusOr<bool> found = store_.ReadRecord(pid, &r);
+      if (!found.ok()) return found.status();
+      if (!*found) continue;
+      if (absl::Status s = consider(r); !s.ok()) return s;
+    }
+    if (pids.size() < kBatch) break;
+    start = last + std::string(1, '\0');  // the first key after it
+  }
   return flush();
 }
 
