@@ -3,13 +3,15 @@
 # a fresh wlsyncd, against a raw RocksDB batched insert of the same rows measured in the
 # same run (wlsync-bench-rawdb). Reports rows/s, the daemon's peak RSS and the ratio.
 #
-#   bench/import_bench.sh [--runs 3] [--rows 1000000] [--skip-sample] [--skip-big]
+#   bench/import_bench.sh [--runs 3] [--rows 1000000] [--skip-sample] [--skip-big] [--perf FILE]
 #
 # Each run, per file: a new node is made and started, the CLI import is timed (wall clock
 # of the `wlsync import` process), VmHWM of the daemon is read after the import, the node
 # is stopped; then wlsync-bench-rawdb writes the same file with --batch-rows 256 (the
 # daemon's delta size: one ImportRequest of 256 rows = one delta = one synced WriteBatch)
 # and with --batch-rows 2304. Per-run lines go to stderr, the summary to stdout.
+# With --perf FILE, the daemon is profiled (perf record, 2 kHz) during the import of the last
+# file of run 1 into FILE: self time by thread, by library and by symbol.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -18,33 +20,50 @@ ROWS=1000000
 SKIP_SAMPLE=0
 SKIP_BIG=0
 IMPORT_TIMEOUT=280
+PERF_OUT=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
     --rows) ROWS="$2"; shift 2 ;;
     --skip-sample) SKIP_SAMPLE=1; shift ;;
     --skip-big) SKIP_BIG=1; shift ;;
+    --perf) PERF_OUT="$2"; shift 2 ;;
     *) die "unknown argument $1" ;;
   esac
 done
 require_bins wlsync wlsyncd wlsync-bench-rawdb
+[[ -n "$PERF_OUT" ]] && : > "$PERF_OUT"
 
 FILES=()
 [[ $SKIP_SAMPLE == 0 ]] && FILES+=("$SAMPLE")
 [[ $SKIP_BIG == 0 ]] && FILES+=("$(gen_rows "$ROWS")")
 
-# import_once FILE: prints "rows_per_s=.. seconds=.. rss_mb=.. imported=.. rejected=.. deltas=..".
+# import_once FILE [PROFILE]: prints "rows_per_s=.. seconds=.. rss_mb=.. imported=.. rejected=.. deltas=..".
 import_once() {
-  local file="$1" port dir out start end
+  local file="$1" profile="${2:-0}" port dir out start end perf_pid=""
   port=$(free_port)
   dir="$WORK/node-$port"
   make_node "$dir" waihai "$port"
   start_node "$dir" "$port"
   local cpu0; cpu0=$(cpu_seconds "$NODE_PID")
+  if [[ "$profile" == 1 ]]; then
+    perf record -F 2000 -o "$WORK/perf.data" -p "$NODE_PID" > /dev/null 2>&1 &
+    perf_pid=$!
+    BENCH_PIDS+=("$perf_pid")
+  fi
   start=$(date +%s.%N)
   out=$(timeout "$IMPORT_TIMEOUT" "$BIN/wlsync" --node "127.0.0.1:$port" \
         --token-file "$(node_token "$dir")" import "$file" 2> "$WORK/import.err")
   end=$(date +%s.%N)
+  if [[ -n "$perf_pid" ]]; then
+    kill -INT "$perf_pid"; wait "$perf_pid"
+    { echo "# import of $(basename "$file"): self time by thread, library, symbol"
+      for sort in comm dso dso,sym; do
+        perf report -i "$WORK/perf.data" --stdio --sort "$sort" --percent-limit 0.5 2> /dev/null |
+          grep -v '^#' | grep -v '^$' | head -40
+      done; } >> "$PERF_OUT"
+    rm -f "$WORK/perf.data"
+  fi
   local rss deltas rows cpu
   rss=$(vmhwm_mb "$NODE_PID")
   cpu=$(awk -v a="$cpu0" -v b="$(cpu_seconds "$NODE_PID")" 'BEGIN { printf "%.2f", b - a }')
@@ -69,7 +88,9 @@ for file in "${FILES[@]}"; do
   name=$(basename "$file")
   imp=(); rss=(); raw256=(); raw2304=(); dcpu=(); rcpu=()
   for r in $(seq 1 "$RUNS"); do
-    line=$(import_once "$file")
+    profile=0
+    [[ -n "$PERF_OUT" && $r == 1 && "$file" == "${FILES[-1]}" ]] && profile=1
+    line=$(import_once "$file" "$profile")
     echo "run=$r file=$name daemon: $line" >&2
     imp+=("$(field rows_per_s "$line")"); rss+=("$(field rss_mb "$line")")
     dcpu+=("$(field daemon_cpu_seconds "$line")")
