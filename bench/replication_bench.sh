@@ -3,7 +3,7 @@
 # import of 111,112 new people = 9 events each = 1,000,008 events), timed until node B
 # holds all of them; against a raw RocksDB batched insert of the same rows in the same run.
 #
-#   bench/replication_bench.sh [--runs 3] [--rows 111112]
+#   bench/replication_bench.sh [--runs 3] [--rows 111112] [--perf FILE]
 #
 # Two measurements per run:
 #   catch-up  A imports with B stopped; then B starts and pulls A's whole stream. Time from
@@ -14,6 +14,8 @@
 #             Time from the import start to B holding everything.
 # Baseline: wlsync-bench-rawdb over the same file with --batch-rows 256 (A's delta size)
 # and --sync 0 (B commits remote deltas without a WAL sync) and --sync 1.
+# With --perf FILE, B is profiled (perf record, 2 kHz) during the catch-up of run 1 into
+# FILE: self time by thread, by library and by symbol.
 # Per-run lines go to stderr, the summary to stdout.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -21,14 +23,17 @@ source "$(dirname "$0")/lib.sh"
 RUNS=3
 ROWS=111112
 EVENTS_PER_ROW=9  # a new person: 8 field groups + STATUS
+PERF_OUT=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
     --rows) ROWS="$2"; shift 2 ;;
+    --perf) PERF_OUT="$2"; shift 2 ;;
     *) die "unknown argument $1" ;;
   esac
 done
 require_bins wlsync wlsyncd wlsync-gen wlsync-bench-rawdb wlsync-bench-replwait
+[[ -n "$PERF_OUT" ]] && : > "$PERF_OUT"
 FILE=$(gen_rows "$ROWS")
 EVENTS=$((ROWS * EVENTS_PER_ROW))
 
@@ -43,8 +48,9 @@ make_pair() {
   add_peer "$B_DIR" waihai "$A_DIR" "$A_PORT"
 }
 
-# catchup_once: prints "events_per_s=.. seconds=.. b_rss_mb=.. import_seconds=.."
+# catchup_once [PROFILE]: prints "events_per_s=.. seconds=.. b_rss_mb=.. import_seconds=.."
 catchup_once() {
+  local profile="${1:-0}" perf_pid=""
   make_pair
   start_node "$A_DIR" "$A_PORT"; local a_pid=$NODE_PID
   local t0 t1 out
@@ -52,8 +58,23 @@ catchup_once() {
   "$BIN/wlsync" --node "127.0.0.1:$A_PORT" --token-file "$(node_token "$A_DIR")" import "$FILE" \
     > "$WORK/import.out" 2> "$WORK/import.err"
   t1=$(date +%s.%N)
-  "$BIN/wlsyncd" --config "$B_DIR/config.toml" > "$B_DIR/wlsyncd.out" 2> "$B_DIR/wlsyncd.log" &
-  local b_pid=$!
+  local b_pid
+  if [[ "$profile" == 1 ]]; then
+    # B runs under perf from its first instruction, so that the threads it starts are
+    # followed too (perf record -p sees only the threads that exist when it attaches).
+    perf record -F 2000 -o "$WORK/perf.data" -- "$BIN/wlsyncd" --config "$B_DIR/config.toml" \
+      > "$B_DIR/wlsyncd.out" 2> "$B_DIR/wlsyncd.log" &
+    perf_pid=$!
+    BENCH_PIDS+=("$perf_pid")
+    for _ in $(seq 100); do
+      b_pid=$(pgrep -P "$perf_pid" -x wlsyncd) && break
+      sleep 0.01
+    done
+    [[ -n "$b_pid" ]] || die "wlsyncd did not start under perf"
+  else
+    "$BIN/wlsyncd" --config "$B_DIR/config.toml" > "$B_DIR/wlsyncd.out" 2> "$B_DIR/wlsyncd.log" &
+    b_pid=$!
+  fi
   BENCH_PIDS+=("$b_pid")
   # B is launched here, not by start_node, so it has no operator token yet: poll its
   # Status with the admin token of `wlsync init` (no rate limit on bench nodes).
@@ -61,6 +82,15 @@ catchup_once() {
           --source-token-file "$(node_token "$A_DIR")" --target-token-file "$B_DIR/admin.token" \
           --records "$ROWS" 2> "$WORK/replwait.err")
   local rss; rss=$(vmhwm_mb "$b_pid")
+  if [[ -n "$perf_pid" ]]; then
+    stop_node "$b_pid"; wait "$perf_pid"
+    { echo "# catch-up at B: self time by thread, library, symbol"
+      for sort in comm dso dso,sym; do
+        perf report -i "$WORK/perf.data" --stdio --sort "$sort" --percent-limit 0.5 2> /dev/null |
+          grep -v '^#' | grep -v '^$' | head -40
+      done; } >> "$PERF_OUT"
+    rm -f "$WORK/perf.data"
+  fi
   stop_node "$b_pid"; stop_node "$a_pid"
   rm -rf "$A_DIR" "$B_DIR"
   local s; s=$(field seconds "$out")
@@ -105,7 +135,7 @@ machine_line
 echo "file=$(basename "$FILE") rows=$ROWS events=$EVENTS (9 per new person)"
 catchup=(); live=(); raw0=(); raw1=(); rss=()
 for r in $(seq 1 "$RUNS"); do
-  line=$(catchup_once); echo "run=$r catch-up: $line" >&2
+  line=$(catchup_once "$([[ -n "$PERF_OUT" && $r == 1 ]] && echo 1)"); echo "run=$r catch-up: $line" >&2
   catchup+=("$(field events_per_s "$line")"); rss+=("$(field b_rss_mb "$line")")
   line=$(live_once); echo "run=$r live: $line" >&2
   live+=("$(field events_per_s "$line")")
