@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <random>
 #include <set>
@@ -66,6 +67,44 @@ TEST_CASE("Store: every open starts a new epoch", "[storage]") {
   TempDir other("store");
   auto fresh = Store::Open(other / "db", StoreOptions{});
   REQUIRE((*fresh)->epoch() != epoch);
+}
+
+TEST_CASE("Store: a commit stores records and index keys given in any order, the last value "
+          "of a pid winning", "[storage]") {
+  TempDir dir("store");
+  auto store = Store::Open(dir / "db", StoreOptions{});
+  REQUIRE(store.ok());
+  Store& s = **store;
+  StreamId stream{"waihai", std::string(16, 'e')};
+  // Records in descending pid order, then pid 3 again by reference with another phone.
+  CommitBatch b = MakeBatch(stream, 1, 0, 1 << 20);
+  for (int i = 9; i >= 0; --i) {
+    v1::Record r = model::EmptyRecord(Pid(i));
+    r.mutable_groups(v1::CONTACT - 1)->mutable_value()->set_phone("first");
+    b.records.push_back(r);
+  }
+  v1::Record again = model::EmptyRecord(Pid(3));
+  again.mutable_groups(v1::CONTACT - 1)->mutable_value()->set_phone("second");
+  b.record_refs.push_back(&again);
+  std::vector<std::string> keys;
+  for (int i = 19; i >= 0; --i) keys.push_back("zorder/" + std::to_string(100 + i * 7 % 20));
+  b.index_puts = keys;
+  REQUIRE(s.Commit(b).ok());
+
+  for (int i = 0; i < 10; ++i) {
+    auto r = s.GetRecord(Pid(i));
+    REQUIRE(r.ok());
+    REQUIRE(r->has_value());
+    CHECK((*r)->groups(v1::CONTACT - 1).value().phone() == (i == 3 ? "second" : "first"));
+  }
+  std::vector<std::string> stored;
+  REQUIRE(s.Scan(Table::kIndex, "zorder/", "", [&](std::string_view key, std::string_view) {
+             stored.emplace_back(key);
+             return true;
+           }).ok());
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  CHECK(stored == keys);
 }
 
 TEST_CASE("Store: a data dir held by another node is refused with a clear error", "[storage]") {
