@@ -9,12 +9,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -172,16 +174,25 @@ CommandResult Cli(const std::vector<std::string>& args) {
 }
 
 int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
+  // The kernel may hand out a port again as soon as it is closed, and a node binds its
+  // ports only when it starts: never give one port twice in a test process (a node whose
+  // API and metrics ports came out equal did not start, once, in CI).
+  static std::mutex mu;
+  static std::set<int> given;
+  std::lock_guard<std::mutex> lock(mu);
+  for (int attempt = 0;; ++attempt) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    close(fd);
+    int port = ntohs(addr.sin_port);
+    if (given.insert(port).second || attempt >= 100) return port;
+  }
 }
 
 bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout,
@@ -309,14 +320,23 @@ bool Node::Start() {
   std::vector<std::string> argv = {std::string(WLSYNC_BIN_DIR) + "/wlsyncd", "--config", config()};
   pid_ = Spawn(argv, env_, dir_ + "/wlsyncd.out", dir_ + "/wlsyncd.log");
   if (pid_ < 0) return false;
-  return WaitFor([&] {
+  bool up = WaitFor([&] {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
       return true;  // exited: give up
     }
     return Records() >= 0;
-  }, std::chrono::seconds(20)) && pid_ > 0 && EnsureOperatorToken();
+  }, std::chrono::seconds(20)) && pid_ > 0;
+  if (!up) {
+    // Say why in the test's output: the data dir, and its log, go with the test.
+    std::string log = ReadFile(dir_ + "/wlsyncd.log");
+    if (log.size() > 4000) log = log.substr(log.size() - 4000);
+    std::fprintf(stderr, "wlsyncd in %s did not start (%s); its log ends with:\n%s\n", dir_.c_str(),
+                 pid_ < 0 ? "it exited" : "no answer in 20 s", log.c_str());
+    return false;
+  }
+  return EnsureOperatorToken();
 }
 
 bool Node::EnsureOperatorToken() {
