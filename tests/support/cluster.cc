@@ -424,6 +424,27 @@ std::vector<std::unique_ptr<Node>> StartMesh(const std::string& root,
   for (auto& n : nodes) {
     if (!n->Start()) return {};
   }
+  // The nodes started one after another, so the first ones' pulls from the later ones may
+  // have failed and be waiting out their reconnect backoff: a test that reads a peer link
+  // right away would see it DOWN (two CI runs did). Return once every link is up.
+  if (names.size() > 1) {
+    bool linked = WaitFor(
+        [&] {
+          for (auto& n : nodes) {
+            CommandResult r = n->Cli({"status", "--json"});
+            if (r.exit_code != 0 || r.out.find("\"connected\": false") != std::string::npos) {
+              return false;
+            }
+          }
+          return true;
+        },
+        std::chrono::seconds(20), std::chrono::milliseconds(50));
+    if (!linked) {
+      std::fprintf(stderr, "StartMesh: the nodes under %s did not all connect in 20 s\n",
+                   root.c_str());
+      return {};
+    }
+  }
   return nodes;
 }
 
