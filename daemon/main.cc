@@ -11,6 +11,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/synchronization/mutex.h"
 #include "base/logging.h"
 #include "daemon/config.h"
 #include "daemon/node.h"
@@ -27,6 +28,15 @@ void TuneAllocator() {
   if (std::getenv("WLSYNC_MALLOC_DEFAULTS") != nullptr) return;
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
   if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 256 << 10);
+}
+
+// Debian builds Abseil without NDEBUG, so absl::Mutex, which gRPC locks on every call,
+// runs its deadlock detector: each lock and unlock updates a lock graph under one global
+// spin lock, shared by every thread. It is a debugging aid; a profile of phone Searches
+// showed it among the top user-space symbols. WLSYNC_MUTEX_DEADLOCK_CHECK=1 keeps it on.
+void TuneMutexes() {
+  if (std::getenv("WLSYNC_MUTEX_DEADLOCK_CHECK") != nullptr) return;
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
 sigset_t HandledSignals() {
@@ -106,6 +116,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   TuneAllocator();  // before any thread starts, while one arena exists
+  TuneMutexes();    // before any lock is taken
   BlockSignals();  // before any thread starts, so that every thread inherits the mask
   // Until the config is read, the format of --log-format (a refused config is then logged
   // as JSON too when asked).
