@@ -175,8 +175,8 @@ CommandResult Cli(const std::vector<std::string>& args) {
 
 int FreePort() {
   // The kernel may hand out a port again as soon as it is closed, and a node binds its
-  // ports only when it starts: never give one port twice in a test process (a node whose
-  // API and metrics ports came out equal did not start, once, in CI).
+  // ports only when it starts: never give one port twice in a test process, so that two
+  // nodes, or a node's API and metrics listeners, never get the same port.
   static std::mutex mu;
   static std::set<int> given;
   std::lock_guard<std::mutex> lock(mu);
