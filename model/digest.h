@@ -17,6 +17,10 @@ inline constexpr size_t kDigestSize = 16;
 // TreeRequest.digest_bytes): a chance of 2^-64 per comparison that a difference hides
 // there, which the whole root digest compared at the end of a run still reveals.
 inline constexpr size_t kMinShortDigest = 8;
+// Whether `size` bytes are a digest prefix reconciliation may send (8 to 16).
+inline constexpr bool IsShortDigestSize(size_t size) {
+  return size >= kMinShortDigest && size <= kDigestSize;
+}
 using Digest = std::array<uint8_t, kDigestSize>;
 
 // BLAKE2b-128 of: pid; then for every group 1..9 its number, stamp hlc (8 bytes big-endian),

@@ -14,6 +14,15 @@ constexpr int kPidField = 1;     // v1::Event.pid
 
 absl::Status Malformed() { return absl::InvalidArgumentError("delta: body does not parse"); }
 
+// Reads the length and value of a length-delimited field whose tag `in` has just read, as
+// a view into `bytes` (the buffer `in` reads); false when it runs past the end.
+bool ReadView(CodedInputStream& in, std::string_view bytes, std::string_view* value) {
+  uint32_t length = 0;
+  if (!in.ReadVarint32(&length) || length > bytes.size() - in.CurrentPosition()) return false;
+  *value = bytes.substr(in.CurrentPosition(), length);
+  return in.Skip(static_cast<int>(length));
+}
+
 // The pid of a serialized Event (the last one, as protobuf keeps the last of a repeated
 // scalar), without parsing the rest; false when the bytes are not a well-formed message.
 bool EventPid(std::string_view event, std::string* pid) {
@@ -49,10 +58,8 @@ absl::Status ParseEnvelope(std::string_view bytes, EnvelopeView* out) {
       if (!WireFormatLite::SkipField(&in, tag)) return bad();
       continue;
     }
-    uint32_t length = 0;
-    if (!in.ReadVarint32(&length) || length > bytes.size() - in.CurrentPosition()) return bad();
-    std::string_view value = bytes.substr(in.CurrentPosition(), length);
-    if (!in.Skip(static_cast<int>(length))) return bad();
+    std::string_view value;
+    if (!ReadView(in, bytes, &value)) return bad();
     (field == 1 ? out->body : field == 2 ? out->key_id : out->signature) = value;
   }
   return in.ConsumedEntireMessage() ? absl::OkStatus() : bad();
@@ -82,12 +89,8 @@ absl::Status ParseBodySparse(std::string_view bytes,
       rest.append(bytes.substr(start, in.CurrentPosition() - start));
       continue;
     }
-    uint32_t length = 0;
-    if (!in.ReadVarint32(&length) || length > bytes.size() - in.CurrentPosition()) {
-      return Malformed();
-    }
-    std::string_view event = bytes.substr(in.CurrentPosition(), length);
-    if (!in.Skip(static_cast<int>(length)) || !EventPid(event, &pid)) return Malformed();
+    std::string_view event;
+    if (!ReadView(in, bytes, &event) || !EventPid(event, &pid)) return Malformed();
     if (!wanted->contains(pid)) continue;
     if (!out->add_events()->ParseFromArray(event.data(), static_cast<int>(event.size()))) {
       return Malformed();

@@ -30,7 +30,7 @@ constexpr int kMaxPids = 4096;
 // The digest size a request asks for (0 means whole); nothing when out of range.
 std::optional<size_t> DigestSizeOf(uint32_t asked) {
   if (asked == 0) return model::kDigestSize;
-  if (asked < model::kMinShortDigest || asked > model::kDigestSize) return std::nullopt;
+  if (!model::IsShortDigestSize(asked)) return std::nullopt;
   return asked;
 }
 constexpr int kMaxRefs = 16;
@@ -166,8 +166,8 @@ class PeerServiceImpl final : public v1::Peer::Service {
     const size_t per_pid = pids == 0 ? 0 : theirs.size() / pids;
     const size_t size = per_pid / model::kGroupCount;
     if (!theirs.empty() && (per_pid * pids != theirs.size() ||
-                            size * model::kGroupCount != per_pid || size == 0 ||
-                            !DigestSizeOf(static_cast<uint32_t>(size)))) {
+                            size * model::kGroupCount != per_pid ||
+                            !model::IsShortDigestSize(size))) {
       return Invalid("group_digests: must hold 9 digests of 8 to 16 bytes per pid");
     }
     for (size_t i = 0; i < pids; ++i) {

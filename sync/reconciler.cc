@@ -104,7 +104,7 @@ std::string ShortDigest(const model::Digest& digest, size_t size) {
 std::optional<size_t> ShortDigestSize(size_t total, size_t count) {
   if (count == 0) return total == 0 ? std::optional<size_t>(model::kDigestSize) : std::nullopt;
   size_t size = total / count;
-  if (size * count != total || size < model::kMinShortDigest || size > model::kDigestSize) {
+  if (size * count != total || !model::IsShortDigestSize(size)) {
     return std::nullopt;
   }
   return size;

@@ -15,6 +15,7 @@
 #include "access/audit_chain.h"
 #include "storage/keys.h"
 #include "sync/signer.h"
+#include "tests/support/raw_db.h"
 #include "tests/support/cluster.h"
 #include "wlsync/v1/audit.pb.h"
 
@@ -26,22 +27,11 @@ namespace {
 using AuditEdit = std::function<void(rocksdb::DB*, rocksdb::ColumnFamilyHandle* audit,
                                      rocksdb::ColumnFamilyHandle* index)>;
 void EditAudit(const std::string& data_dir, const AuditEdit& edit) {
-  std::vector<std::string> names;
-  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), data_dir, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const std::string& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), data_dir, cfs, &handles, &db).ok());
-  rocksdb::ColumnFamilyHandle* audit = nullptr;
-  rocksdb::ColumnFamilyHandle* index = nullptr;
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == "audit") audit = handles[i];
-    if (names[i] == "audit_index") index = handles[i];
-  }
-  if (audit != nullptr && index != nullptr) edit(db, audit, index);
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  delete db;
+  WithRawDb(data_dir, [&](rocksdb::DB* db, const ColumnFamilies& cfs) {
+    auto audit = cfs.find("audit");
+    auto index = cfs.find("audit_index");
+    if (audit != cfs.end() && index != cfs.end()) edit(db, audit->second, index->second);
+  });
 }
 
 // A started node with the sample imported and one token per role in DIR/ROLE.token.

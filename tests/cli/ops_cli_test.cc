@@ -29,14 +29,6 @@ TEST_CASE("CLI: status shows the whole node on one screen", "[cli][e2e]") {
   REQUIRE(waihai.Cli({"import", SampleRows(root.path(), 30)}).exit_code == 0);
   REQUIRE(WaitFor([&] { return nodes[1]->Records() == 30; }, std::chrono::seconds(20)));
   REQUIRE(waihai.Cli({"reconcile", "--peer", "guzhen"}).exit_code == 0);
-  // waihai's first pull from guzhen may have come before guzhen listened; its puller is
-  // then in its reconnect backoff for a moment (a CI run once caught the link DOWN here).
-  REQUIRE(WaitFor(
-      [&] {
-        return waihai.Cli({"status"}).out.find("guzhen       connected    0 events") !=
-               std::string::npos;
-      },
-      std::chrono::seconds(20)));
 
   CommandResult r = waihai.Cli({"status"});
   REQUIRE(r.exit_code == 0);

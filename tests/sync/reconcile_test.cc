@@ -16,6 +16,7 @@
 #include "storage/sealing.h"
 #include "storage/store.h"
 #include "tests/support/cluster.h"
+#include "tests/support/raw_db.h"
 #include "tests/sync/fixture.h"
 #include "wlsync/v1/peer.grpc.pb.h"
 
@@ -74,22 +75,11 @@ void Damage(const Node& node, int every, const std::function<void(v1::Record*)>&
 // itself (as a restore from an older copy or a damaged disk might leave it): the node's
 // cursors still say it applied them, but a repair has to fetch them from the peer.
 void DropLog(const Node& node, const std::string& origin) {
-  const std::string data_dir = node.dir() + "/data";
-  std::vector<std::string> names;
-  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), data_dir, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const std::string& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), data_dir, cfs, &handles, &db).ok());
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] != "log") continue;
-    const std::string from = origin + '\0';
-    const std::string to = origin + '\1';
-    CHECK(db->DeleteRange(rocksdb::WriteOptions(), handles[i], from, to).ok());
-  }
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  delete db;
+  using wlsync::testing::ColumnFamilies;
+  wlsync::testing::WithRawDb(node.dir() + "/data", [&](rocksdb::DB* db, const ColumnFamilies& cfs) {
+    CHECK(db->DeleteRange(rocksdb::WriteOptions(), cfs.at("log"), origin + '\0', origin + '\1')
+              .ok());
+  });
 }
 
 struct Federation {
