@@ -36,13 +36,17 @@ std::vector<const std::string*> SortedKeys(const std::vector<std::string>& keys)
   return sorted;
 }
 
+// `sealed`: the column family's values are sealed when the node has a data key. Sealed
+// bytes do not compress, so LZ4 would only cost flushes and compactions CPU (measured in
+// docs/benchmarks.md, "Import: commits overlap planning; sealed values uncompressed").
 rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o,
                                        const std::shared_ptr<rocksdb::Cache>& cache,
-                                       bool point_lookups) {
+                                       bool point_lookups, bool sealed = false) {
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = o.write_buffer_bytes;
   cf.max_write_buffer_number = 3;
-  cf.compression = rocksdb::kLZ4Compression;
+  cf.compression = sealed && !o.data_key.empty() ? rocksdb::kNoCompression
+                                                 : rocksdb::kLZ4Compression;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
   if (point_lookups) {
@@ -169,8 +173,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
       {rocksdb::kDefaultColumnFamilyName, CfOptions(options, cache, false)},
-      {std::string(keys::kRecordsCf), CfOptions(options, cache, true)},
-      {std::string(keys::kLogCf), CfOptions(options, cache, false)},
+      {std::string(keys::kRecordsCf), CfOptions(options, cache, true, /*sealed=*/true)},
+      {std::string(keys::kLogCf), CfOptions(options, cache, false, /*sealed=*/true)},
       {std::string(keys::kCursorsCf), CfOptions(options, cache, true)},
       {std::string(keys::kMetaCf), CfOptions(options, cache, true)},
       {std::string(keys::kQuarantineCf), CfOptions(options, cache, false)},

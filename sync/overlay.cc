@@ -35,9 +35,14 @@ absl::StatusOr<v1::Record*> Overlay::Get(const std::string& pid) {
   if (it != records_.end()) return it->second.record;
   Entry entry;
   entry.record = google::protobuf::Arena::CreateMessage<v1::Record>(&arena_);
-  absl::StatusOr<bool> found = store_.ReadRecord(pid, entry.record);
-  if (!found.ok()) return found.status();
-  entry.existed = *found;
+  if (const v1::Record* newer = pending_ != nullptr ? pending_->Changed(pid) : nullptr) {
+    entry.record->CopyFrom(*newer);  // what the store holds once the pending commit is written
+    entry.existed = true;
+  } else {
+    absl::StatusOr<bool> found = store_.ReadRecord(pid, entry.record);
+    if (!found.ok()) return found.status();
+    entry.existed = *found;
+  }
   if (entry.existed) {
     entry.before_digest = model::RecordDigest(*entry.record);
     entry.before_counts = Classify(entry.record);
@@ -56,6 +61,11 @@ absl::StatusOr<v1::Record*> Overlay::Get(const std::string& pid) {
   v1::Record* record = entry.record;
   records_.emplace(pid, entry);
   return record;
+}
+
+const v1::Record* Overlay::Changed(const std::string& pid) const {
+  if (!changed_.contains(pid)) return nullptr;
+  return records_.at(pid).record;
 }
 
 void Overlay::Merge(const v1::Event& event, const v1::DeltaRef& writer, v1::Record* record) {

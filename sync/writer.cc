@@ -44,6 +44,7 @@ absl::Status Writer::Start() {
   if (!state.ok()) return state.status();
   if (state->has_value()) own_state_ = **state;
   own_seq_.store(own_state_.seq, std::memory_order_release);
+  committer_ = std::thread([this] { CommitLoop(); });
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
 }
@@ -54,7 +55,13 @@ void Writer::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) thread_.join();  // Run commits the last delta in flight first
+  {
+    std::lock_guard<std::mutex> lock(commit_mu_);
+    commit_stopping_ = true;
+  }
+  commit_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
 }
 
 std::future<std::vector<LocalResult>> Writer::SubmitLocal(std::vector<LocalWrite> writes) {
@@ -178,7 +185,11 @@ void Writer::Run() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
+      if (queue_.empty()) {  // stopping and drained
+        lock.unlock();
+        Collect().IgnoreError();  // its writers were told
+        return;
+      }
 
       if (!std::holds_alternative<Job::Local>(queue_.front()->work)) {
         batch.push_back(queue_.front());
@@ -210,6 +221,10 @@ void Writer::Run() {
       }
     }
 
+    // Every other kind of work reads and writes the store directly: the delta in flight
+    // is written first. A failure of it was reported to its writers, and the store now
+    // refuses writes, so this job fails on its own.
+    if (!std::holds_alternative<Job::Local>(batch.front()->work)) Collect().IgnoreError();
     if (auto* remote = std::get_if<Job::Remote>(&batch.front()->work)) {
       remote->done.set_value(ProcessRemote(remote->signed_delta));
     } else if (auto* repair = std::get_if<Job::Repair>(&batch.front()->work)) {

@@ -186,14 +186,31 @@ class Writer {
  private:
   struct Job;
 
+  // A planned and signed delta of local writes, handed to the commit thread.
+  struct InFlight;
+
   void Run();
+  // Plans and signs a delta of local writes, then hands it to the commit thread, which
+  // acknowledges the writes once it is durable. Planning the next delta overlaps that
+  // commit (see InFlight in writer_internal.h).
   void ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs);
+  // Commit thread: commits each delta handed over, then acknowledges its writes.
+  void CommitLoop();
+  // Writer thread: waits for the delta in flight, if any, and frees it. Returns the
+  // status of its commit; after a failure own_state_ is back at the last committed delta.
+  absl::Status Collect();
   LocalResult PlanOne(const LocalWrite& write, const v1::DeltaRef& ref,
                       internal::Overlay* overlay, v1::DeltaBody* body);
   // Signs and commits a delta of this node. `body.max_hlc` may be preset (a delta of key
   // notices only); `trust_puts` are written in the same batch.
   absl::Status CommitLocal(v1::DeltaBody* body, internal::Overlay* overlay,
                            std::vector<storage::TableBatch::Put> trust_puts = {});
+  // The two halves of CommitLocal. SignLocal sets the header of the next delta of the own
+  // stream, signs it and fills *batch (writer thread); Committed counts a committed delta
+  // (either thread).
+  void SignLocal(v1::DeltaBody* body, internal::Overlay* overlay,
+                 std::vector<storage::TableBatch::Put> trust_puts, storage::CommitBatch* batch);
+  void Committed(const storage::CommitBatch& batch);
   absl::Status ProcessKeyChange(Job& job);
   // Queues a key change and waits for its result.
   absl::Status Submit(const std::shared_ptr<Job>& job);
@@ -219,7 +236,8 @@ class Writer {
   bool Verify(const std::string& signed_delta, v1::SignedDelta* envelope, v1::DeltaBody* body,
               absl::Status* error, KeyVerdict* verdict = nullptr,
               const absl::flat_hash_set<std::string>* only = nullptr);
-  RemoteResult CheckSequence(const v1::DeltaBody& body, const std::string& body_bytes,
+  // `hash`: SHA-256 of the body's bytes.
+  RemoteResult CheckSequence(const v1::DeltaBody& body, const std::string& hash,
                              const storage::StreamId& stream,
                              const storage::StreamState& state);
   // Refuses `stream` from now on: `held_hash` is the hash of the body this node holds at
@@ -227,7 +245,7 @@ class Writer {
   RemoteResult MarkForked(const storage::StreamId& stream, uint64_t seq,
                           const std::string& held_hash, const std::string& other_hash,
                           uint64_t refused_seq);
-  RemoteResult CommitRemote(const v1::DeltaBody& body, const std::string& body_bytes,
+  RemoteResult CommitRemote(const v1::DeltaBody& body, const std::string& body_hash,
                             const std::string& signed_delta, const storage::StreamId& stream,
                             const storage::StreamState& state, RemoteResult result,
                             const std::vector<KeyRecord>& key_changes);
@@ -241,7 +259,7 @@ class Writer {
   const WriterOptions options_;
   storage::StreamId own_stream_;
 
-  // Own stream state; written only by the writer thread.
+  // Own stream state, including a delta still in flight; written only by the writer thread.
   storage::StreamState own_state_;
   std::atomic<uint64_t> own_seq_{0};
   WriterStats stats_;
@@ -256,6 +274,14 @@ class Writer {
   // quarantine it twice. Writer thread only.
   std::set<std::pair<storage::StreamId, uint64_t>> key_quarantined_;
   std::thread thread_;
+
+  // The commit thread and its one delta in flight. The writer thread alone sets and clears
+  // in_flight_ (so it reads it without the lock); the commit thread marks it done.
+  std::mutex commit_mu_;
+  std::condition_variable commit_cv_;
+  std::unique_ptr<InFlight> in_flight_;  // guarded by commit_mu_ (see above)
+  bool commit_stopping_ = false;         // guarded by commit_mu_
+  std::thread committer_;
 };
 
 }  // namespace wlsync::sync

@@ -42,30 +42,97 @@ RemoteResult LocalFailure(absl::Status status) {
 }  // namespace
 
 void Writer::ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs) {
-  internal::Overlay overlay(store_);
+  // The delta in flight purged someone: its marks are read from the store, so wait for it.
+  absl::Status earlier = absl::OkStatus();
+  if (in_flight_ != nullptr && in_flight_->overlay->has_marks()) earlier = Collect();
+
+  auto next = std::make_unique<InFlight>();
+  next->overlay = std::make_unique<internal::Overlay>(
+      store_, in_flight_ != nullptr ? in_flight_->overlay.get() : nullptr);
+  internal::Overlay& overlay = *next->overlay;
   v1::DeltaBody& body = *google::protobuf::Arena::CreateMessage<v1::DeltaBody>(overlay.arena());
   v1::DeltaRef ref;
   ref.set_origin(own_stream_.origin);
   ref.set_epoch(own_stream_.epoch);
   ref.set_seq(own_state_.seq + 1);
 
-  std::vector<std::vector<LocalResult>> results(jobs.size());
+  next->results.resize(jobs.size());
   for (size_t j = 0; j < jobs.size(); ++j) {
     for (LocalWrite& w : std::get<Job::Local>(jobs[j]->work).writes) {
-      results[j].push_back(PlanOne(w, ref, &overlay, &body));
+      next->results[j].push_back(PlanOne(w, ref, &overlay, &body));
     }
   }
+  if (body.events_size() > 0) SignLocal(&body, &overlay, {}, &next->batch);
 
-  absl::Status commit = absl::OkStatus();
-  if (body.events_size() > 0) commit = CommitLocal(&body, &overlay);
-  for (size_t j = 0; j < jobs.size(); ++j) {
-    if (!commit.ok()) {
-      for (LocalResult& r : results[j]) {
-        if (r.status.ok() && r.hlc != 0) r = Refused(commit, r.pid);
+  // This delta was planned on the records of the one in flight: it stands or falls with it.
+  absl::Status prior = Collect();
+  if (prior.ok()) prior = earlier;
+  if (!prior.ok() || body.events_size() == 0) {
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      if (!prior.ok()) {
+        for (LocalResult& r : next->results[j]) {
+          if (r.status.ok()) r = Refused(prior, r.pid);
+        }
       }
+      std::get<Job::Local>(jobs[j]->work).done.set_value(std::move(next->results[j]));
     }
-    std::get<Job::Local>(jobs[j]->work).done.set_value(std::move(results[j]));
+    return;
   }
+  next->jobs = std::move(jobs);
+  next->before = own_state_;
+  const storage::CommitBatch& batch = next->batch;
+  own_state_ = {batch.seq, batch.body_hash, batch.max_hlc, batch.created_unix_ms,
+                own_state_.events + batch.event_count};
+  {
+    std::lock_guard<std::mutex> lock(commit_mu_);
+    in_flight_ = std::move(next);
+  }
+  commit_cv_.notify_all();
+}
+
+void Writer::CommitLoop() {
+  for (;;) {
+    InFlight* delta = nullptr;
+    {
+      std::unique_lock<std::mutex> lock(commit_mu_);
+      commit_cv_.wait(lock, [&] {
+        return commit_stopping_ || (in_flight_ != nullptr && !in_flight_->done);
+      });
+      if (in_flight_ == nullptr || in_flight_->done) return;  // stopping
+      delta = in_flight_.get();
+    }
+    absl::Status s = store_.Commit(delta->batch);
+    if (s.ok()) Committed(delta->batch);
+    for (size_t j = 0; j < delta->jobs.size(); ++j) {
+      if (!s.ok()) {
+        for (LocalResult& r : delta->results[j]) {
+          if (r.status.ok() && r.hlc != 0) r = Refused(s, r.pid);
+        }
+      }
+      std::get<Job::Local>(delta->jobs[j]->work).done.set_value(std::move(delta->results[j]));
+    }
+    // Only the overlay is still read (by the next delta's planning); free the rest now.
+    delta->jobs.clear();
+    std::string().swap(delta->batch.signed_delta);
+    {
+      std::lock_guard<std::mutex> lock(commit_mu_);
+      delta->status = s;
+      delta->done = true;
+    }
+    commit_cv_.notify_all();
+  }
+}
+
+absl::Status Writer::Collect() {
+  if (in_flight_ == nullptr) return absl::OkStatus();
+  std::unique_ptr<InFlight> done;
+  {
+    std::unique_lock<std::mutex> lock(commit_mu_);
+    commit_cv_.wait(lock, [&] { return in_flight_->done; });
+    done = std::move(in_flight_);
+  }
+  if (!done->status.ok()) own_state_ = done->before;
+  return done->status;  // the delta's records and arena are freed here, outside the lock
 }
 
 LocalResult Writer::PlanOne(const LocalWrite& w, const v1::DeltaRef& ref,
@@ -119,6 +186,18 @@ LocalResult Writer::PlanOne(const LocalWrite& w, const v1::DeltaRef& ref,
 
 absl::Status Writer::CommitLocal(v1::DeltaBody* body, internal::Overlay* overlay,
                                  std::vector<storage::TableBatch::Put> trust_puts) {
+  storage::CommitBatch batch;
+  SignLocal(body, overlay, std::move(trust_puts), &batch);
+  if (absl::Status s = store_.Commit(batch); !s.ok()) return s;
+  own_state_ = {batch.seq, batch.body_hash, batch.max_hlc, batch.created_unix_ms,
+                own_state_.events + batch.event_count};
+  Committed(batch);
+  return absl::OkStatus();
+}
+
+void Writer::SignLocal(v1::DeltaBody* body, internal::Overlay* overlay,
+                       std::vector<storage::TableBatch::Put> trust_puts,
+                       storage::CommitBatch* batch) {
   uint64_t max_hlc = body->max_hlc();
   for (const v1::Event& e : body->events()) max_hlc = std::max(max_hlc, e.stamp().hlc());
   body->set_origin(own_stream_.origin);
@@ -135,29 +214,26 @@ absl::Status Writer::CommitLocal(v1::DeltaBody* body, internal::Overlay* overlay
   envelope.set_signature(key->Sign(body_bytes));
   envelope.set_body(body_bytes);
 
-  storage::CommitBatch batch;
-  batch.stream = own_stream_;
-  batch.seq = body->seq();
-  batch.body_hash = Sha256(body_bytes);
-  batch.signed_delta = envelope.SerializeAsString();
-  batch.max_hlc = max_hlc;
-  batch.created_unix_ms = body->created_unix_ms();
-  batch.hlc_high_water = clock_.Current();
-  batch.event_count = body->events_size();
-  batch.stream_events_before = own_state_.events;
-  batch.sync = true;
-  batch.table_puts = std::move(trust_puts);
-  overlay->Fill(&batch);
+  batch->stream = own_stream_;
+  batch->seq = body->seq();
+  batch->body_hash = Sha256(body_bytes);
+  batch->signed_delta = envelope.SerializeAsString();
+  batch->max_hlc = max_hlc;
+  batch->created_unix_ms = body->created_unix_ms();
+  batch->hlc_high_water = clock_.Current();
+  batch->event_count = body->events_size();
+  batch->stream_events_before = own_state_.events;
+  batch->sync = true;
+  batch->table_puts = std::move(trust_puts);
+  overlay->Fill(batch);
+}
 
-  if (absl::Status s = store_.Commit(batch); !s.ok()) return s;
-  own_state_ = {batch.seq, batch.body_hash, max_hlc, batch.created_unix_ms,
-                own_state_.events + batch.event_count};
+void Writer::Committed(const storage::CommitBatch& batch) {
   own_seq_.store(batch.seq, std::memory_order_release);
   stats_.local_deltas.fetch_add(1, std::memory_order_relaxed);
   stats_.local_events.fetch_add(batch.event_count, std::memory_order_relaxed);
   base::Logger("sync")->debug("origin={} seq={} events={} committed", own_stream_.origin, batch.seq,
                               batch.event_count);
-  return absl::OkStatus();
 }
 
 absl::Status Writer::ValidateEvent(const v1::DeltaBody& body, const v1::Event& event) const {
@@ -241,7 +317,9 @@ RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
   }
   storage::StreamState state = stored->value_or(storage::StreamState{});
 
-  RemoteResult seq_check = CheckSequence(body, envelope.body(), stream, state);
+  // The body's hash chains the stream: computed once, for the check and the cursor.
+  const std::string body_hash = Sha256(envelope.body());
+  RemoteResult seq_check = CheckSequence(body, body_hash, stream, state);
   seq_check.stream = stream;
   seq_check.seq = body.seq();
   seq_check.events = body.events_size();
@@ -260,10 +338,10 @@ RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
     return seq_check;
   }
   std::vector<KeyRecord> key_changes = PlanNotices(body, envelope.key_id());
-  return CommitRemote(body, envelope.body(), signed_delta, stream, state, seq_check, key_changes);
+  return CommitRemote(body, body_hash, signed_delta, stream, state, seq_check, key_changes);
 }
 
-RemoteResult Writer::CheckSequence(const v1::DeltaBody& body, const std::string& body_bytes,
+RemoteResult Writer::CheckSequence(const v1::DeltaBody& body, const std::string& hash,
                                    const storage::StreamId& stream,
                                    const storage::StreamState& state) {
   if (forks_.Contains(stream)) {
@@ -271,7 +349,6 @@ RemoteResult Writer::CheckSequence(const v1::DeltaBody& body, const std::string&
                   absl::FailedPreconditionError(
                       "stream refused after a fork (`wlsync fork list`, `wlsync fork clear`)"));
   }
-  std::string hash = Sha256(body_bytes);
   if (stream == own_stream_ && body.seq() > state.seq) {
     return Result(RemoteOutcome::kRejected,
                   absl::FailedPreconditionError(
@@ -326,7 +403,7 @@ RemoteResult Writer::MarkForked(const storage::StreamId& stream, uint64_t seq,
                 absl::DataLossError(base::StrCat("fork at seq ", seq, " of ", stream.origin)));
 }
 
-RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& body_bytes,
+RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& body_hash,
                                   const std::string& signed_delta, const storage::StreamId& stream,
                                   const storage::StreamState& state, RemoteResult result,
                                   const std::vector<KeyRecord>& key_changes) {
@@ -368,7 +445,7 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
   clock_.Observe(body.max_hlc());
   batch.stream = stream;
   batch.seq = body.seq();
-  batch.body_hash = Sha256(body_bytes);
+  batch.body_hash = body_hash;
   batch.signed_delta = signed_delta;
   batch.max_hlc = body.max_hlc();
   batch.created_unix_ms = body.created_unix_ms();

@@ -29,7 +29,14 @@ storage::Counts Classify(const v1::Record* record);
 // stored record contributed to the digest tree and the counts. Not thread safe.
 class Overlay {
  public:
-  explicit Overlay(storage::Store& store) : store_(store) {}
+  // `pending`: the overlay of a delta still being committed, whose changed records this
+  // one reads instead of the store's (it must have no purge marks, see has_marks).
+  explicit Overlay(storage::Store& store, const Overlay* pending = nullptr)
+      : store_(store), pending_(pending) {}
+
+  // Some record of this commit was purged or carries a purge mark: the next commit must
+  // read the store after this one is written.
+  bool has_marks() const { return any_marks_; }
 
   google::protobuf::Arena* arena() { return &arena_; }
 
@@ -54,7 +61,11 @@ class Overlay {
     uint64_t purged_hlc = 0;  // the pid's purge mark: events up to it are dropped
   };
 
+  // The record this commit will store for `pid`, or null when it does not change it.
+  const v1::Record* Changed(const std::string& pid) const;
+
   storage::Store& store_;
+  const Overlay* const pending_;
   google::protobuf::Arena arena_;
   absl::flat_hash_map<std::string, Entry> records_;
   absl::flat_hash_set<std::string> changed_;
@@ -100,6 +111,21 @@ struct Writer::Job {
   // Upper bounds of what a local job adds to a delta, for group commit.
   size_t events_estimate = 0;
   size_t bytes_estimate = 0;
+};
+
+// A delta of local writes between the writer thread and the commit thread. The writer
+// thread plans and signs delta n+1 while delta n is written and synced; n+1 reads the
+// records n changes from n's overlay, which the commit thread only reads. When n purged
+// someone, n+1 waits for n instead (purge marks are read from the store). When n fails,
+// n+1 is refused unwritten: it was signed after n, and the store refuses writes anyway.
+struct Writer::InFlight {
+  std::unique_ptr<internal::Overlay> overlay;  // owns the records `batch` refers to
+  storage::CommitBatch batch;
+  storage::StreamState before;  // the own stream before this delta
+  std::vector<std::shared_ptr<Job>> jobs;
+  std::vector<std::vector<LocalResult>> results;  // one list per job
+  bool done = false;                              // guarded by commit_mu_
+  absl::Status status;                            // the commit's, once done
 };
 
 }  // namespace wlsync::sync

@@ -40,9 +40,15 @@ v1::PersonFields Person(int n, const std::string& home) {
 }
 
 TestNode::TestNode(std::string name, const model::FederationKey& federation,
-                   const model::Grids& grids)
-    : name_(std::move(name)), dir_("sync-" + name_), grids_(grids), key_(SigningKey::Generate()), node_key_(key_) {
-  auto store = storage::Store::Open(dir_ / "db", storage::StoreOptions{});
+                   const model::Grids& grids, std::string data_dir)
+    : name_(std::move(name)),
+      dir_("sync-" + name_),
+      data_dir_(data_dir.empty() ? dir_ / "db" : std::move(data_dir)),
+      grids_(grids),
+      key_(SigningKey::Generate()),
+      node_key_(key_) {
+  writer_options.group_window = std::chrono::microseconds(500);
+  auto store = storage::Store::Open(data_dir_, storage::StoreOptions{});
   store_ = std::move(*store);
   clock_ = std::make_unique<model::HybridClock>(wall_, store_->hlc_high_water());
   planner_ = std::make_unique<model::WritePlanner>(name_, federation, grids_, policy_);
@@ -56,9 +62,8 @@ TestNode::~TestNode() {
 void TestNode::Trust(const TestNode& other) { (void)trust_.Add(other.name(), other.key().public_key()); }
 
 void TestNode::Start() {
-  WriterOptions options;
-  options.group_window = std::chrono::microseconds(500);
-  writer_ = std::make_unique<Writer>(*store_, *clock_, *planner_, node_key_, trust_, options);
+  writer_ = std::make_unique<Writer>(*store_, *clock_, *planner_, node_key_, trust_,
+                                     writer_options);
   (void)writer_->Start();
 }
 
@@ -67,7 +72,7 @@ void TestNode::Restart() {
   writer_.reset();
   clock_.reset();
   store_.reset();
-  auto store = storage::Store::Open(dir_ / "db", storage::StoreOptions{});
+  auto store = storage::Store::Open(data_dir_, storage::StoreOptions{});
   store_ = std::move(*store);
   clock_ = std::make_unique<model::HybridClock>(wall_, store_->hlc_high_water());
   Start();

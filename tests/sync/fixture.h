@@ -35,7 +35,9 @@ v1::PersonFields Person(int n, const std::string& home);
 // A node without networking. Not thread safe except through its Writer.
 class TestNode {
  public:
-  TestNode(std::string name, const model::FederationKey& federation, const model::Grids& grids);
+  // `data_dir`: where the store lives (default: a temporary directory of the node's own).
+  TestNode(std::string name, const model::FederationKey& federation, const model::Grids& grids,
+           std::string data_dir = "");
   ~TestNode();
 
   // Adds `other`'s public key to this node's trust store (before Start).
@@ -44,6 +46,9 @@ class TestNode {
   // Stops the writer, closes and reopens the store, and starts a new writer on it: what a
   // restart of the node keeps. The trust store stays as it is.
   void Restart();
+
+  // The options Start gives the writer (a 500 us group window unless changed).
+  WriterOptions writer_options;
 
   const std::string& name() const { return name_; }
   storage::Store& store() { return *store_; }
@@ -69,6 +74,7 @@ class TestNode {
  private:
   std::string name_;
   wlsync::testing::TempDir dir_;
+  std::string data_dir_;
   FakeWallClock wall_;
   const model::Grids& grids_;
   model::OwnershipPolicy policy_;
