@@ -11,7 +11,7 @@
 # daemon's delta size: one ImportRequest of 256 rows = one delta = one synced WriteBatch)
 # and with --batch-rows 2304. Per-run lines go to stderr, the summary to stdout.
 # With --perf FILE, the daemon is profiled (perf record, 2 kHz) during the import of the last
-# file of run 1 into FILE: self time by thread, by library and by symbol.
+# file of run 1 into FILE: self time by thread, by library, by symbol and by thread and symbol.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -57,8 +57,8 @@ import_once() {
   end=$(date +%s.%N)
   if [[ -n "$perf_pid" ]]; then
     kill -INT "$perf_pid"; wait "$perf_pid"
-    { echo "# import of $(basename "$file"): self time by thread, library, symbol"
-      for sort in comm dso dso,sym; do
+    { echo "# import of $(basename "$file"): self time by thread, library, symbol, thread and symbol"
+      for sort in comm dso dso,sym comm,sym; do
         perf report -i "$WORK/perf.data" --stdio --sort "$sort" --percent-limit 0.5 2> /dev/null |
           grep -v '^#' | grep -v '^$' | head -40
       done; } >> "$PERF_OUT"

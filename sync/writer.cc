@@ -1,5 +1,7 @@
 #include "sync/writer.h"
 
+#include <pthread.h>
+
 #include <variant>
 
 #include "absl/container/flat_hash_map.h"
@@ -44,8 +46,14 @@ absl::Status Writer::Start() {
   if (!state.ok()) return state.status();
   if (state->has_value()) own_state_ = **state;
   own_seq_.store(own_state_.seq, std::memory_order_release);
-  committer_ = std::thread([this] { CommitLoop(); });
-  thread_ = std::thread([this] { Run(); });
+  committer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "wlsync-commit");  // as `top -H` and perf show it
+    CommitLoop();
+  });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "wlsync-writer");
+    Run();
+  });
   return absl::OkStatus();
 }
 
