@@ -128,6 +128,20 @@ void Puller::PullOnce() {
   std::vector<Held> held;
   v1::PullResponse response;
   bool restart = false;
+  // The delta submitted last, its result not read yet: the writer plans the next delta
+  // while that one is committed. Results are read in order, one behind.
+  struct Submitted {
+    std::future<RemoteResult> result;
+    std::string signed_delta;  // kept for a delta held back by the clock guard
+  };
+  std::optional<Submitted> pending;
+  auto finish_pending = [&]() -> bool {  // false: restart
+    if (!pending) return true;
+    RemoteResult r = pending->result.get();
+    std::string signed_delta = std::move(pending->signed_delta);
+    pending.reset();
+    return Handle(std::move(r), std::move(signed_delta), &held);
+  };
   // This connection starts from the cursors anyway.
   resync_.store(false);
   std::optional<std::string> server_fingerprint;  // of this connection, read once
@@ -149,13 +163,26 @@ void Puller::PullOnce() {
       connected_ = true;
     }
     if (response.has_heartbeat()) {
-      UpdateLag(response.heartbeat());
-      restart = RetryHeld(&held);
+      restart = !finish_pending();
+      if (!restart) {
+        UpdateLag(response.heartbeat());
+        restart = RetryHeld(&held);
+      }
     } else {
-      restart = !Handle(std::move(*response.mutable_signed_delta()), &held);
+      std::string signed_delta = std::move(*response.mutable_signed_delta());
+      std::future<RemoteResult> result = writer_.SubmitRemote(signed_delta);
+      restart = !finish_pending();
+      pending = Submitted{std::move(result), std::move(signed_delta)};
     }
   }
   if (restart) context.TryCancel();
+  if (pending) {
+    if (restart) {
+      Count(pending->result.get());  // submitted before the restart: counted, not acted on
+    } else {
+      finish_pending();  // the stream ended: the next connection starts from the cursors
+    }
+  }
   grpc::Status status = reader->Finish();
 
   std::lock_guard<std::mutex> lock(mu_);
@@ -191,9 +218,8 @@ bool Puller::CertRefused(const std::string& fingerprint) {
   return true;
 }
 
-bool Puller::Handle(std::string signed_delta, std::vector<Held>* held) {
+bool Puller::Handle(RemoteResult r, std::string signed_delta, std::vector<Held>* held) {
   auto log = base::Logger("peer");
-  RemoteResult r = writer_.ApplyRemote(signed_delta);
   Count(r);
   // Deltas behind a held-back one of the same stream wait for it.
   if (r.outcome == RemoteOutcome::kGap &&

@@ -92,8 +92,8 @@ class Puller {
   // True (and the refusal set as last error) once the certificate the peer's server showed
   // on this connection is no longer accepted (revoked, or no longer pinned).
   bool CertRefused(const std::string& fingerprint);
-  // Handles one delta; returns false when the connection should be restarted.
-  bool Handle(std::string signed_delta, std::vector<Held>* held);
+  // Handles the result of one delta; returns false when the connection should be restarted.
+  bool Handle(RemoteResult r, std::string signed_delta, std::vector<Held>* held);
   bool RetryHeld(std::vector<Held>* held);
   void UpdateLag(const v1::Heartbeat& heartbeat);
   void Count(const RemoteResult& r);

@@ -98,22 +98,23 @@ std::future<std::vector<LocalResult>> Writer::SubmitLocal(std::vector<LocalWrite
   return future;
 }
 
-RemoteResult Writer::ApplyRemote(std::string signed_delta) {
+std::future<RemoteResult> Writer::SubmitRemote(std::string signed_delta) {
   auto job = std::make_shared<Job>();
   job->work = Job::Remote{std::move(signed_delta), {}};
   std::future<RemoteResult> future = std::get<Job::Remote>(job->work).done.get_future();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) {
-      RemoteResult r;
-      r.status = absl::UnavailableError("node is shutting down");
-      r.local_failure = true;
-      return r;
+    if (!stopping_) {
+      queue_.push_back(job);
+      cv_.notify_all();
+      return future;
     }
-    queue_.push_back(job);
   }
-  cv_.notify_all();
-  return future.get();
+  RemoteResult r;
+  r.status = absl::UnavailableError("node is shutting down");
+  r.local_failure = true;
+  std::get<Job::Remote>(job->work).done.set_value(std::move(r));
+  return future;
 }
 
 RepairResult Writer::Repair(std::vector<RepairSource> sources) {
@@ -229,12 +230,16 @@ void Writer::Run() {
       }
     }
 
-    // Every other kind of work reads and writes the store directly: the delta in flight
-    // is written first. A failure of it was reported to its writers, and the store now
-    // refuses writes, so this job fails on its own.
-    if (!std::holds_alternative<Job::Local>(batch.front()->work)) Collect().IgnoreError();
+    // Repairs and key changes read and write the store directly: the delta in flight is
+    // written first. A failure of it was reported to its writers, and the store now refuses
+    // writes, so this job fails on its own.
+    const auto& work = batch.front()->work;
+    if (!std::holds_alternative<Job::Local>(work) && !std::holds_alternative<Job::Remote>(work)) {
+      Collect().IgnoreError();
+    }
     if (auto* remote = std::get_if<Job::Remote>(&batch.front()->work)) {
-      remote->done.set_value(ProcessRemote(remote->signed_delta));
+      std::optional<RemoteResult> now = ProcessRemote(batch.front());
+      if (now.has_value()) remote->done.set_value(std::move(*now));
     } else if (auto* repair = std::get_if<Job::Repair>(&batch.front()->work)) {
       repair->done.set_value(ProcessRepair(*batch.front()));
     } else if (auto* change = std::get_if<Job::KeyChange>(&batch.front()->work)) {

@@ -12,6 +12,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -150,7 +151,14 @@ class Writer {
   }
 
   // Verifies and applies one serialized SignedDelta. Blocks until done.
-  RemoteResult ApplyRemote(std::string signed_delta);
+  RemoteResult ApplyRemote(std::string signed_delta) {
+    return SubmitRemote(std::move(signed_delta)).get();
+  }
+  // Queues one serialized SignedDelta; the future is ready once it is applied (readable
+  // here) or refused. Deltas are applied in the order they are submitted, so a puller can
+  // submit the next one of a stream before the previous one's result: the writer plans it
+  // while the previous one is committed.
+  std::future<RemoteResult> SubmitRemote(std::string signed_delta);
 
   // Reconciliation repair: verifies each source's delta and merges only the events of its
   // pids into their records, all in one commit. An event whose stamp equals the stored one
@@ -199,6 +207,10 @@ class Writer {
   // Writer thread: waits for the delta in flight, if any, and frees it. Returns the
   // status of its commit; after a failure own_state_ is back at the last committed delta.
   absl::Status Collect();
+  // Writer thread: collects the delta in flight if it is already done, so that the next
+  // delta is planned on the store and does not fall with an earlier failure. A delta still
+  // being committed stays: the next one is planned on it and stands or falls with it.
+  void SettleFinished();
   LocalResult PlanOne(const LocalWrite& write, const v1::DeltaRef& ref,
                       internal::Overlay* overlay, v1::DeltaBody* body);
   // Signs and commits a delta of this node. `body.max_hlc` may be preset (a delta of key
@@ -222,7 +234,21 @@ class Writer {
   RemoteResult RefuseForKey(const v1::DeltaBody& body, const storage::StreamId& stream,
                             absl::Status why, RemoteResult result);
 
-  RemoteResult ProcessRemote(const std::string& signed_delta);
+  // Verifies and sequences a remote delta. An applicable one is handed to the commit thread,
+  // which answers `job` (nullopt is returned); any other outcome is returned now.
+  std::optional<RemoteResult> ProcessRemote(const std::shared_ptr<Job>& job);
+  // The stream's state as of the delta in flight when that is the stream's delta just
+  // before `body`; else, after the delta in flight is written, as stored.
+  absl::StatusOr<storage::StreamState> StreamBefore(const storage::StreamId& stream,
+                                                    const v1::DeltaBody& body);
+  // Merges a verified, in-sequence remote delta into `flight`'s overlay and batch (the
+  // events the policy refuses go to quarantine). Fails only when the store does.
+  absl::Status PlanRemote(const v1::DeltaBody& body, const std::string& body_hash,
+                          const std::string& signed_delta, const storage::StreamId& stream,
+                          const storage::StreamState& state,
+                          const std::vector<KeyRecord>& key_changes, InFlight* flight);
+  // Counts and logs a committed remote delta; completes `result`.
+  RemoteResult RemoteCommitted(const storage::CommitBatch& batch, RemoteResult result);
   RepairResult ProcessRepair(Job& job);
   // Merges the events of one verified repair delta; refused events are added to `refused`.
   // Fails only when the store fails.
@@ -245,10 +271,7 @@ class Writer {
   RemoteResult MarkForked(const storage::StreamId& stream, uint64_t seq,
                           const std::string& held_hash, const std::string& other_hash,
                           uint64_t refused_seq);
-  RemoteResult CommitRemote(const v1::DeltaBody& body, const std::string& body_hash,
-                            const std::string& signed_delta, const storage::StreamId& stream,
-                            const storage::StreamState& state, RemoteResult result,
-                            const std::vector<KeyRecord>& key_changes);
+
   absl::Status ValidateEvent(const v1::DeltaBody& body, const v1::Event& event) const;
 
   storage::Store& store_;

@@ -42,6 +42,7 @@ RemoteResult LocalFailure(absl::Status status) {
 }  // namespace
 
 void Writer::ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs) {
+  SettleFinished();
   // The delta in flight purged someone: its marks are read from the store, so wait for it.
   absl::Status earlier = absl::OkStatus();
   if (in_flight_ != nullptr && in_flight_->overlay->has_marks()) earlier = Collect();
@@ -102,7 +103,18 @@ void Writer::CommitLoop() {
       delta = in_flight_.get();
     }
     absl::Status s = store_.Commit(delta->batch);
-    if (s.ok()) Committed(delta->batch);
+    if (!delta->local) {
+      RemoteResult r = s.ok() ? RemoteCommitted(delta->batch, std::move(delta->remote_result))
+                              : LocalFailure(s);
+      if (!s.ok()) {
+        r.stream = delta->batch.stream;
+        r.seq = delta->batch.seq;
+      }
+      std::get<Job::Remote>(delta->remote_job->work).done.set_value(std::move(r));
+      delta->remote_job.reset();
+    } else if (s.ok()) {
+      Committed(delta->batch);
+    }
     for (size_t j = 0; j < delta->jobs.size(); ++j) {
       if (!s.ok()) {
         for (LocalResult& r : delta->results[j]) {
@@ -123,6 +135,17 @@ void Writer::CommitLoop() {
   }
 }
 
+void Writer::SettleFinished() {
+  if (in_flight_ == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(commit_mu_);
+    if (!in_flight_->done) return;
+  }
+  // Its failure was told to its own writers, and the store refuses writes by itself while
+  // the cause lasts: it is no reason to refuse what comes later.
+  Collect().IgnoreError();
+}
+
 absl::Status Writer::Collect() {
   if (in_flight_ == nullptr) return absl::OkStatus();
   std::unique_ptr<InFlight> done;
@@ -131,7 +154,7 @@ absl::Status Writer::Collect() {
     commit_cv_.wait(lock, [&] { return in_flight_->done; });
     done = std::move(in_flight_);
   }
-  if (!done->status.ok()) own_state_ = done->before;
+  if (!done->status.ok() && done->local) own_state_ = done->before;
   return done->status;  // the delta's records and arena are freed here, outside the lock
 }
 
@@ -294,7 +317,8 @@ bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope, 
   return error->ok();
 }
 
-RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
+std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& job) {
+  const std::string& signed_delta = std::get<Job::Remote>(job->work).signed_delta;
   // A delta holds thousands of small messages: parse it on an arena, freed in one go.
   google::protobuf::Arena arena;
   v1::SignedDelta& envelope = *google::protobuf::Arena::CreateMessage<v1::SignedDelta>(&arena);
@@ -308,24 +332,28 @@ RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
     return r;
   }
 
+  SettleFinished();
   storage::StreamId stream{body.origin(), body.origin_epoch()};
-  absl::StatusOr<std::optional<storage::StreamState>> stored = store_.GetStream(stream);
-  if (!stored.ok()) {
-    RemoteResult r = LocalFailure(stored.status());
+  absl::StatusOr<storage::StreamState> state = StreamBefore(stream, body);
+  if (!state.ok()) {
+    RemoteResult r = LocalFailure(state.status());
     r.stream = stream;
     return r;
   }
-  storage::StreamState state = stored->value_or(storage::StreamState{});
 
   // The body's hash chains the stream: computed once, for the check and the cursor.
   const std::string body_hash = Sha256(envelope.body());
-  RemoteResult seq_check = CheckSequence(body, body_hash, stream, state);
+  RemoteResult seq_check = CheckSequence(body, body_hash, stream, *state);
   seq_check.stream = stream;
   seq_check.seq = body.seq();
   seq_check.events = body.events_size();
   if (seq_check.outcome != RemoteOutcome::kApplied) return seq_check;
-  // Genuinely signed, and next in its stream, but by a key not valid at its time.
-  if (verdict != KeyVerdict::kOk) return RefuseForKey(body, stream, error, seq_check);
+  // Genuinely signed, and next in its stream, but by a key not valid at its time. Its
+  // events are quarantined in a commit of its own, after the one in flight.
+  if (verdict != KeyVerdict::kOk) {
+    if (absl::Status prior = Collect(); !prior.ok()) return LocalFailure(prior);
+    return RefuseForKey(body, stream, error, seq_check);
+  }
 
   int64_t ahead_ms = static_cast<int64_t>(model::HlcMillis(body.max_hlc())) -
                      static_cast<int64_t>(model::HlcMillis(clock_.GuardNow()));
@@ -338,7 +366,60 @@ RemoteResult Writer::ProcessRemote(const std::string& signed_delta) {
     return seq_check;
   }
   std::vector<KeyRecord> key_changes = PlanNotices(body, envelope.key_id());
-  return CommitRemote(body, body_hash, signed_delta, stream, state, seq_check, key_changes);
+
+  // The delta in flight purged someone: its marks are read from the store, so wait for it.
+  absl::Status earlier = absl::OkStatus();
+  if (in_flight_ != nullptr && in_flight_->overlay->has_marks()) earlier = Collect();
+  auto next = std::make_unique<InFlight>();
+  next->local = false;
+  next->overlay = std::make_unique<internal::Overlay>(
+      store_, in_flight_ != nullptr ? in_flight_->overlay.get() : nullptr);
+  absl::Status planned =
+      PlanRemote(body, body_hash, signed_delta, stream, *state, key_changes, next.get());
+  // Planned on the delta in flight (its records, perhaps its cursor): it stands or falls
+  // with it.
+  absl::Status prior = Collect();
+  if (prior.ok()) prior = earlier;
+  if (prior.ok()) prior = planned;
+  if (!prior.ok()) {
+    RemoteResult r = LocalFailure(prior);
+    r.stream = stream;
+    r.seq = body.seq();
+    return r;
+  }
+  if (key_changes.empty()) {
+    next->remote_job = job;
+    next->remote_result = std::move(seq_check);
+    {
+      std::lock_guard<std::mutex> lock(commit_mu_);
+      in_flight_ = std::move(next);
+    }
+    commit_cv_.notify_all();
+    return std::nullopt;
+  }
+  // Key notices change what later deltas verify with: committed (synced) and applied to the
+  // trust store before the next delta is looked at, and before the caller is answered.
+  if (absl::Status s = store_.Commit(next->batch); !s.ok()) return LocalFailure(s);
+  trust_.Apply(key_changes);
+  base::Logger("sync")->info("origin={} seq={} key notices applied: trusted keys changed={}",
+                             stream.origin, body.seq(), key_changes.size());
+  return RemoteCommitted(next->batch, std::move(seq_check));
+}
+
+absl::StatusOr<storage::StreamState> Writer::StreamBefore(const storage::StreamId& stream,
+                                                          const v1::DeltaBody& body) {
+  if (in_flight_ != nullptr && in_flight_->batch.stream == stream) {
+    const storage::CommitBatch& b = in_flight_->batch;
+    if (body.seq() == b.seq + 1 && body.prev_hash() == b.body_hash) {
+      return storage::StreamState{b.seq, b.body_hash, b.max_hlc, b.created_unix_ms,
+                                  b.stream_events_before + b.event_count};
+    }
+    // Anything else (a duplicate, a gap, a fork) is judged against what is stored.
+    Collect().IgnoreError();
+  }
+  absl::StatusOr<std::optional<storage::StreamState>> stored = store_.GetStream(stream);
+  if (!stored.ok()) return stored.status();
+  return stored->value_or(storage::StreamState{});
 }
 
 RemoteResult Writer::CheckSequence(const v1::DeltaBody& body, const std::string& hash,
@@ -403,11 +484,11 @@ RemoteResult Writer::MarkForked(const storage::StreamId& stream, uint64_t seq,
                 absl::DataLossError(base::StrCat("fork at seq ", seq, " of ", stream.origin)));
 }
 
-RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& body_hash,
-                                  const std::string& signed_delta, const storage::StreamId& stream,
-                                  const storage::StreamState& state, RemoteResult result,
-                                  const std::vector<KeyRecord>& key_changes) {
-  internal::Overlay overlay(store_);
+absl::Status Writer::PlanRemote(const v1::DeltaBody& body, const std::string& body_hash,
+                                const std::string& signed_delta, const storage::StreamId& stream,
+                                const storage::StreamState& state,
+                                const std::vector<KeyRecord>& key_changes, InFlight* flight) {
+  internal::Overlay& overlay = *flight->overlay;
   v1::DeltaRef ref;
   ref.set_origin(stream.origin);
   ref.set_epoch(stream.epoch);
@@ -419,7 +500,7 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
     if (e.group() == v1::HOME) home_hints[e.pid()] = e.value().home();
   }
 
-  storage::CommitBatch batch;
+  storage::CommitBatch& batch = flight->batch;
   int64_t now_ms = static_cast<int64_t>(model::HlcMillis(clock_.WallNow()));
   for (int i = 0; i < body.events_size(); ++i) {
     const v1::Event& e = body.events(i);
@@ -427,7 +508,7 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
     absl::StatusOr<v1::Record*> record;
     if (verdict.ok()) {
       record = overlay.Get(e.pid());
-      if (!record.ok()) return LocalFailure(record.status());
+      if (!record.ok()) return record.status();
       verdict = planner_.CheckRemote(e, **record, home_hints[e.pid()]);
     }
     if (!verdict.ok()) {
@@ -457,20 +538,17 @@ RemoteResult Writer::CommitRemote(const v1::DeltaBody& body, const std::string& 
   batch.sync = !key_changes.empty();
   for (const KeyRecord& k : key_changes) batch.table_puts.push_back(TrustEntryPut(k));
   overlay.Fill(&batch);
+  return absl::OkStatus();
+}
 
-  if (absl::Status s = store_.Commit(batch); !s.ok()) return LocalFailure(s);
-  if (!key_changes.empty()) {
-    trust_.Apply(key_changes);
-    base::Logger("sync")->info("origin={} seq={} key notices applied: trusted keys changed={}",
-                               stream.origin, body.seq(), key_changes.size());
-  }
+RemoteResult Writer::RemoteCommitted(const storage::CommitBatch& batch, RemoteResult result) {
   result.quarantined = batch.quarantine.size();
   stats_.remote_deltas.fetch_add(1, std::memory_order_relaxed);
   stats_.remote_events.fetch_add(batch.event_count, std::memory_order_relaxed);
   if (!batch.quarantine.empty()) {
     stats_.quarantined.fetch_add(batch.quarantine.size(), std::memory_order_relaxed);
-    base::Logger("sync")->warn("origin={} seq={} quarantined={} first_reason={}", stream.origin,
-                               body.seq(), batch.quarantine.size(),
+    base::Logger("sync")->warn("origin={} seq={} quarantined={} first_reason={}",
+                               batch.stream.origin, batch.seq, batch.quarantine.size(),
                                base::Quote(batch.quarantine.front().reason));
   }
   return result;

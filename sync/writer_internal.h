@@ -113,19 +113,26 @@ struct Writer::Job {
   size_t bytes_estimate = 0;
 };
 
-// A delta of local writes between the writer thread and the commit thread. The writer
-// thread plans and signs delta n+1 while delta n is written and synced; n+1 reads the
-// records n changes from n's overlay, which the commit thread only reads. When n purged
-// someone, n+1 waits for n instead (purge marks are read from the store). When n fails,
-// n+1 is refused unwritten: it was signed after n, and the store refuses writes anyway.
+// A delta between the writer thread and the commit thread: local writes, or a remote delta
+// that verified and is next in its stream. The writer thread plans delta n+1 while delta n
+// is written; n+1 reads the records n changes from n's overlay, which the commit thread only
+// reads, and a remote n+1 of n's stream starts from n's cursor. When n purged someone, n+1
+// waits for n instead (purge marks are read from the store). When n fails, n+1 is refused
+// unwritten: it was planned on n (and signed after it, when local), and the store refuses
+// writes anyway.
 struct Writer::InFlight {
   std::unique_ptr<internal::Overlay> overlay;  // owns the records `batch` refers to
   storage::CommitBatch batch;
-  storage::StreamState before;  // the own stream before this delta
+  bool local = true;
+  // Local: the own stream before this delta, the jobs and one list of results per job.
+  storage::StreamState before;
   std::vector<std::shared_ptr<Job>> jobs;
-  std::vector<std::vector<LocalResult>> results;  // one list per job
-  bool done = false;                              // guarded by commit_mu_
-  absl::Status status;                            // the commit's, once done
+  std::vector<std::vector<LocalResult>> results;
+  // Remote: the job to answer and its result so far.
+  std::shared_ptr<Job> remote_job;
+  RemoteResult remote_result;
+  bool done = false;    // guarded by commit_mu_
+  absl::Status status;  // the commit's, once done
 };
 
 }  // namespace wlsync::sync

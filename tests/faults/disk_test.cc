@@ -5,9 +5,7 @@
 // RocksDB cannot resume from (EFBIG from a file size limit) is cleared by a restart.
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -18,6 +16,7 @@
 #include <thread>
 
 #include "tests/faults/fault_support.h"
+#include "tests/support/small_disk.h"
 
 namespace wlsync::testing {
 namespace {
@@ -29,33 +28,6 @@ bool SetFileSizeLimit(pid_t pid, rlim_t limit) {
   l.rlim_cur = std::min(limit, l.rlim_max);
   return prlimit(pid, RLIMIT_FSIZE, &l, nullptr) == 0;
 }
-
-// A tmpfs of `mib` MiB mounted on `dir` for the test's lifetime.
-class SmallDisk {
- public:
-  SmallDisk(std::string dir, int mib) : dir_(std::move(dir)) {
-    std::string options = "size=" + std::to_string(mib) + "m,mode=0700";
-    mounted_ = mount("tmpfs", dir_.c_str(), "tmpfs", 0, options.c_str()) == 0;
-  }
-  ~SmallDisk() {
-    if (mounted_) umount2(dir_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-
-  // Writes `name` until the disk is full; returns the bytes written.
-  size_t Fill(const std::string& name) {
-    int fd = open((dir_ + "/" + name).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    std::string chunk(64 << 10, 'f');
-    size_t total = 0;
-    for (ssize_t n; (n = write(fd, chunk.data(), chunk.size())) > 0;) total += n;
-    close(fd);
-    return total;
-  }
-
- private:
-  std::string dir_;
-  bool mounted_ = false;
-};
 
 // Header and rows [from, to] of the sample, into `path`.
 std::string RowsFile(const std::string& path, int from, int to) {

@@ -18,6 +18,11 @@
 
 #include "net/credentials.h"
 #include "tests/faults/fault_support.h"
+#include "wlsync/v1/access.pb.h"
+#include "wlsync/v1/audit.pb.h"
+#include "wlsync/v1/emergency.pb.h"
+#include "wlsync/v1/peer.pb.h"
+#include "wlsync/v1/query.pb.h"
 #include "wlsync/v1/registry.pb.h"
 
 namespace wlsync::testing {
@@ -72,16 +77,19 @@ RawResult RawCall(grpc::Channel* channel, const std::string& method, const std::
 
 // Every method of the wlsync services, as gRPC paths.
 std::vector<std::string> AllMethods() {
+  // Each service's file, named through one of its messages: that also links its generated
+  // descriptors into this binary, which nothing else here might.
+  const google::protobuf::FileDescriptor* files[] = {
+      v1::StatusRequest::descriptor()->file(),      v1::QueryFilter::descriptor()->file(),
+      v1::CreateTokenRequest::descriptor()->file(), v1::AuditEntry::descriptor()->file(),
+      v1::FreezeRequest::descriptor()->file(),      v1::Cursor::descriptor()->file()};
   std::vector<std::string> out;
-  const google::protobuf::FileDescriptor* file =
-      v1::StatusRequest::descriptor()->file();  // registry.proto, which imports the others
-  const google::protobuf::DescriptorPool* pool = file->pool();
-  for (const char* name : {"wlsync.v1.Registry", "wlsync.v1.Query", "wlsync.v1.Access",
-                           "wlsync.v1.Audit", "wlsync.v1.Emergency", "wlsync.v1.Peer"}) {
-    const google::protobuf::ServiceDescriptor* s = pool->FindServiceByName(name);
-    if (s == nullptr) continue;
-    for (int i = 0; i < s->method_count(); ++i) {
-      out.push_back("/" + s->full_name() + "/" + s->method(i)->name());
+  for (const google::protobuf::FileDescriptor* file : files) {
+    for (int s = 0; s < file->service_count(); ++s) {
+      const google::protobuf::ServiceDescriptor* service = file->service(s);
+      for (int i = 0; i < service->method_count(); ++i) {
+        out.push_back("/" + service->full_name() + "/" + service->method(i)->name());
+      }
     }
   }
   return out;

@@ -1,13 +1,16 @@
-// The writer plans and signs the next delta of local writes while the one before it is
-// committed: the next one must read the people the one in flight changes as they will be
-// stored, and a purge must still be read from the store. (A commit failing with a delta
-// in flight is covered end to end by the full-disk test in tests/faults/disk_test.cc.)
+// The writer plans the next delta while the one before it is committed: the next one must
+// read the people the one in flight changes as they will be stored, a purge must still be
+// read from the store, and a failed commit must take down the deltas planned on it and
+// nothing after them. (End to end: the full-disk test in tests/faults/disk_test.cc.)
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <future>
+#include <thread>
 
 #include "model/merge.h"
+#include "tests/support/small_disk.h"
 #include "tests/sync/fixture.h"
 
 namespace wlsync::sync {
@@ -126,6 +129,82 @@ TEST_CASE("Writer: a delta planned while the one before it commits reads that on
   CHECK(waihai.Dump() == before_restart);
   CHECK(waihai.store().counts().records == 3 + 20);
   CHECK(waihai.store().DigestNode("").digest == p.guzhen.store().DigestNode("").digest);
+}
+
+TEST_CASE("Writer: a failed commit refuses only what was planned on it; once the store takes "
+          "writes again the own stream goes on from the last committed delta",
+          "[sync][faults]") {
+  wlsync::testing::TempDir dir("sync-full-disk");
+  wlsync::testing::SmallDisk disk(dir.path(), 64);
+  REQUIRE(disk.mounted());  // needs CAP_SYS_ADMIN, as root here and in CI
+  model::FederationKey federation = model::FederationKey::Generate();
+  model::Grids grids = testing::TestGrids();
+  testing::TestNode waihai{"waihai", federation, grids, dir / "db"};
+  testing::TestNode guzhen{"guzhen", federation, grids};
+  waihai.Trust(guzhen);
+  guzhen.Trust(waihai);
+  waihai.Start();
+  guzhen.Start();
+  for (const LocalResult& r : waihai.Register({Person(0, "waihai"), Person(1, "waihai")})) {
+    REQUIRE(r.status.ok());
+  }
+
+  // The disk fills up. RocksDB preallocates its log, so the first writes still fit: queue
+  // more than the preallocated log holds, all at once, so that deltas are in flight when
+  // the first commit fails.
+  REQUIRE(disk.Fill("filler") > 0);
+  std::vector<std::string> pids;
+  std::vector<std::future<std::vector<LocalResult>>> futures;
+  for (int n = 100; n < 30100; ++n) {
+    v1::PersonFields person = Person(n, "waihai");
+    LocalWrite w;
+    w.kind = LocalWrite::Kind::kUpsert;
+    w.pid = waihai.planner().PrepareUpsert(&person).value();
+    w.fields = person;
+    pids.push_back(w.pid);
+    std::vector<LocalWrite> writes;
+    writes.push_back(std::move(w));
+    futures.push_back(waihai.writer().SubmitLocal(std::move(writes)));
+  }
+  size_t acknowledged = 0, refused = 0;
+  for (size_t i = 0; i < futures.size(); ++i) {
+    LocalResult r = futures[i].get().at(0);
+    // Acknowledged means stored; refused means not stored at all.
+    bool stored = waihai.store().GetRecord(pids[i]).value().has_value();
+    if (r.status.ok()) {
+      ++acknowledged;
+      CHECK(stored);
+    } else {
+      ++refused;
+      CHECK(!stored);
+      CHECK(r.status.message().find("No space left on device") != std::string_view::npos);
+    }
+  }
+  INFO("acknowledged=" << acknowledged << " refused=" << refused);
+  REQUIRE(refused > 0);
+  CHECK(waihai.store().counts().records == static_cast<int64_t>(2 + acknowledged));
+
+  // Space is freed; nothing else happened meanwhile. The next write must not fall with the
+  // old failure, and must follow the last committed delta of the stream.
+  std::filesystem::remove(dir / "filler");
+  // RocksDB may be recovering by itself at first; the node retries the same way.
+  absl::Status recovered;
+  for (int i = 0; i < 100 && !(recovered = waihai.store().TryRecover()).ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO(recovered.ToString());
+  REQUIRE(recovered.ok());
+  std::vector<LocalResult> after = waihai.Register({Person(1, "waihai"), Person(99, "waihai")});
+  REQUIRE(after.size() == 2);
+  CHECK(after[0].status.ok());
+  CHECK(after[1].status.ok());
+  for (const std::string& d : waihai.OwnDeltas()) {
+    RemoteResult r = guzhen.writer().ApplyRemote(d);
+    INFO(r.status.ToString());
+    CHECK(r.outcome == RemoteOutcome::kApplied);
+  }
+  CHECK(guzhen.Dump() == waihai.Dump());
+  CHECK(guzhen.store().counts().records == static_cast<int64_t>(3 + acknowledged));
 }
 
 }  // namespace
