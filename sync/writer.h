@@ -207,9 +207,10 @@ class Writer {
   // Writer thread: waits for the delta in flight, if any, and frees it. Returns the
   // status of its commit; after a failure own_state_ is back at the last committed delta.
   absl::Status Collect();
-  // Writer thread: collects the delta in flight if it is already done, so that the next
-  // delta is planned on the store and does not fall with an earlier failure. A delta still
-  // being committed stays: the next one is planned on it and stands or falls with it.
+  // Writer thread: collects the delta in flight if it is already done (or purged someone),
+  // so that the next delta is planned on the store and does not fall with an earlier
+  // failure. A delta still being committed stays: the next one is planned on it and stands
+  // or falls with it.
   void SettleFinished();
   LocalResult PlanOne(const LocalWrite& write, const v1::DeltaRef& ref,
                       internal::Overlay* overlay, v1::DeltaBody* body);

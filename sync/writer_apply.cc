@@ -43,10 +43,6 @@ RemoteResult LocalFailure(absl::Status status) {
 
 void Writer::ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs) {
   SettleFinished();
-  // The delta in flight purged someone: its marks are read from the store, so wait for it.
-  absl::Status earlier = absl::OkStatus();
-  if (in_flight_ != nullptr && in_flight_->overlay->has_marks()) earlier = Collect();
-
   auto next = std::make_unique<InFlight>();
   next->overlay = std::make_unique<internal::Overlay>(
       store_, in_flight_ != nullptr ? in_flight_->overlay.get() : nullptr);
@@ -67,7 +63,7 @@ void Writer::ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs) {
 
   // This delta was planned on the records of the one in flight: it stands or falls with it.
   absl::Status prior = Collect();
-  if (prior.ok()) prior = earlier;
+  next->overlay->DropPending();
   if (!prior.ok() || body.events_size() == 0) {
     for (size_t j = 0; j < jobs.size(); ++j) {
       if (!prior.ok()) {
@@ -123,9 +119,19 @@ void Writer::CommitLoop() {
       }
       std::get<Job::Local>(delta->jobs[j]->work).done.set_value(std::move(delta->results[j]));
     }
-    // Only the overlay is still read (by the next delta's planning); free the rest now.
+    // Only the overlay and the batch's stream position are still read (by the next delta's
+    // planning); free the rest now.
     delta->jobs.clear();
+    delta->results.clear();
     std::string().swap(delta->batch.signed_delta);
+    for (auto* v : {&delta->batch.index_puts, &delta->batch.index_deletes,
+                    &delta->batch.record_deletes}) {
+      std::vector<std::string>().swap(*v);
+    }
+    std::vector<const v1::Record*>().swap(delta->batch.record_refs);
+    std::vector<storage::DigestChange>().swap(delta->batch.digests);
+    std::vector<storage::QuarantineEntry>().swap(delta->batch.quarantine);
+    std::vector<storage::TableBatch::Put>().swap(delta->batch.table_puts);
     {
       std::lock_guard<std::mutex> lock(commit_mu_);
       delta->status = s;
@@ -139,10 +145,11 @@ void Writer::SettleFinished() {
   if (in_flight_ == nullptr) return;
   {
     std::lock_guard<std::mutex> lock(commit_mu_);
-    if (!in_flight_->done) return;
+    // A delta that purged someone is waited for: purge marks are read from the store.
+    if (!in_flight_->done && !in_flight_->overlay->has_marks()) return;
   }
   // Its failure was told to its own writers, and the store refuses writes by itself while
-  // the cause lasts: it is no reason to refuse what comes later.
+  // the cause lasts: it is no reason to refuse what is planned after it.
   Collect().IgnoreError();
 }
 
@@ -367,9 +374,6 @@ std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& jo
   }
   std::vector<KeyRecord> key_changes = PlanNotices(body, envelope.key_id());
 
-  // The delta in flight purged someone: its marks are read from the store, so wait for it.
-  absl::Status earlier = absl::OkStatus();
-  if (in_flight_ != nullptr && in_flight_->overlay->has_marks()) earlier = Collect();
   auto next = std::make_unique<InFlight>();
   next->local = false;
   next->overlay = std::make_unique<internal::Overlay>(
@@ -379,7 +383,7 @@ std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& jo
   // Planned on the delta in flight (its records, perhaps its cursor): it stands or falls
   // with it.
   absl::Status prior = Collect();
-  if (prior.ok()) prior = earlier;
+  next->overlay->DropPending();
   if (prior.ok()) prior = planned;
   if (!prior.ok()) {
     RemoteResult r = LocalFailure(prior);

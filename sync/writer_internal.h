@@ -37,6 +37,8 @@ class Overlay {
   // Some record of this commit was purged or carries a purge mark: the next commit must
   // read the store after this one is written.
   bool has_marks() const { return any_marks_; }
+  // Forgets the pending overlay (once its delta is collected and freed); call no Get after.
+  void DropPending() { pending_ = nullptr; }
 
   google::protobuf::Arena* arena() { return &arena_; }
 
@@ -65,7 +67,7 @@ class Overlay {
   const v1::Record* Changed(const std::string& pid) const;
 
   storage::Store& store_;
-  const Overlay* const pending_;
+  const Overlay* pending_;
   google::protobuf::Arena arena_;
   absl::flat_hash_map<std::string, Entry> records_;
   absl::flat_hash_set<std::string> changed_;

@@ -113,6 +113,47 @@ TEST_CASE("Faults: a full disk refuses writes clearly until space is freed, then
   CHECK(MetricValue(waihai.Metrics(), "wlsync_store_write_error") == 0);
 }
 
+// The same with the peer idle while the disk is full, so that no delta from it reaches the
+// writer between the last refused write and the recovery: the first write after it must not
+// be refused with the old error (the writer had kept a failed delta in flight).
+TEST_CASE("Faults: after a full disk is freed, the next import is accepted although nothing "
+          "was written in between",
+          "[faults][e2e]") {
+  TempDir root("disk-full-idle");
+  auto nodes = MakeNodes(root.path(), {"waihai", "guzhen"});
+  REQUIRE(nodes.size() == 2);
+  FullMesh(nodes);
+  Node& waihai = *nodes[0];
+  Node& guzhen = *nodes[1];
+  SmallDisk disk(waihai.dir() + "/data", 256);
+  REQUIRE(disk.mounted());  // needs CAP_SYS_ADMIN, as root here and in CI
+  REQUIRE(waihai.Start());
+  REQUIRE(guzhen.Start());
+  REQUIRE(waihai.Cli({"import", RowsFile(root / "first.csv", 1, 100)}).exit_code == 0);
+  REQUIRE(Agree(waihai, guzhen, 100));
+
+  std::string more = root / "generated.csv";
+  REQUIRE(Run({std::string(WLSYNC_BIN_DIR) + "/wlsync-gen", "--rows", "40000", "--seed", "5",
+               "--out", more, "--grids", SampleFile("grids.csv")})
+              .exit_code == 0);
+  REQUIRE(disk.Fill("filler") > 0);
+  CHECK(waihai.Cli({"import", more}).exit_code != 0);
+  // An operator retries one row while writes are refused: the last write before the freeing.
+  CHECK(waihai.Cli({"import", RowsFile(root / "retry.csv", 111, 111)}).exit_code != 0);
+
+  REQUIRE(WaitFor([&] { return waihai.Cli({"health"}).out == "NOT_SERVING\n"; },
+                  std::chrono::seconds(10)));
+  std::filesystem::remove(waihai.dir() + "/data/filler");
+  REQUIRE(WaitFor([&] { return waihai.log().find("writes accepted again") != std::string::npos; },
+                  std::chrono::seconds(20)));
+  CommandResult again = waihai.Cli({"import", RowsFile(root / "later.csv", 101, 110)});
+  INFO(again.out << again.err.substr(0, 2000));
+  CHECK(again.exit_code == 0);
+  std::optional<v1::StatusResponse> st = Status(waihai);
+  REQUIRE(st);
+  CHECK(Agree(waihai, guzhen, st->counts().records()));
+}
+
 TEST_CASE("Faults: a write failure RocksDB cannot resume from is cleared by a restart",
           "[faults][e2e]") {
   // Writes beyond a file size limit fail with EFBIG rather than kill the node with
