@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -52,29 +53,43 @@ bool Agree(const Node& a, const Node& b, uint64_t records) {
       std::chrono::seconds(30));
 }
 
+// Two nodes in a mesh with waihai's data dir on a 256 MiB tmpfs, 100 sample rows imported at
+// waihai and agreed, and `more`: 40,000 generated people. RocksDB preallocates its log, so
+// once the disk is filled small writes still fit; an import of `more` does not.
+struct DiskPair {
+  explicit DiskPair(const std::string& tag) : root(tag) {
+    nodes = MakeNodes(root.path(), {"waihai", "guzhen"});
+    REQUIRE(nodes.size() == 2);
+    FullMesh(nodes);
+    disk.emplace(waihai().dir() + "/data", 256);
+    REQUIRE(disk->mounted());  // needs CAP_SYS_ADMIN, as root here and in CI
+    REQUIRE(waihai().Start());
+    REQUIRE(guzhen().Start());
+    REQUIRE(waihai().Cli({"import", RowsFile(root / "first.csv", 1, 100)}).exit_code == 0);
+    REQUIRE(Agree(waihai(), guzhen(), 100));
+    more = root / "generated.csv";
+    REQUIRE(Run({std::string(WLSYNC_BIN_DIR) + "/wlsync-gen", "--rows", "40000", "--seed", "5",
+                 "--out", more, "--grids", SampleFile("grids.csv")})
+                .exit_code == 0);
+  }
+  Node& waihai() { return *nodes[0]; }
+  Node& guzhen() { return *nodes[1]; }
+
+  TempDir root;
+  std::vector<std::unique_ptr<Node>> nodes;
+  std::optional<SmallDisk> disk;  // after the nodes: unmounted before they are gone
+  std::string more;
+};
+
 TEST_CASE("Faults: a full disk refuses writes clearly until space is freed, then they are "
           "accepted again without a restart",
           "[faults][e2e]") {
-  TempDir root("disk-full");
-  auto nodes = MakeNodes(root.path(), {"waihai", "guzhen"});
-  REQUIRE(nodes.size() == 2);
-  FullMesh(nodes);
-  Node& waihai = *nodes[0];
-  Node& guzhen = *nodes[1];
-  SmallDisk disk(waihai.dir() + "/data", 256);
-  REQUIRE(disk.mounted());  // needs CAP_SYS_ADMIN, as root here and in CI
-  REQUIRE(waihai.Start());
-  REQUIRE(guzhen.Start());
-  REQUIRE(waihai.Cli({"import", RowsFile(root / "first.csv", 1, 100)}).exit_code == 0);
-  REQUIRE(Agree(waihai, guzhen, 100));
-
-  // The disk fills up. RocksDB preallocates its log, so small writes still fit: import
-  // 40,000 generated people, more than the preallocated log holds.
-  std::string more = root / "generated.csv";
-  REQUIRE(Run({std::string(WLSYNC_BIN_DIR) + "/wlsync-gen", "--rows", "40000", "--seed", "5",
-               "--out", more, "--grids", SampleFile("grids.csv")})
-              .exit_code == 0);
-  REQUIRE(disk.Fill("filler") > 0);
+  DiskPair pair("disk-full");
+  TempDir& root = pair.root;
+  Node& waihai = pair.waihai();
+  Node& guzhen = pair.guzhen();
+  const std::string& more = pair.more;
+  REQUIRE(pair.disk->Fill("filler") > 0);
   CommandResult refused = waihai.Cli({"import", more});
   INFO(refused.out << refused.err.substr(0, 2000));
   CHECK((refused.exit_code == 1 || refused.exit_code == 3));
@@ -119,25 +134,12 @@ TEST_CASE("Faults: a full disk refuses writes clearly until space is freed, then
 TEST_CASE("Faults: after a full disk is freed, the next import is accepted although nothing "
           "was written in between",
           "[faults][e2e]") {
-  TempDir root("disk-full-idle");
-  auto nodes = MakeNodes(root.path(), {"waihai", "guzhen"});
-  REQUIRE(nodes.size() == 2);
-  FullMesh(nodes);
-  Node& waihai = *nodes[0];
-  Node& guzhen = *nodes[1];
-  SmallDisk disk(waihai.dir() + "/data", 256);
-  REQUIRE(disk.mounted());  // needs CAP_SYS_ADMIN, as root here and in CI
-  REQUIRE(waihai.Start());
-  REQUIRE(guzhen.Start());
-  REQUIRE(waihai.Cli({"import", RowsFile(root / "first.csv", 1, 100)}).exit_code == 0);
-  REQUIRE(Agree(waihai, guzhen, 100));
-
-  std::string more = root / "generated.csv";
-  REQUIRE(Run({std::string(WLSYNC_BIN_DIR) + "/wlsync-gen", "--rows", "40000", "--seed", "5",
-               "--out", more, "--grids", SampleFile("grids.csv")})
-              .exit_code == 0);
-  REQUIRE(disk.Fill("filler") > 0);
-  CHECK(waihai.Cli({"import", more}).exit_code != 0);
+  DiskPair pair("disk-full-idle");
+  TempDir& root = pair.root;
+  Node& waihai = pair.waihai();
+  Node& guzhen = pair.guzhen();
+  REQUIRE(pair.disk->Fill("filler") > 0);
+  CHECK(waihai.Cli({"import", pair.more}).exit_code != 0);
   // An operator retries one row while writes are refused: the last write before the freeing.
   CHECK(waihai.Cli({"import", RowsFile(root / "retry.csv", 111, 111)}).exit_code != 0);
 
