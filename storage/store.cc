@@ -486,9 +486,8 @@ absl::Status Store::Commit(const CommitBatch& batch) {
   if (!batch.signed_delta.empty()) {
     wb.Put(impl_->cf(kLog), keys::LogKey(batch.stream, batch.seq),
            impl_->sealer->Seal(batch.signed_delta));
-    StreamState state{batch.seq, batch.body_hash, batch.max_hlc, batch.created_unix_ms,
-                      batch.stream_events_before + batch.event_count};
-    wb.Put(impl_->cf(kCursors), keys::StreamKey(batch.stream), keys::EncodeStreamState(state));
+    wb.Put(impl_->cf(kCursors), keys::StreamKey(batch.stream),
+           keys::EncodeStreamState(batch.StateAfter()));
   }
   // Records and index keys go into the batch in key order. A memtable insert starts from
   // where the previous one ended, so keys in order skip most of the skip list's comparisons,

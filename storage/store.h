@@ -113,6 +113,11 @@ struct CommitBatch {
   std::vector<std::string> record_deletes;
   // Node-local entries written with the delta (the trust entries its key notices change).
   std::vector<TableBatch::Put> table_puts;
+
+  // The stream's state once this delta is applied (its cursor).
+  StreamState StateAfter() const {
+    return {seq, body_hash, max_hlc, created_unix_ms, stream_events_before + event_count};
+  }
 };
 
 // RocksDB's figures for the metrics exposition, summed over the column families.

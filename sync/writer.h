@@ -207,6 +207,12 @@ class Writer {
   // Writer thread: waits for the delta in flight, if any, and frees it. Returns the
   // status of its commit; after a failure own_state_ is back at the last committed delta.
   absl::Status Collect();
+  // Writer thread, for each planned delta: NewFlight makes it, its overlay reading the
+  // changed records of the delta in flight; Settle waits for that one and returns its
+  // failure, which this one shares; HandOff gives it to the commit thread.
+  std::unique_ptr<InFlight> NewFlight(bool local);
+  absl::Status Settle(InFlight* next);
+  void HandOff(std::unique_ptr<InFlight> next);
   // Writer thread: collects the delta in flight if it is already done (or purged someone),
   // so that the next delta is planned on the store and does not fall with an earlier
   // failure. A delta still being committed stays: the next one is planned on it and stands

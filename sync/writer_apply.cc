@@ -33,19 +33,46 @@ RemoteResult Result(RemoteOutcome outcome, absl::Status status) {
 }
 
 // A delta refused because this node's store failed, not for what the delta is.
-RemoteResult LocalFailure(absl::Status status) {
+RemoteResult LocalFailure(absl::Status status, const storage::StreamId& stream = {},
+                          uint64_t seq = 0) {
   RemoteResult r = Result(RemoteOutcome::kRejected, std::move(status));
   r.local_failure = true;
+  r.stream = stream;
+  r.seq = seq;
   return r;
 }
 
 }  // namespace
 
-void Writer::ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs) {
-  SettleFinished();
+std::unique_ptr<Writer::InFlight> Writer::NewFlight(bool local) {
   auto next = std::make_unique<InFlight>();
+  next->local = local;
   next->overlay = std::make_unique<internal::Overlay>(
       store_, in_flight_ != nullptr ? in_flight_->overlay.get() : nullptr);
+  return next;
+}
+
+absl::Status Writer::Settle(InFlight* next) {
+  // Planned on the delta in flight (its records, perhaps its cursor): it stands or falls
+  // with it.
+  absl::Status prior = Collect();
+  next->overlay->DropPending();
+  return prior;
+}
+
+void Writer::HandOff(std::unique_ptr<InFlight> next) {
+  next->stream = next->batch.stream;
+  next->after = next->batch.StateAfter();
+  {
+    std::lock_guard<std::mutex> lock(commit_mu_);
+    in_flight_ = std::move(next);
+  }
+  commit_cv_.notify_all();
+}
+
+void Writer::ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs) {
+  SettleFinished();
+  std::unique_ptr<InFlight> next = NewFlight(/*local=*/true);
   internal::Overlay& overlay = *next->overlay;
   v1::DeltaBody& body = *google::protobuf::Arena::CreateMessage<v1::DeltaBody>(overlay.arena());
   v1::DeltaRef ref;
@@ -61,9 +88,7 @@ void Writer::ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs) {
   }
   if (body.events_size() > 0) SignLocal(&body, &overlay, {}, &next->batch);
 
-  // This delta was planned on the records of the one in flight: it stands or falls with it.
-  absl::Status prior = Collect();
-  next->overlay->DropPending();
+  absl::Status prior = Settle(next.get());
   if (!prior.ok() || body.events_size() == 0) {
     for (size_t j = 0; j < jobs.size(); ++j) {
       if (!prior.ok()) {
@@ -77,14 +102,8 @@ void Writer::ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs) {
   }
   next->jobs = std::move(jobs);
   next->before = own_state_;
-  const storage::CommitBatch& batch = next->batch;
-  own_state_ = {batch.seq, batch.body_hash, batch.max_hlc, batch.created_unix_ms,
-                own_state_.events + batch.event_count};
-  {
-    std::lock_guard<std::mutex> lock(commit_mu_);
-    in_flight_ = std::move(next);
-  }
-  commit_cv_.notify_all();
+  own_state_ = next->batch.StateAfter();
+  HandOff(std::move(next));
 }
 
 void Writer::CommitLoop() {
@@ -101,11 +120,7 @@ void Writer::CommitLoop() {
     absl::Status s = store_.Commit(delta->batch);
     if (!delta->local) {
       RemoteResult r = s.ok() ? RemoteCommitted(delta->batch, std::move(delta->remote_result))
-                              : LocalFailure(s);
-      if (!s.ok()) {
-        r.stream = delta->batch.stream;
-        r.seq = delta->batch.seq;
-      }
+                              : LocalFailure(s, delta->stream, delta->after.seq);
       std::get<Job::Remote>(delta->remote_job->work).done.set_value(std::move(r));
       delta->remote_job.reset();
     } else if (s.ok()) {
@@ -119,19 +134,11 @@ void Writer::CommitLoop() {
       }
       std::get<Job::Local>(delta->jobs[j]->work).done.set_value(std::move(delta->results[j]));
     }
-    // Only the overlay and the batch's stream position are still read (by the next delta's
+    // Only the overlay and the stream position are still read (by the next delta's
     // planning); free the rest now.
     delta->jobs.clear();
     delta->results.clear();
-    std::string().swap(delta->batch.signed_delta);
-    for (auto* v : {&delta->batch.index_puts, &delta->batch.index_deletes,
-                    &delta->batch.record_deletes}) {
-      std::vector<std::string>().swap(*v);
-    }
-    std::vector<const v1::Record*>().swap(delta->batch.record_refs);
-    std::vector<storage::DigestChange>().swap(delta->batch.digests);
-    std::vector<storage::QuarantineEntry>().swap(delta->batch.quarantine);
-    std::vector<storage::TableBatch::Put>().swap(delta->batch.table_puts);
+    delta->batch = storage::CommitBatch();
     {
       std::lock_guard<std::mutex> lock(commit_mu_);
       delta->status = s;
@@ -219,8 +226,7 @@ absl::Status Writer::CommitLocal(v1::DeltaBody* body, internal::Overlay* overlay
   storage::CommitBatch batch;
   SignLocal(body, overlay, std::move(trust_puts), &batch);
   if (absl::Status s = store_.Commit(batch); !s.ok()) return s;
-  own_state_ = {batch.seq, batch.body_hash, batch.max_hlc, batch.created_unix_ms,
-                own_state_.events + batch.event_count};
+  own_state_ = batch.StateAfter();
   Committed(batch);
   return absl::OkStatus();
 }
@@ -342,11 +348,7 @@ std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& jo
   SettleFinished();
   storage::StreamId stream{body.origin(), body.origin_epoch()};
   absl::StatusOr<storage::StreamState> state = StreamBefore(stream, body);
-  if (!state.ok()) {
-    RemoteResult r = LocalFailure(state.status());
-    r.stream = stream;
-    return r;
-  }
+  if (!state.ok()) return LocalFailure(state.status(), stream);
 
   // The body's hash chains the stream: computed once, for the check and the cursor.
   const std::string body_hash = Sha256(envelope.body());
@@ -374,31 +376,16 @@ std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& jo
   }
   std::vector<KeyRecord> key_changes = PlanNotices(body, envelope.key_id());
 
-  auto next = std::make_unique<InFlight>();
-  next->local = false;
-  next->overlay = std::make_unique<internal::Overlay>(
-      store_, in_flight_ != nullptr ? in_flight_->overlay.get() : nullptr);
+  std::unique_ptr<InFlight> next = NewFlight(/*local=*/false);
   absl::Status planned =
       PlanRemote(body, body_hash, signed_delta, stream, *state, key_changes, next.get());
-  // Planned on the delta in flight (its records, perhaps its cursor): it stands or falls
-  // with it.
-  absl::Status prior = Collect();
-  next->overlay->DropPending();
+  absl::Status prior = Settle(next.get());
   if (prior.ok()) prior = planned;
-  if (!prior.ok()) {
-    RemoteResult r = LocalFailure(prior);
-    r.stream = stream;
-    r.seq = body.seq();
-    return r;
-  }
+  if (!prior.ok()) return LocalFailure(prior, stream, body.seq());
   if (key_changes.empty()) {
     next->remote_job = job;
     next->remote_result = std::move(seq_check);
-    {
-      std::lock_guard<std::mutex> lock(commit_mu_);
-      in_flight_ = std::move(next);
-    }
-    commit_cv_.notify_all();
+    HandOff(std::move(next));
     return std::nullopt;
   }
   // Key notices change what later deltas verify with: committed (synced) and applied to the
@@ -412,12 +399,9 @@ std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& jo
 
 absl::StatusOr<storage::StreamState> Writer::StreamBefore(const storage::StreamId& stream,
                                                           const v1::DeltaBody& body) {
-  if (in_flight_ != nullptr && in_flight_->batch.stream == stream) {
-    const storage::CommitBatch& b = in_flight_->batch;
-    if (body.seq() == b.seq + 1 && body.prev_hash() == b.body_hash) {
-      return storage::StreamState{b.seq, b.body_hash, b.max_hlc, b.created_unix_ms,
-                                  b.stream_events_before + b.event_count};
-    }
+  if (in_flight_ != nullptr && in_flight_->stream == stream) {
+    const storage::StreamState& after = in_flight_->after;
+    if (body.seq() == after.seq + 1 && body.prev_hash() == after.last_hash) return after;
     // Anything else (a duplicate, a gap, a fork) is judged against what is stored.
     Collect().IgnoreError();
   }

@@ -124,7 +124,10 @@ struct Writer::Job {
 // writes anyway.
 struct Writer::InFlight {
   std::unique_ptr<internal::Overlay> overlay;  // owns the records `batch` refers to
-  storage::CommitBatch batch;
+  storage::CommitBatch batch;  // emptied by the commit thread once written
+  // Where the delta leaves its stream: what the next delta's planning reads (not `batch`).
+  storage::StreamId stream;
+  storage::StreamState after;
   bool local = true;
   // Local: the own stream before this delta, the jobs and one list of results per job.
   storage::StreamState before;

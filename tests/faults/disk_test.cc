@@ -54,8 +54,8 @@ bool Agree(const Node& a, const Node& b, uint64_t records) {
 }
 
 // Two nodes in a mesh with waihai's data dir on a 256 MiB tmpfs, 100 sample rows imported at
-// waihai and agreed, and `more`: 40,000 generated people. RocksDB preallocates its log, so
-// once the disk is filled small writes still fit; an import of `more` does not.
+// waihai and agreed, `more`: 40,000 generated people, and then the disk filled. RocksDB
+// preallocates its log, so small writes still fit; an import of `more` does not.
 struct DiskPair {
   explicit DiskPair(const std::string& tag) : root(tag) {
     nodes = MakeNodes(root.path(), {"waihai", "guzhen"});
@@ -71,6 +71,7 @@ struct DiskPair {
     REQUIRE(Run({std::string(WLSYNC_BIN_DIR) + "/wlsync-gen", "--rows", "40000", "--seed", "5",
                  "--out", more, "--grids", SampleFile("grids.csv")})
                 .exit_code == 0);
+    REQUIRE(disk->Fill("filler") > 0);
   }
   Node& waihai() { return *nodes[0]; }
   Node& guzhen() { return *nodes[1]; }
@@ -89,7 +90,6 @@ TEST_CASE("Faults: a full disk refuses writes clearly until space is freed, then
   Node& waihai = pair.waihai();
   Node& guzhen = pair.guzhen();
   const std::string& more = pair.more;
-  REQUIRE(pair.disk->Fill("filler") > 0);
   CommandResult refused = waihai.Cli({"import", more});
   INFO(refused.out << refused.err.substr(0, 2000));
   CHECK((refused.exit_code == 1 || refused.exit_code == 3));
@@ -135,25 +135,22 @@ TEST_CASE("Faults: after a full disk is freed, the next import is accepted altho
           "was written in between",
           "[faults][e2e]") {
   DiskPair pair("disk-full-idle");
-  TempDir& root = pair.root;
   Node& waihai = pair.waihai();
-  Node& guzhen = pair.guzhen();
-  REQUIRE(pair.disk->Fill("filler") > 0);
   CHECK(waihai.Cli({"import", pair.more}).exit_code != 0);
   // An operator retries one row while writes are refused: the last write before the freeing.
-  CHECK(waihai.Cli({"import", RowsFile(root / "retry.csv", 111, 111)}).exit_code != 0);
+  CHECK(waihai.Cli({"import", RowsFile(pair.root / "retry.csv", 111, 111)}).exit_code != 0);
 
   REQUIRE(WaitFor([&] { return waihai.Cli({"health"}).out == "NOT_SERVING\n"; },
                   std::chrono::seconds(10)));
   std::filesystem::remove(waihai.dir() + "/data/filler");
   REQUIRE(WaitFor([&] { return waihai.log().find("writes accepted again") != std::string::npos; },
                   std::chrono::seconds(20)));
-  CommandResult again = waihai.Cli({"import", RowsFile(root / "later.csv", 101, 110)});
+  CommandResult again = waihai.Cli({"import", RowsFile(pair.root / "later.csv", 101, 110)});
   INFO(again.out << again.err.substr(0, 2000));
   CHECK(again.exit_code == 0);
   std::optional<v1::StatusResponse> st = Status(waihai);
   REQUIRE(st);
-  CHECK(Agree(waihai, guzhen, st->counts().records()));
+  CHECK(Agree(waihai, pair.guzhen(), st->counts().records()));
 }
 
 TEST_CASE("Faults: a write failure RocksDB cannot resume from is cleared by a restart",
