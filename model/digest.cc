@@ -8,56 +8,57 @@
 namespace wlsync::model {
 namespace {
 
-void PutU32(crypto_generichash_state* h, uint32_t v) {
-  uint8_t b[4] = {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
-                  static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)};
-  crypto_generichash_update(h, b, sizeof(b));
+// The hashed encoding is built in one buffer and hashed once: the same bytes as feeding
+// each piece to the hash, at a fraction of the calls (RecordDigest runs twice for every
+// record a delta changes).
+void PutU32(std::string* out, uint32_t v) {
+  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                     static_cast<char>(v >> 8), static_cast<char>(v)};
+  out->append(b, sizeof(b));
 }
 
-void PutU64(crypto_generichash_state* h, uint64_t v) {
-  PutU32(h, static_cast<uint32_t>(v >> 32));
-  PutU32(h, static_cast<uint32_t>(v));
+void PutU64(std::string* out, uint64_t v) {
+  PutU32(out, static_cast<uint32_t>(v >> 32));
+  PutU32(out, static_cast<uint32_t>(v));
 }
 
-void PutString(crypto_generichash_state* h, std::string_view s) {
-  PutU32(h, static_cast<uint32_t>(s.size()));
-  crypto_generichash_update(h, reinterpret_cast<const uint8_t*>(s.data()), s.size());
+void PutString(std::string* out, std::string_view s) {
+  PutU32(out, static_cast<uint32_t>(s.size()));
+  out->append(s);
 }
 
-
-void PutGroup(crypto_generichash_state* h, const v1::Record& record, v1::Group group) {
+void PutGroup(std::string* out, const v1::Record& record, v1::Group group) {
   const v1::GroupState& state = GroupOf(record, group);
-  PutU32(h, static_cast<uint32_t>(group));
-  PutU64(h, state.stamp().hlc());
-  PutString(h, state.stamp().node());
-  for (std::string_view field : FieldsOfGroup(group)) {
-    PutString(h, *GetField(state.value(), field));
-  }
+  PutU32(out, static_cast<uint32_t>(group));
+  PutU64(out, state.stamp().hlc());
+  PutString(out, state.stamp().node());
+  for (ColumnGetter get : GettersOfGroup(group)) PutString(out, (state.value().*get)());
 }
 
-Digest Final(crypto_generichash_state* h) {
+Digest Hash(const std::string& encoded) {
   Digest out;
-  crypto_generichash_final(h, out.data(), out.size());
+  crypto_generichash(out.data(), out.size(), reinterpret_cast<const uint8_t*>(encoded.data()),
+                     encoded.size(), nullptr, 0);
   return out;
 }
 
 }  // namespace
 
 Digest RecordDigest(const v1::Record& record) {
-  crypto_generichash_state h;
-  crypto_generichash_init(&h, nullptr, 0, kDigestSize);
-  PutString(&h, "wlsync/record/v1");
-  PutString(&h, record.pid());
-  for (int g = 1; g <= kGroupCount; ++g) PutGroup(&h, record, static_cast<v1::Group>(g));
-  return Final(&h);
+  std::string encoded;
+  encoded.reserve(512);
+  PutString(&encoded, "wlsync/record/v1");
+  PutString(&encoded, record.pid());
+  for (int g = 1; g <= kGroupCount; ++g) PutGroup(&encoded, record, static_cast<v1::Group>(g));
+  return Hash(encoded);
 }
 
 Digest GroupDigest(const v1::Record& record, v1::Group group) {
-  crypto_generichash_state h;
-  crypto_generichash_init(&h, nullptr, 0, kDigestSize);
-  PutString(&h, "wlsync/group/v1");
-  PutGroup(&h, record, group);
-  return Final(&h);
+  std::string encoded;
+  encoded.reserve(128);
+  PutString(&encoded, "wlsync/group/v1");
+  PutGroup(&encoded, record, group);
+  return Hash(encoded);
 }
 
 void XorInto(Digest* a, const Digest& b) {

@@ -5,7 +5,7 @@
 namespace wlsync::model {
 namespace {
 
-using Getter = const std::string& (v1::PersonFields::*)() const;
+using Getter = ColumnGetter;
 using Mutator = std::string* (v1::PersonFields::*)();
 
 struct Column {
@@ -56,6 +56,15 @@ const std::vector<std::string_view>& FieldsOfGroup(v1::Group group) {
   static const auto* by_group = [] {
     auto* v = new std::array<std::vector<std::string_view>, kGroupCount + 1>();
     for (const Column& c : kColumns) (*v)[c.group].push_back(c.name);
+    return v;
+  }();
+  return (*by_group)[group >= 0 && group <= kGroupCount ? group : 0];
+}
+
+const std::vector<ColumnGetter>& GettersOfGroup(v1::Group group) {
+  static const auto* by_group = [] {
+    auto* v = new std::array<std::vector<ColumnGetter>, kGroupCount + 1>();
+    for (const Column& c : kColumns) (*v)[c.group].push_back(c.get);
     return v;
   }();
   return (*by_group)[group >= 0 && group <= kGroupCount ? group : 0];

@@ -23,6 +23,11 @@ std::optional<v1::Group> GroupOfField(std::string_view field);
 // Columns of a group, in CSV order.
 const std::vector<std::string_view>& FieldsOfGroup(v1::Group group);
 
+// The accessors of a group's columns, in CSV order: FieldsOfGroup without a lookup by name,
+// for code that reads every column of every record (digests).
+using ColumnGetter = const std::string& (v1::PersonFields::*)() const;
+const std::vector<ColumnGetter>& GettersOfGroup(v1::Group group);
+
 // Lowercase group name for messages and metrics, e.g. "contact".
 std::string_view GroupName(v1::Group group);
 

@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
 #include <rocksdb/write_batch.h>
@@ -41,9 +42,13 @@ std::vector<const std::string*> SortedKeys(const std::vector<std::string>& keys)
 // docs/benchmarks.md, "Import: commits overlap planning; sealed values uncompressed").
 rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o,
                                        const std::shared_ptr<rocksdb::Cache>& cache,
-                                       bool point_lookups, bool sealed = false) {
+                                       bool point_lookups, bool sealed = false,
+                                       bool hinted = false) {
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = o.write_buffer_bytes;
+  if (hinted) {
+    cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
+  }
   cf.max_write_buffer_number = 3;
   cf.compression = sealed && !o.data_key.empty() ? rocksdb::kNoCompression
                                                  : rocksdb::kLZ4Compression;
@@ -173,14 +178,14 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
       {rocksdb::kDefaultColumnFamilyName, CfOptions(options, cache, false)},
-      {std::string(keys::kRecordsCf), CfOptions(options, cache, true, /*sealed=*/true)},
+      {std::string(keys::kRecordsCf), CfOptions(options, cache, true, /*sealed=*/true, /*hinted=*/true)},
       {std::string(keys::kLogCf), CfOptions(options, cache, false, /*sealed=*/true)},
       {std::string(keys::kCursorsCf), CfOptions(options, cache, true)},
       {std::string(keys::kMetaCf), CfOptions(options, cache, true)},
       {std::string(keys::kQuarantineCf), CfOptions(options, cache, false)},
-      {std::string(keys::kDigestsCf), CfOptions(options, cache, false)},
+      {std::string(keys::kDigestsCf), CfOptions(options, cache, false, false, /*hinted=*/true)},
       {std::string(keys::kReportsCf), CfOptions(options, cache, false)},
-      {std::string(keys::kIndexCf), CfOptions(options, cache, false)},
+      {std::string(keys::kIndexCf), CfOptions(options, cache, false, false, /*hinted=*/true)},
       {std::string(keys::kTokensCf), CfOptions(options, cache, true)},
       {std::string(keys::kAuditCf), CfOptions(options, cache, false)},
       {std::string(keys::kAuditIndexCf), CfOptions(options, cache, false)},
