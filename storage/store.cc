@@ -57,6 +57,10 @@ rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o,
   if (point_lookups) {
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     table.whole_key_filtering = true;
+    // A memtable bloom filter too: most reads while importing ask for a person not yet
+    // stored, and the filter answers without a search of the memtable's skip list.
+    cf.memtable_whole_key_filtering = true;
+    cf.memtable_prefix_bloom_size_ratio = 0.02;
   }
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf;
