@@ -477,31 +477,28 @@ absl::StatusOr<std::vector<std::string>> Store::ListReports(size_t last) const {
   return out;
 }
 
-absl::Status Store::Commit(const CommitBatch& batch) {
-  if (absl::Status err = write_error(); !err.ok()) return err;
-
+struct PreparedCommit::Writes {
   rocksdb::WriteBatch wb;
-  Counts counts;
-  uint64_t quarantined;
-  uint64_t high_water;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    counts = counts_;
-    quarantined = quarantined_ + batch.quarantine.size();
-    high_water = std::max(hlc_high_water_, batch.hlc_high_water);
-  }
-  counts.Add(batch.counts_delta);
+};
+PreparedCommit::PreparedCommit() = default;
+PreparedCommit::~PreparedCommit() = default;
+PreparedCommit::PreparedCommit(PreparedCommit&&) noexcept = default;
+PreparedCommit& PreparedCommit::operator=(PreparedCommit&&) noexcept = default;
 
+PreparedCommit Store::Prepare(const CommitBatch& batch) const {
+  PreparedCommit prepared;
+  prepared.writes_ = std::make_unique<PreparedCommit::Writes>();
+  rocksdb::WriteBatch& wb = prepared.writes_->wb;
   if (!batch.signed_delta.empty()) {
     wb.Put(impl_->cf(kLog), keys::LogKey(batch.stream, batch.seq),
            impl_->sealer->Seal(batch.signed_delta));
     wb.Put(impl_->cf(kCursors), keys::StreamKey(batch.stream),
            keys::EncodeStreamState(batch.StateAfter()));
   }
-  // Records and index keys go into the batch in key order. A memtable insert starts from
-  // where the previous one ended, so keys in order skip most of the skip list's comparisons,
-  // which were the largest single cost of applying a delta. Stable sorts: a key given twice
-  // keeps its last value, as in the caller's order.
+  // Records and index keys go into the batch in key order, and their column families keep
+  // an insert hint per key prefix (CfOptions): a memtable insert then starts its search
+  // from the previous key of its prefix instead of the skip list's head. Stable sorts: a
+  // key given twice keeps its last value, as in the caller's order.
   std::vector<const v1::Record*> records;
   records.reserve(batch.records.size() + batch.record_refs.size());
   for (const v1::Record& r : batch.records) records.push_back(&r);
@@ -511,22 +508,6 @@ absl::Status Store::Commit(const CommitBatch& batch) {
   for (const std::string& pid : batch.record_deletes) wb.Delete(impl_->cf(kRecords), pid);
   for (const v1::Record* r : records) {
     wb.Put(impl_->cf(kRecords), r->pid(), impl_->sealer->Seal(model::SerializeDeterministic(*r)));
-  }
-  std::map<std::string, TreeNode> buckets;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const DigestChange& d : batch.digests) {
-      std::string bucket = d.pid.substr(0, kTreeDepth);
-      if (bucket.size() != static_cast<size_t>(kTreeDepth) || DigestTree::IndexOf(bucket) < 0) {
-        continue;
-      }
-      auto [it, inserted] = buckets.try_emplace(bucket, tree_.Node(bucket));
-      model::XorInto(&it->second.digest, d.delta);
-      it->second.count = static_cast<uint64_t>(static_cast<int64_t>(it->second.count) + d.count_delta);
-    }
-  }
-  for (const auto& [bucket, node] : buckets) {
-    wb.Put(impl_->cf(kDigests), bucket, keys::EncodeTreeNode(node));
   }
   for (const std::string* key : SortedKeys(batch.index_deletes)) {
     wb.Delete(impl_->cf(kIndex), *key);
@@ -538,6 +519,41 @@ absl::Status Store::Commit(const CommitBatch& batch) {
   for (const QuarantineEntry& q : batch.quarantine) {
     wb.Put(impl_->cf(kQuarantine), keys::QuarantineKey(q.stream, q.seq, q.index),
            keys::EncodeQuarantine(q));
+  }
+  return prepared;
+}
+
+absl::Status Store::Commit(const CommitBatch& batch) { return Commit(batch, Prepare(batch)); }
+
+absl::Status Store::Commit(const CommitBatch& batch, PreparedCommit prepared) {
+  if (absl::Status err = write_error(); !err.ok()) return err;
+  if (prepared.empty()) prepared = Prepare(batch);
+  rocksdb::WriteBatch& wb = prepared.writes_->wb;
+
+  // What depends on the commits before this one: the digest buckets, the counts, the
+  // quarantine total and the clock's high-water mark.
+  Counts counts;
+  uint64_t quarantined;
+  uint64_t high_water;
+  std::map<std::string, TreeNode> buckets;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    counts = counts_;
+    quarantined = quarantined_ + batch.quarantine.size();
+    high_water = std::max(hlc_high_water_, batch.hlc_high_water);
+    for (const DigestChange& d : batch.digests) {
+      std::string bucket = d.pid.substr(0, kTreeDepth);
+      if (bucket.size() != static_cast<size_t>(kTreeDepth) || DigestTree::IndexOf(bucket) < 0) {
+        continue;
+      }
+      auto [it, inserted] = buckets.try_emplace(bucket, tree_.Node(bucket));
+      model::XorInto(&it->second.digest, d.delta);
+      it->second.count = static_cast<uint64_t>(static_cast<int64_t>(it->second.count) + d.count_delta);
+    }
+  }
+  counts.Add(batch.counts_delta);
+  for (const auto& [bucket, node] : buckets) {
+    wb.Put(impl_->cf(kDigests), bucket, keys::EncodeTreeNode(node));
   }
   std::string hlc_value;
   keys::PutFixed64(&hlc_value, high_water);

@@ -151,6 +151,25 @@ class RecordCursor;
 // Owns the RocksDB instance. Thread safe: reads from any thread; Commit may be called
 // from any thread but the node calls it from its single writer thread. After any write
 // failure the store is poisoned: every later Commit returns the first error (reads go on).
+// The part of a commit that depends on nothing committed before it: the sealed log entry
+// and records, the cursor, index keys, node-local entries and quarantine, in RocksDB's
+// batch form. The writer thread prepares delta n+1 while delta n is being committed, so
+// that the commit thread, the busiest of a catch-up, only adds what depends on the
+// committed state (digest buckets, counts, the clock) and writes. Move-only.
+class PreparedCommit {
+ public:
+  PreparedCommit();
+  ~PreparedCommit();
+  PreparedCommit(PreparedCommit&&) noexcept;
+  PreparedCommit& operator=(PreparedCommit&&) noexcept;
+  bool empty() const { return writes_ == nullptr; }
+
+ private:
+  friend class Store;
+  struct Writes;
+  std::unique_ptr<Writes> writes_;
+};
+
 class Store {
  public:
   // Opens or creates the data dir. Every open starts a new random 16-byte epoch (the
@@ -198,6 +217,10 @@ class Store {
 
   // Writes the whole batch atomically, or nothing. Wakes WaitForCommit callers.
   absl::Status Commit(const CommitBatch& batch);
+  // The same, from Prepare(batch) made earlier, on any thread: `batch` must not have
+  // changed since. An empty `prepared` is prepared here.
+  absl::Status Commit(const CommitBatch& batch, PreparedCommit prepared);
+  PreparedCommit Prepare(const CommitBatch& batch) const;
   // Persists only the HLC high-water mark.
   absl::Status SaveHighWater(uint64_t hlc);
   // The sticky write error, OK while healthy.

@@ -86,7 +86,10 @@ void Writer::ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs) {
       next->results[j].push_back(PlanOne(w, ref, &overlay, &body));
     }
   }
-  if (body.events_size() > 0) SignLocal(&body, &overlay, {}, &next->batch);
+  if (body.events_size() > 0) {
+    SignLocal(&body, &overlay, {}, &next->batch);
+    next->prepared = store_.Prepare(next->batch);  // while the delta before commits
+  }
 
   absl::Status prior = Settle(next.get());
   if (!prior.ok() || body.events_size() == 0) {
@@ -117,7 +120,7 @@ void Writer::CommitLoop() {
       if (in_flight_ == nullptr || in_flight_->done) return;  // stopping
       delta = in_flight_.get();
     }
-    absl::Status s = store_.Commit(delta->batch);
+    absl::Status s = store_.Commit(delta->batch, std::move(delta->prepared));
     if (!delta->local) {
       RemoteResult r = s.ok() ? RemoteCommitted(delta->batch, std::move(delta->remote_result))
                               : LocalFailure(s, delta->stream, delta->after.seq);
@@ -379,6 +382,7 @@ std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& jo
   std::unique_ptr<InFlight> next = NewFlight(/*local=*/false);
   absl::Status planned =
       PlanRemote(body, body_hash, signed_delta, stream, *state, key_changes, next.get());
+  if (planned.ok()) next->prepared = store_.Prepare(next->batch);  // while the delta before commits
   absl::Status prior = Settle(next.get());
   if (prior.ok()) prior = planned;
   if (!prior.ok()) return LocalFailure(prior, stream, body.seq());
@@ -390,7 +394,9 @@ std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& jo
   }
   // Key notices change what later deltas verify with: committed (synced) and applied to the
   // trust store before the next delta is looked at, and before the caller is answered.
-  if (absl::Status s = store_.Commit(next->batch); !s.ok()) return LocalFailure(s);
+  if (absl::Status s = store_.Commit(next->batch, std::move(next->prepared)); !s.ok()) {
+    return LocalFailure(s);
+  }
   trust_.Apply(key_changes);
   base::Logger("sync")->info("origin={} seq={} key notices applied: trusted keys changed={}",
                              stream.origin, body.seq(), key_changes.size());

@@ -125,6 +125,7 @@ struct Writer::Job {
 struct Writer::InFlight {
   std::unique_ptr<internal::Overlay> overlay;  // owns the records `batch` refers to
   storage::CommitBatch batch;  // emptied by the commit thread once written
+  storage::PreparedCommit prepared;  // batch's writes, prepared by the writer thread
   // Where the delta leaves its stream: what the next delta's planning reads (not `batch`).
   storage::StreamId stream;
   storage::StreamState after;
