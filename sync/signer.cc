@@ -167,7 +167,7 @@ std::vector<KeyRecord> TrustStore::Keys(std::string_view node) const {
 
 absl::Status TrustStore::Verify(std::string_view node, std::string_view key_id,
                                 std::string_view body, std::string_view signature, uint64_t hlc,
-                                KeyVerdict* verdict) const {
+                                KeyVerdict* verdict, const CheckedSignature* checked) const {
   KeyVerdict unused;
   KeyVerdict& v = verdict == nullptr ? unused : *verdict;
   v = KeyVerdict::kBadSignature;
@@ -183,10 +183,15 @@ absl::Status TrustStore::Verify(std::string_view node, std::string_view key_id,
   if (signature.size() != crypto_sign_BYTES) {
     return absl::PermissionDeniedError("signature: wrong length");
   }
-  std::string_view message = SignedForCheck(body);
-  if (crypto_sign_verify_detached(Bytes(signature), Bytes(message), message.size(),
-                                  Bytes(key->public_key)) != 0) {
-    return absl::PermissionDeniedError(base::StrCat("signature: does not verify for ", node));
+  const bool genuine = checked != nullptr && !checked->public_key.empty() &&
+                       checked->public_key == key->public_key && checked->body == body &&
+                       checked->signature == signature;
+  if (!genuine) {
+    std::string_view message = SignedForCheck(body);
+    if (crypto_sign_verify_detached(Bytes(signature), Bytes(message), message.size(),
+                                    Bytes(key->public_key)) != 0) {
+      return absl::PermissionDeniedError(base::StrCat("signature: does not verify for ", node));
+    }
   }
 
   // The signature is genuine; is the key valid for a delta of this time?
@@ -209,6 +214,31 @@ absl::Status TrustStore::Verify(std::string_view node, std::string_view key_id,
   }
   v = KeyVerdict::kOk;
   return absl::OkStatus();
+}
+
+CheckedSignature TrustStore::Check(std::string_view key_id, std::string_view body,
+                                   std::string_view signature) const {
+  CheckedSignature out{"", body, signature};
+  if (signature.size() != crypto_sign_BYTES) return out;
+  std::vector<std::string> candidates;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [node, keys] : keys_) {
+      auto k = keys.find(key_id);
+      if (k != keys.end() && k->second.public_key.size() == crypto_sign_PUBLICKEYBYTES) {
+        candidates.push_back(k->second.public_key);
+      }
+    }
+  }
+  std::string_view message = SignedForCheck(body);
+  for (std::string& key : candidates) {
+    if (crypto_sign_verify_detached(Bytes(signature), Bytes(message), message.size(),
+                                    Bytes(key)) == 0) {
+      out.public_key = std::move(key);
+      break;
+    }
+  }
+  return out;
 }
 
 std::string KeyEndorsementMessage(std::string_view node, std::string_view signing_key_id,

@@ -84,6 +84,14 @@ enum class KeyVerdict {
 // valid from the start), from the node's persisted trust entries, and from key notices in verified
 // deltas of their own node. Thread safe: Verify and the readers take a shared lock; Apply an
 // exclusive one.
+// A signature checked ahead of TrustStore::Verify: the bytes it covers and the key it
+// verifies with. The views must outlive the Verify call.
+struct CheckedSignature {
+  std::string public_key;  // empty: verified with no known key
+  std::string_view body;
+  std::string_view signature;
+};
+
 class TrustStore {
  public:
   // Adds a configured key of `node`, valid from the start with no end. Fails when the key is
@@ -102,9 +110,18 @@ class TrustStore {
 
   // Checks that `key_id` is a key of `node` valid at `hlc` and that the signature over kDeltaDomain
   // + body verifies. The error says which check failed; `verdict`, when given, classifies it.
+  // `checked`: a signature already found genuine (by Check, perhaps on another thread).
+  // When it is this key's, over these very body and signature bytes, it is not checked
+  // again.
   absl::Status Verify(std::string_view node, std::string_view key_id, std::string_view body,
                       std::string_view signature, uint64_t hlc,
-                      KeyVerdict* verdict = nullptr) const;
+                      KeyVerdict* verdict = nullptr,
+                      const CheckedSignature* checked = nullptr) const;
+  // Which public key, of any node's key named `key_id`, the signature over kDeltaDomain +
+  // body verifies with (empty public_key when none does). Says nothing about the key's
+  // validity: Verify decides that.
+  CheckedSignature Check(std::string_view key_id, std::string_view body,
+                         std::string_view signature) const;
 
   // The records a rotation changes: the signing key `signing_key_id` of `node` ends at `at_hlc`,
   // and `new_public_key` starts after it. `endorsement` must be the new key's signature of

@@ -266,9 +266,11 @@ class Writer {
   // envelope is then read in place, without a copy of the body. Thread safe.
   // A genuine signature by a key not valid at the delta's HLC returns false with *verdict
   // kRevoked or kOutsideWindow (and does not count as a rejection yet).
+  // `checked`: see TrustStore::Verify.
   bool Verify(const std::string& signed_delta, v1::SignedDelta* envelope, v1::DeltaBody* body,
               absl::Status* error, KeyVerdict* verdict = nullptr,
-              const absl::flat_hash_set<std::string>* only = nullptr);
+              const absl::flat_hash_set<std::string>* only = nullptr,
+              const CheckedSignature* checked = nullptr);
   // `hash`: SHA-256 of the body's bytes.
   RemoteResult CheckSequence(const v1::DeltaBody& body, const std::string& hash,
                              const storage::StreamId& stream,

@@ -296,7 +296,8 @@ absl::Status Writer::ValidateEvent(const v1::DeltaBody& body, const v1::Event& e
 
 bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope, v1::DeltaBody* body,
                     absl::Status* error, KeyVerdict* verdict,
-                    const absl::flat_hash_set<std::string>* only) {
+                    const absl::flat_hash_set<std::string>* only,
+                    const CheckedSignature* checked) {
   KeyVerdict v = KeyVerdict::kBadSignature;
   EnvelopeView view;
   bool parsed = false;
@@ -313,7 +314,7 @@ bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope, 
     *error = absl::InvalidArgumentError("delta: missing origin, epoch or seq");
   } else {
     *error = trust_.Verify(body->origin(), view.key_id, view.body, view.signature,
-                           body->max_hlc(), &v);
+                           body->max_hlc(), &v, checked);
     // Signed after the revocation time, but at a position the origin vouched for in its
     // notice: its own delta, valid.
     if (v == KeyVerdict::kRevoked &&
@@ -334,14 +335,16 @@ bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope, 
 }
 
 std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& job) {
-  const std::string& signed_delta = std::get<Job::Remote>(job->work).signed_delta;
+  const Job::Remote& remote = std::get<Job::Remote>(job->work);
+  const std::string& signed_delta = remote.signed_delta;
   // A delta holds thousands of small messages: parse it on an arena, freed in one go.
   google::protobuf::Arena arena;
   v1::SignedDelta& envelope = *google::protobuf::Arena::CreateMessage<v1::SignedDelta>(&arena);
   v1::DeltaBody& body = *google::protobuf::Arena::CreateMessage<v1::DeltaBody>(&arena);
   absl::Status error;
   KeyVerdict verdict = KeyVerdict::kOk;
-  if (!Verify(signed_delta, &envelope, &body, &error, &verdict) &&
+  if (!Verify(signed_delta, &envelope, &body, &error, &verdict, nullptr,
+              remote.body_hash.empty() ? nullptr : &remote.checked) &&
       verdict != KeyVerdict::kRevoked && verdict != KeyVerdict::kOutsideWindow) {
     RemoteResult r = Result(RemoteOutcome::kRejected, error);
     r.signature_failed = error.code() == absl::StatusCode::kPermissionDenied;
@@ -354,7 +357,8 @@ std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& jo
   if (!state.ok()) return LocalFailure(state.status(), stream);
 
   // The body's hash chains the stream: computed once, for the check and the cursor.
-  const std::string body_hash = Sha256(envelope.body());
+  const std::string body_hash =
+      remote.body_hash.empty() ? Sha256(envelope.body()) : remote.body_hash;
   RemoteResult seq_check = CheckSequence(body, body_hash, stream, *state);
   seq_check.stream = stream;
   seq_check.seq = body.seq();

@@ -91,6 +91,11 @@ struct Writer::Job {
   struct Remote {
     std::string signed_delta;
     std::promise<RemoteResult> done;
+    // Worked out on the submitting thread (SubmitRemote), off the writer's: the SHA-256 of
+    // the body and the key its signature verifies with (TrustStore::Check), over views
+    // into signed_delta. Empty when the envelope does not parse; the writer then does both.
+    std::string body_hash;
+    CheckedSignature checked;
   };
   // A repair's deltas, verified and read (wanted events only) before the job is queued.
   struct RepairDelta {

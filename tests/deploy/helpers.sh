@@ -67,14 +67,33 @@ py_checks() {
   if [ "$rc" -ne 0 ] && [ "$fails" -eq 0 ]; then fail "check_manifests.py $1 (exit $rc)"; fi
 }
 
-# N loopback ports nothing listens on, chosen by the kernel (bound to port 0, released).
+# N loopback ports nothing listens on, distinct, from below the kernel's ephemeral range
+# (from which outgoing connections get their local ports, so one could take a port before
+# its node binds it).
 free_ports() {
   "$py" - "$1" <<'EOF'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
+import random, socket, sys
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except OSError:
+    low = 32768
+high = min(low, 65536) - 1
+picked = []
+for _ in range(2000):
+    if len(picked) == int(sys.argv[1]):
+        break
+    port = random.randint(max(high - 12000, 10000), high)
+    if port in picked:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        picked.append(port)
+    except OSError:
+        pass
+    finally:
+        s.close()
+print(" ".join(str(p) for p in picked))
 EOF
 }
 

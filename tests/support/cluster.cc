@@ -173,13 +173,55 @@ CommandResult Cli(const std::vector<std::string>& args) {
   return Run(argv, env);
 }
 
+namespace {
+
+// The lowest port the kernel hands out to outgoing connections and to bind(port 0).
+int EphemeralLow() {
+  int low = 32768;
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  range >> low;
+  return low;
+}
+
+// Whether `port` on 127.0.0.1 can be bound right now.
+bool Bindable(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
 int FreePort() {
-  // The kernel may hand out a port again as soon as it is closed, and a node binds its
-  // ports only when it starts: never give one port twice in a test process, so that two
-  // nodes, or a node's API and metrics listeners, never get the same port.
+  // A node binds its ports only when it starts, so the port must stay free until then.
+  // Ports the kernel picks itself (bind to port 0) come from its ephemeral range, from which
+  // it also gives every outgoing connection its local port: a peer's or the CLI's
+  // connection could take the port first (CI saw "Address already in use"). So ports come
+  // from below that range, at random (tests run in parallel processes), and never twice in
+  // one test process.
   static std::mutex mu;
   static std::set<int> given;
+  static std::mt19937 rng(std::random_device{}());
   std::lock_guard<std::mutex> lock(mu);
+  const int high = std::min(EphemeralLow(), 65536) - 1;
+  const int low = std::max(high - 12000, 10000);
+  if (high > low) {
+    std::uniform_int_distribution<int> pick(low, high);
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      int port = pick(rng);
+      if (!given.contains(port) && Bindable(port)) {
+        given.insert(port);
+        return port;
+      }
+    }
+  }
+  // No room below the ephemeral range: let the kernel choose.
   for (int attempt = 0;; ++attempt) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};

@@ -77,6 +77,43 @@ TEST_CASE(
   CHECK(trust.Keys("waihai").size() == 2);
 }
 
+TEST_CASE("TrustStore: a signature checked ahead is trusted only for the bytes it covered",
+          "[sync][keys]") {
+  SigningKey waihai = SigningKey::Generate();
+  SigningKey guzhen = SigningKey::Generate();
+  TrustStore trust;
+  REQUIRE(trust.Add("waihai", waihai.public_key()).ok());
+  REQUIRE(trust.Add("guzhen", guzhen.public_key()).ok());
+  const std::string body = "body signed by waihai";
+  const std::string signature = waihai.Sign(body);
+  const uint64_t hlc = model::HlcPack(1'700'000'000'000, 1);
+
+  CheckedSignature checked = trust.Check(waihai.key_id(), body, signature);
+  REQUIRE(checked.public_key == waihai.public_key());
+  CHECK(trust.Verify("waihai", waihai.key_id(), body, signature, hlc, nullptr, &checked).ok());
+
+  // Another body or signature under the same check: verified afresh, and refused.
+  const std::string forged = "body signed by nobody";
+  absl::Status s = trust.Verify("waihai", waihai.key_id(), forged, signature, hlc, nullptr, &checked);
+  CHECK(s.code() == absl::StatusCode::kPermissionDenied);
+  std::string other_signature = signature;
+  other_signature[0] ^= 1;
+  s = trust.Verify("waihai", waihai.key_id(), body, other_signature, hlc, nullptr, &checked);
+  CHECK(s.code() == absl::StatusCode::kPermissionDenied);
+  // The check names a key; the origin's key must be that key.
+  CheckedSignature as_guzhen = checked;
+  as_guzhen.public_key = guzhen.public_key();
+  s = trust.Verify("waihai", waihai.key_id(), body, signature, hlc, nullptr, &as_guzhen);
+  CHECK(s.ok());  // checked afresh with waihai's key, which did sign it
+  s = trust.Verify("guzhen", waihai.key_id(), body, signature, hlc, nullptr, &checked);
+  CHECK(s.code() == absl::StatusCode::kPermissionDenied);  // not a key id of guzhen's
+
+  // A signature no known key made: no key.
+  CHECK(trust.Check(waihai.key_id(), forged, signature).public_key.empty());
+  CHECK(trust.Check(waihai.key_id(), body, other_signature).public_key.empty());
+  CHECK(trust.Check("unknown key id", body, signature).public_key.empty());
+}
+
 TEST_CASE(
     "TrustStore: a rotation needs the new key's endorsement, and "
     "revocation only moves "
