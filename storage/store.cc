@@ -46,6 +46,9 @@ rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o,
                                        bool hinted = false) {
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = o.write_buffer_bytes;
+  // Commits put their keys in key order (Store::Prepare); a hint per first byte lets each
+  // memtable insert start from the previous insert of its prefix. Never on a column family
+  // that gets a DeleteRange with a non-empty start key (see RebuildIndexes).
   if (hinted) {
     cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
   }

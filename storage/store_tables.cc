@@ -120,6 +120,10 @@ absl::Status Store::CheckIndexes() {
   log->info("rebuilding secondary indexes dir={}", impl_->dir);
   rocksdb::WriteOptions wo;
   rocksdb::ColumnFamilyHandle* cf = impl_->cf(internal::kIndex);
+  // The start key must stay "": the index column family keeps memtable insert hints by
+  // key prefix, and RocksDB 7.8 shares them between a memtable's point keys and its range
+  // tombstones (facebook/rocksdb#5118), so a range starting with a non-empty key would
+  // leave a hint into the wrong skip list. "" is outside the prefix extractor's domain.
   if (rocksdb::Status s = impl_->db->DeleteRange(wo, cf, "", "\xff\xff\xff\xff"); !s.ok()) {
     return ToStatus(s, "clear indexes");
   }

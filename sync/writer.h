@@ -314,7 +314,8 @@ class Writer {
   std::unique_ptr<InFlight> in_flight_;  // guarded by commit_mu_ (see above)
   // The delta collected last, freed by the commit thread once it has written the next one
   // (freeing a delta's records and arena was a twentieth of the writer thread's time).
-  // Until then the next delta's planning may still read it. Guarded by commit_mu_.
+  // Nothing reads it by then: the next delta dropped its pointer to it (Settle) before it
+  // was handed off. Guarded by commit_mu_.
   std::unique_ptr<InFlight> retired_;
   bool commit_stopping_ = false;         // guarded by commit_mu_
   std::thread committer_;

@@ -367,8 +367,11 @@ std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& jo
   if (!state.ok()) return LocalFailure(state.status(), stream);
 
   // The body's hash chains the stream: computed once, for the check and the cursor.
+  // Hashed on the submitting thread when that saw the very bytes protobuf parsed here.
   const std::string body_hash =
-      remote.body_hash.empty() ? Sha256(envelope.body()) : remote.body_hash;
+      !remote.body_hash.empty() && remote.checked.body == envelope.body()
+          ? remote.body_hash
+          : Sha256(envelope.body());
   RemoteResult seq_check = CheckSequence(body, body_hash, stream, *state);
   seq_check.stream = stream;
   seq_check.seq = body.seq();

@@ -73,26 +73,37 @@ py_checks() {
 free_ports() {
   "$py" - "$1" <<'EOF'
 import random, socket, sys
+want = int(sys.argv[1])
 try:
     low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-except OSError:
+except (OSError, ValueError, IndexError):
     low = 32768
 high = min(low, 65536) - 1
 picked = []
-for _ in range(2000):
-    if len(picked) == int(sys.argv[1]):
-        break
-    port = random.randint(max(high - 12000, 10000), high)
-    if port in picked:
-        continue
+if high > 10000:
+    for _ in range(2000):
+        if len(picked) == want:
+            break
+        port = random.randint(max(high - 12000, 10000), high)
+        if port in picked:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            picked.append(port)
+        except OSError:
+            pass
+        finally:
+            s.close()
+# No room below the ephemeral range: the kernel chooses (bound together, so distinct).
+socks = []
+while len(picked) + len(socks) < want:
     s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-        picked.append(port)
-    except OSError:
-        pass
-    finally:
-        s.close()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+picked += [s.getsockname()[1] for s in socks]
+if len(picked) != want:
+    sys.exit("free_ports: could not find %d free ports" % want)
 print(" ".join(str(p) for p in picked))
 EOF
 }

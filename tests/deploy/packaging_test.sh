@@ -469,7 +469,8 @@ if [ "$is_root" = 1 ]; then
     'print("\n".join(n["name"] for n in d["nodes"]))')
   mapfile -t init_cmd < <(facts "$tmp/compose.json" 'print("\n".join(d["command"]))')
   declare -A api=()
-  for n in "${compose_nodes[@]}"; do read -r "api[$n]" <<<"$(free_ports 1)"; done
+  read -r -a compose_ports <<<"$(free_ports "${#compose_nodes[@]}")"
+  for i in "${!compose_nodes[@]}"; do api[${compose_nodes[$i]}]=${compose_ports[$i]}; done
   init_service_args=()
   for ((i = 0; i < ${#init_cmd[@]}; i++)); do
     a=${init_cmd[$i]}

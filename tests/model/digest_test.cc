@@ -45,7 +45,7 @@ class Reference {
 
 v1::Record RandomRecord(std::mt19937_64& rng) {
   static const std::vector<std::string> kValues = {"", "WHITE", "网格-07", "1380013800",
-                                                   std::string(300, 'x'), "a\0b"};
+                                                   std::string(300, 'x'), std::string("a\0b", 3)};
   v1::Record r;
   r.set_pid("synthetic" + std::to_string(rng() % 1000));
   for (int g = 0; g < kGroupCount; ++g) r.add_groups();
