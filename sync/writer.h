@@ -312,11 +312,6 @@ class Writer {
   std::mutex commit_mu_;
   std::condition_variable commit_cv_;
   std::unique_ptr<InFlight> in_flight_;  // guarded by commit_mu_ (see above)
-  // The delta collected last, freed by the commit thread once it has written the next one
-  // (freeing a delta's records and arena was a twentieth of the writer thread's time).
-  // Nothing reads it by then: the next delta dropped its pointer to it (Settle) before it
-  // was handed off. Guarded by commit_mu_.
-  std::unique_ptr<InFlight> retired_;
   bool commit_stopping_ = false;         // guarded by commit_mu_
   std::thread committer_;
 };

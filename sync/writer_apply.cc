@@ -141,17 +141,12 @@ void Writer::CommitLoop() {
     delta->jobs.clear();
     delta->results.clear();
     delta->batch = storage::CommitBatch();
-    std::unique_ptr<InFlight> retired;
     {
       std::lock_guard<std::mutex> lock(commit_mu_);
       delta->status = s;
       delta->done = true;
-      // The delta before this one: this one was planned on it and is written now, and the
-      // next is planned on this one.
-      retired = std::move(retired_);
     }
     commit_cv_.notify_all();
-    retired.reset();
   }
 }
 
@@ -176,13 +171,7 @@ absl::Status Writer::Collect() {
     done = std::move(in_flight_);
   }
   if (!done->status.ok() && done->local) own_state_ = done->before;
-  absl::Status status = done->status;
-  std::unique_ptr<InFlight> older;
-  {
-    std::lock_guard<std::mutex> lock(commit_mu_);
-    older = std::exchange(retired_, std::move(done));
-  }
-  return status;  // `older`, when the commit thread has not freed it, is freed here
+  return done->status;  // the delta's records and arena are freed here, outside the lock
 }
 
 LocalResult Writer::PlanOne(const LocalWrite& w, const v1::DeltaRef& ref,
