@@ -88,24 +88,11 @@ void WriteHomeRows(const std::string& commuters, const std::string& home, const 
   WriteFile(out, text);
 }
 
-bool PortFree(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
-
 // A base N such that N+1 and N+2 were free a moment ago.
 int FreePortBase() {
   for (int attempt = 0; attempt < 100; ++attempt) {
     int port = FreePort();
-    if (port > 1 && port < 65535 && PortFree(port + 1)) return port - 1;
+    if (port > 1 && port < 65535 && wlsync::testing::PortBindable(port + 1)) return port - 1;
   }
   FAIL("no two adjacent free loopback ports");
   return 0;

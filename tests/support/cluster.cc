@@ -183,20 +183,26 @@ int EphemeralLow() {
   return low;
 }
 
-// Whether `port` on 127.0.0.1 can be bound right now.
-bool Bindable(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
+sockaddr_in Loopback(int port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
+  return addr;
+}
+
+}  // namespace
+
+bool PortBindable(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr = Loopback(port);
   bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   close(fd);
   return ok;
 }
-
-}  // namespace
 
 int FreePort() {
   // A node binds its ports only when it starts, so the port must stay free until then.
@@ -215,7 +221,7 @@ int FreePort() {
     std::uniform_int_distribution<int> pick(low, high);
     for (int attempt = 0; attempt < 200; ++attempt) {
       int port = pick(rng);
-      if (!given.contains(port) && Bindable(port)) {
+      if (!given.contains(port) && PortBindable(port)) {
         given.insert(port);
         return port;
       }
@@ -224,10 +230,7 @@ int FreePort() {
   // No room below the ephemeral range: let the kernel choose.
   for (int attempt = 0;; ++attempt) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
+    sockaddr_in addr = Loopback(0);
     bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
     socklen_t len = sizeof(addr);
     getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -251,10 +254,7 @@ HttpResult HttpGet(int port, const std::string& path) {
   HttpResult result;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return result;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
+  sockaddr_in addr = Loopback(port);
   timeval timeout{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {

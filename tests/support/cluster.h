@@ -57,6 +57,9 @@ const TestCa& SharedTestCa();
 
 // A loopback TCP port that was free a moment ago.
 int FreePort();
+// Whether a listener could bind `port` on 127.0.0.1 right now (with SO_REUSEADDR, as
+// wlsyncd's gRPC listener does).
+bool PortBindable(int port);
 
 // GET http://127.0.0.1:PORT/PATH with HTTP/1.0: the status code (-1 when nothing answered)
 // and the body.
