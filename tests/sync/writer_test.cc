@@ -88,6 +88,32 @@ TEST_CASE("Writer: a tampered body, a wrong key and an unknown origin are reject
   REQUIRE(p.guzhen.writer().stats().rejected == 1);
 }
 
+TEST_CASE("Writer: an envelope with two bodies is judged by the body it applies", "[sync]") {
+  // The puller's thread hashes the body and checks the signature before the writer parses
+  // the envelope again: a second body field must not make them look at different bytes.
+  Pair p;
+  p.waihai.Register({Person(1, "waihai")});
+  const std::string genuine = p.waihai.OwnDeltas().front();
+  v1::SignedDelta envelope;
+  envelope.ParseFromString(genuine);
+  std::string tampered = envelope.body();
+  tampered[tampered.size() / 2] ^= 0x01;
+  v1::SignedDelta only_body;
+  only_body.set_body(tampered);
+  const std::string extra = only_body.SerializeAsString();
+
+  // Protobuf keeps the last body: here the unsigned one, refused.
+  RemoteResult r = p.guzhen.writer().ApplyRemote(genuine + extra);
+  REQUIRE(r.outcome == RemoteOutcome::kRejected);
+  REQUIRE(p.guzhen.store().counts().records == 0);
+  // Here the signed one, applied as signed; the stream's hash is that body's, so the plain
+  // genuine delta is a duplicate afterwards, not a fork.
+  r = p.guzhen.writer().ApplyRemote(extra + genuine);
+  REQUIRE(r.outcome == RemoteOutcome::kApplied);
+  REQUIRE(p.guzhen.Dump() == p.waihai.Dump());
+  REQUIRE(p.guzhen.writer().ApplyRemote(genuine).outcome == RemoteOutcome::kDuplicate);
+}
+
 TEST_CASE("Writer: unknown fields from a newer version still verify", "[sync]") {
   Pair p;
   p.waihai.Register({Person(1, "waihai")});
