@@ -5,13 +5,12 @@
 namespace wlsync::model {
 namespace {
 
-using Getter = ColumnGetter;
 using Mutator = std::string* (v1::PersonFields::*)();
 
 struct Column {
   std::string_view name;
   v1::Group group;
-  Getter get;
+  ColumnGetter get;
   Mutator mut;
 };
 

@@ -526,7 +526,7 @@ PreparedCommit Store::Prepare(const CommitBatch& batch) const {
   return prepared;
 }
 
-absl::Status Store::Commit(const CommitBatch& batch) { return Commit(batch, Prepare(batch)); }
+absl::Status Store::Commit(const CommitBatch& batch) { return Commit(batch, PreparedCommit()); }
 
 absl::Status Store::Commit(const CommitBatch& batch, PreparedCommit prepared) {
   if (absl::Status err = write_error(); !err.ok()) return err;

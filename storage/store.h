@@ -148,14 +148,11 @@ struct StoreOptions {
 
 class RecordCursor;
 
-// Owns the RocksDB instance. Thread safe: reads from any thread; Commit may be called
-// from any thread but the node calls it from its single writer thread. After any write
-// failure the store is poisoned: every later Commit returns the first error (reads go on).
 // The part of a commit that depends on nothing committed before it: the sealed log entry
 // and records, the cursor, index keys, node-local entries and quarantine, in RocksDB's
-// batch form. The writer thread prepares delta n+1 while delta n is being committed, so
-// that the commit thread, the busiest of a catch-up, only adds what depends on the
-// committed state (digest buckets, counts, the clock) and writes. Move-only.
+// batch form. The writer thread prepares a peer's delta n+1 while delta n is being
+// committed, so that the commit thread, the busiest of a catch-up, only adds what depends
+// on the committed state (digest buckets, counts, the clock) and writes. Move-only.
 class PreparedCommit {
  public:
   PreparedCommit();
@@ -170,6 +167,10 @@ class PreparedCommit {
   std::unique_ptr<Writes> writes_;
 };
 
+// Owns the RocksDB instance. Thread safe: reads from any thread; Commit may be called from
+// any thread (the node calls it from its commit and writer threads, one at a time). After
+// any write failure the store is poisoned: every later Commit returns the first error
+// (reads go on).
 class Store {
  public:
   // Opens or creates the data dir. Every open starts a new random 16-byte epoch (the

@@ -80,10 +80,6 @@ enum class KeyVerdict {
   kRevoked,        // a valid signature by a key revoked from before the delta's HLC
 };
 
-// Public keys by node name, several per node once keys rotate. Keys come from the config (anchors,
-// valid from the start), from the node's persisted trust entries, and from key notices in verified
-// deltas of their own node. Thread safe: Verify and the readers take a shared lock; Apply an
-// exclusive one.
 // A signature checked ahead of TrustStore::Verify: the bytes it covers and the key it
 // verifies with. The views must outlive the Verify call.
 struct CheckedSignature {
@@ -92,6 +88,10 @@ struct CheckedSignature {
   std::string_view signature;
 };
 
+// Public keys by node name, several per node once keys rotate. Keys come from the config (anchors,
+// valid from the start), from the node's persisted trust entries, and from key notices in verified
+// deltas of their own node. Thread safe: Verify and the readers take a shared lock; Apply an
+// exclusive one.
 class TrustStore {
  public:
   // Adds a configured key of `node`, valid from the start with no end. Fails when the key is

@@ -342,8 +342,7 @@ std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& jo
   v1::DeltaBody& body = *google::protobuf::Arena::CreateMessage<v1::DeltaBody>(&arena);
   absl::Status error;
   KeyVerdict verdict = KeyVerdict::kOk;
-  if (!Verify(signed_delta, &envelope, &body, &error, &verdict, nullptr,
-              remote.body_hash.empty() ? nullptr : &remote.checked) &&
+  if (!Verify(signed_delta, &envelope, &body, &error, &verdict, nullptr, &remote.checked) &&
       verdict != KeyVerdict::kRevoked && verdict != KeyVerdict::kOutsideWindow) {
     RemoteResult r = Result(RemoteOutcome::kRejected, error);
     r.signature_failed = error.code() == absl::StatusCode::kPermissionDenied;
