@@ -107,11 +107,18 @@ TEST_CASE("Writer: an envelope with two bodies is judged by the body it applies"
   REQUIRE(r.outcome == RemoteOutcome::kRejected);
   REQUIRE(p.guzhen.store().counts().records == 0);
   // Here the signed one, applied as signed; the stream's hash is that body's, so the plain
-  // genuine delta is a duplicate afterwards, not a fork.
+  // genuine delta is a duplicate afterwards, not a fork, and the next delta, which chains
+  // to it, follows on.
   r = p.guzhen.writer().ApplyRemote(extra + genuine);
   REQUIRE(r.outcome == RemoteOutcome::kApplied);
   REQUIRE(p.guzhen.Dump() == p.waihai.Dump());
   REQUIRE(p.guzhen.writer().ApplyRemote(genuine).outcome == RemoteOutcome::kDuplicate);
+  p.waihai.Register({Person(2, "waihai")});
+  REQUIRE(p.waihai.OwnDeltas().size() == 2);
+  r = p.guzhen.writer().ApplyRemote(p.waihai.OwnDeltas()[1]);
+  INFO(r.status.message());
+  REQUIRE(r.outcome == RemoteOutcome::kApplied);
+  REQUIRE(p.guzhen.Dump() == p.waihai.Dump());
 }
 
 TEST_CASE("Writer: unknown fields from a newer version still verify", "[sync]") {
