@@ -37,27 +37,32 @@ std::vector<const std::string*> SortedKeys(const std::vector<std::string>& keys)
   return sorted;
 }
 
-// `sealed`: the column family's values are sealed when the node has a data key. Sealed
-// bytes do not compress, so LZ4 would only cost flushes and compactions CPU (measured in
-// docs/benchmarks.md, "Import: commits overlap planning; sealed values uncompressed").
+// What a column family is used for, which decides its options.
+struct CfUse {
+  bool point_lookups = false;  // read by key: Bloom filters, on disk and in the memtable
+  // Values sealed when the node has a data key. Sealed bytes do not compress, so LZ4 would
+  // only cost flushes and compactions CPU (measured in docs/benchmarks.md, "Import: commits
+  // overlap planning; sealed values uncompressed").
+  bool sealed = false;
+  bool hinted = false;  // written in key order by commits: memtable insert hints
+};
+
 rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o,
-                                       const std::shared_ptr<rocksdb::Cache>& cache,
-                                       bool point_lookups, bool sealed = false,
-                                       bool hinted = false) {
+                                       const std::shared_ptr<rocksdb::Cache>& cache, CfUse use) {
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = o.write_buffer_bytes;
   // Commits put their keys in key order (Store::Prepare); a hint per first byte lets each
   // memtable insert start from the previous insert of its prefix. Never on a column family
   // that gets a DeleteRange with a non-empty start key (see RebuildIndexes).
-  if (hinted) {
+  if (use.hinted) {
     cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
   }
   cf.max_write_buffer_number = 3;
-  cf.compression = sealed && !o.data_key.empty() ? rocksdb::kNoCompression
+  cf.compression = use.sealed && !o.data_key.empty() ? rocksdb::kNoCompression
                                                  : rocksdb::kLZ4Compression;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
-  if (point_lookups) {
+  if (use.point_lookups) {
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     table.whole_key_filtering = true;
     // A memtable bloom filter too: most reads while importing ask for a person not yet
@@ -184,18 +189,19 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
 
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
-      {rocksdb::kDefaultColumnFamilyName, CfOptions(options, cache, false)},
-      {std::string(keys::kRecordsCf), CfOptions(options, cache, true, /*sealed=*/true, /*hinted=*/true)},
-      {std::string(keys::kLogCf), CfOptions(options, cache, false, /*sealed=*/true)},
-      {std::string(keys::kCursorsCf), CfOptions(options, cache, true)},
-      {std::string(keys::kMetaCf), CfOptions(options, cache, true)},
-      {std::string(keys::kQuarantineCf), CfOptions(options, cache, false)},
-      {std::string(keys::kDigestsCf), CfOptions(options, cache, false, false, /*hinted=*/true)},
-      {std::string(keys::kReportsCf), CfOptions(options, cache, false)},
-      {std::string(keys::kIndexCf), CfOptions(options, cache, false, false, /*hinted=*/true)},
-      {std::string(keys::kTokensCf), CfOptions(options, cache, true)},
-      {std::string(keys::kAuditCf), CfOptions(options, cache, false)},
-      {std::string(keys::kAuditIndexCf), CfOptions(options, cache, false)},
+      {rocksdb::kDefaultColumnFamilyName, CfOptions(options, cache, {})},
+      {std::string(keys::kRecordsCf),
+       CfOptions(options, cache, {.point_lookups = true, .sealed = true, .hinted = true})},
+      {std::string(keys::kLogCf), CfOptions(options, cache, {.sealed = true})},
+      {std::string(keys::kCursorsCf), CfOptions(options, cache, {.point_lookups = true})},
+      {std::string(keys::kMetaCf), CfOptions(options, cache, {.point_lookups = true})},
+      {std::string(keys::kQuarantineCf), CfOptions(options, cache, {})},
+      {std::string(keys::kDigestsCf), CfOptions(options, cache, {.hinted = true})},
+      {std::string(keys::kReportsCf), CfOptions(options, cache, {})},
+      {std::string(keys::kIndexCf), CfOptions(options, cache, {.hinted = true})},
+      {std::string(keys::kTokensCf), CfOptions(options, cache, {.point_lookups = true})},
+      {std::string(keys::kAuditCf), CfOptions(options, cache, {})},
+      {std::string(keys::kAuditIndexCf), CfOptions(options, cache, {})},
   };
 
   // RocksDB would create it too, but first logs its absence at error level ("Error when

@@ -215,8 +215,8 @@ int FreePort() {
   static std::set<int> given;
   static std::mt19937 rng(std::random_device{}());
   std::lock_guard<std::mutex> lock(mu);
-  const int high = std::min(EphemeralLow(), 65536) - 1;
-  const int low = std::max(high - 12000, 10000);
+  static const int high = std::min(EphemeralLow(), 65536) - 1;
+  static const int low = std::max(high - 12000, 10000);
   if (high > low) {
     std::uniform_int_distribution<int> pick(low, high);
     for (int attempt = 0; attempt < 200; ++attempt) {
