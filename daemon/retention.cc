@@ -183,10 +183,10 @@ absl::Status RetentionSweeper::SweepRecords(int64_t now, SweepResult* result) {
     if (absl::Status s = cursor->status(); !s.ok()) return s;
     return flush();
   }
-  // Otherwise only deregistered people can be due: they are read through the status index
+  // Otherwise only deregistered people can be due: they are read through the membership index
   // (written in the same batches as the records), not by reading every record each hour.
   const std::string prefix =
-      storage::Indexer::TermPrefix(storage::IndexKind::kStatus, model::kDeregistered);
+      storage::Indexer::TermPrefix(storage::IndexKind::kMembership, model::kDeregistered);
   std::string start;
   while (!stopping()) {
     std::vector<std::string> pids;

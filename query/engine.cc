@@ -20,12 +20,14 @@ constexpr size_t kMaxTermBytes = 256;
 constexpr std::string_view kTokenVersion = "q1.";
 
 // One index scan: keys that start with `prefix`, from `start`, up to `last` inclusive
-// (no bound when empty).
+// (no bound when empty). `membership`: a scan of the membership index, which jumps over
+// the keys whose status, list or category differ from the filter's (NextMembership).
 struct Plan {
   std::string index;
   std::string prefix;
   std::string start;
   std::string last;
+  bool membership = false;
 };
 
 absl::Status Bad(std::string_view field, std::string_view why) {
@@ -152,10 +154,46 @@ Plan Choose(const v1::QueryFilter& f, const Indexer& indexer) {
     storage::keys::PutFixed64(&p.start, SinceHlc(f.changed_since_unix_ms()));
     return p;
   }
-  if (!f.category().empty()) return Term("category", IndexKind::kCategory, f.category());
-  if (!f.list().empty()) return Term("list", IndexKind::kList, f.list());
-  if (!f.status().empty()) return Term("status", IndexKind::kStatus, f.status());
+  if (!f.status().empty() || !f.list().empty() || !f.category().empty()) {
+    // The values given from the first on make the prefix; the others are jumped over.
+    Plan p{"membership", std::string(1, static_cast<char>(IndexKind::kMembership)), "", ""};
+    p.membership = true;
+    for (const std::string* value : {&f.status(), &f.list(), &f.category()}) {
+      if (value->empty()) break;
+      p.prefix.append(*value);
+      p.prefix.push_back('\0');
+    }
+    return p;
+  }
   return Plan{"test_date", std::string(1, static_cast<char>(IndexKind::kTest)), "", ""};
+}
+
+// For a membership key whose values cannot match the filter, the first key after it that
+// can (in *next; empty when none can). False when the key may match: its record is read.
+// Exact because the key's values are escaped (no '\0' inside) and a filter's values hold no
+// control characters (Validate), so they are their own escaped form.
+bool NextMembership(std::string_view key, const v1::QueryFilter& f, std::string* next) {
+  std::optional<Indexer::Membership> m = Indexer::ParseMembership(key);
+  if (!m.has_value()) return false;
+  const std::string_view wanted[] = {f.status(), f.list(), f.category()};
+  const std::string_view held[] = {m->status, m->list, m->category};
+  std::string prefix(1, static_cast<char>(IndexKind::kMembership));
+  for (int i = 0; i < 3; ++i) {
+    if (!wanted[i].empty() && held[i] != wanted[i]) {
+      if (held[i] < wanted[i]) {
+        *next = base::StrCat(prefix, wanted[i], std::string_view("\0", 1));
+      } else if (i == 0) {
+        next->clear();  // past the wanted status: nothing after it matches
+      } else {
+        prefix.back() = '\x01';  // past every key of the values before this one
+        *next = std::move(prefix);
+      }
+      return true;
+    }
+    prefix.append(held[i]);
+    prefix.push_back('\0');
+  }
+  return false;
 }
 
 // Binds a page token to its filter, so that a token is never replayed with another one.
@@ -242,8 +280,8 @@ absl::StatusOr<Page> QueryEngine::Search(const v1::QueryFilter& filter, int limi
   std::string last_key;
   bool more = false;
   absl::Status read_error;
-  absl::Status s = store_.Scan(storage::Table::kIndex, plan.prefix, start,
-                               [&](std::string_view key, std::string_view) {
+  std::string jump;  // where a membership scan goes on
+  auto visit = [&](std::string_view key, std::string_view) {
     if (!plan.last.empty() && key > plan.last) return false;
     if (page.records.size() >= static_cast<size_t>(limit) || examined >= kScanBudget) {
       more = true;
@@ -251,6 +289,10 @@ absl::StatusOr<Page> QueryEngine::Search(const v1::QueryFilter& filter, int limi
     }
     ++examined;
     last_key = std::string(key);
+    if (plan.membership && NextMembership(key, filter, &jump)) {
+      if (jump.empty() || jump > key) return false;
+      jump.clear();  // never backwards: read the record instead (NextMembership only goes on)
+    }
     v1::Record record;
     absl::StatusOr<bool> found = store_.ReadRecord(Indexer::PidOf(key), &record);
     if (!found.ok()) {
@@ -259,9 +301,15 @@ absl::StatusOr<Page> QueryEngine::Search(const v1::QueryFilter& filter, int limi
     }
     if (*found && Matches(record, filter)) page.records.push_back(std::move(record));
     return true;
-  });
-  if (!s.ok()) return s;
-  if (!read_error.ok()) return read_error;
+  };
+  for (;;) {
+    jump.clear();
+    absl::Status s = store_.Scan(storage::Table::kIndex, plan.prefix, start, visit);
+    if (!s.ok()) return s;
+    if (!read_error.ok()) return read_error;
+    if (jump.empty() || more) break;
+    start = std::move(jump);
+  }
   if (more) page.next_page_token = EncodeToken(filter, last_key);
   return page;
 }

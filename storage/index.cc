@@ -11,7 +11,18 @@ namespace wlsync::storage {
 namespace {
 
 // Bumped when the layout of index keys changes.
-constexpr std::string_view kLayoutVersion = "index-v1";
+constexpr std::string_view kLayoutVersion = "index-v2";
+
+void AppendEscaped(std::string* out, std::string_view value) {
+  for (char c : value) {
+    if (c == '\0' || c == '\x01') {
+      out->push_back('\x01');
+      out->push_back(static_cast<char>(c + 1));
+    } else {
+      out->push_back(c);
+    }
+  }
+}
 
 void AddTerm(std::vector<std::string>* out, IndexKind kind, std::string_view term,
              std::string_view pid) {
@@ -42,6 +53,35 @@ std::string Indexer::PhoneTerm(std::string_view phone) const {
   return model::HexEncode(model::KeyedTag(tag_key_, "phone", phone));
 }
 
+std::string Indexer::MembershipTerm(std::string_view status, std::string_view list,
+                                    std::string_view category) {
+  std::string term;
+  term.reserve(status.size() + list.size() + category.size() + 2);
+  AppendEscaped(&term, status);
+  term.push_back('\0');
+  AppendEscaped(&term, list);
+  term.push_back('\0');
+  AppendEscaped(&term, category);
+  return term;
+}
+
+std::optional<Indexer::Membership> Indexer::ParseMembership(std::string_view key) {
+  // 'm', status, '\0', list, '\0', category, '\0', pid
+  if (key.size() < model::kPidLength + 4 || key[0] != static_cast<char>(IndexKind::kMembership) ||
+      key[key.size() - model::kPidLength - 1] != '\0') {
+    return std::nullopt;
+  }
+  std::string_view term = key.substr(1, key.size() - model::kPidLength - 2);
+  size_t first = term.find('\0');
+  if (first == std::string_view::npos) return std::nullopt;
+  size_t second = term.find('\0', first + 1);
+  if (second == std::string_view::npos || term.find('\0', second + 1) != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return Membership{term.substr(0, first), term.substr(first + 1, second - first - 1),
+                    term.substr(second + 1)};
+}
+
 std::string Indexer::Version() const {
   return base::StrCat(kLayoutVersion, ":",
                       model::HexEncode(model::KeyedTag(tag_key_, "index-version", "")));
@@ -60,9 +100,11 @@ std::vector<std::string> Indexer::Keys(const v1::Record& record) const {
   const v1::PersonFields& work = GroupOf(record, v1::WORK).value();
   AddTerm(&out, IndexKind::kWorkGrid, work.work_grid(), pid);
   AddTerm(&out, IndexKind::kWorkplace, work.workplace(), pid);
-  AddTerm(&out, IndexKind::kList, GroupOf(record, v1::LIST).value().list(), pid);
-  AddTerm(&out, IndexKind::kCategory, GroupOf(record, v1::CATEGORY).value().category(), pid);
-  AddTerm(&out, IndexKind::kStatus, GroupOf(record, v1::STATUS).value().status(), pid);
+  AddTerm(&out, IndexKind::kMembership,
+          MembershipTerm(GroupOf(record, v1::STATUS).value().status(),
+                         GroupOf(record, v1::LIST).value().list(),
+                         GroupOf(record, v1::CATEGORY).value().category()),
+          pid);
 
   const v1::PersonFields& test = GroupOf(record, v1::TEST).value();
   if (!test.last_test_result().empty()) {

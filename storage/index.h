@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,9 +19,11 @@ enum class IndexKind : char {
   kResidenceGrid = 'r',
   kWorkGrid = 'w',
   kWorkplace = 'f',
-  kList = 'l',
-  kCategory = 'c',
-  kStatus = 's',
+  // status '\0' list '\0' category, each escaped (Indexer::MembershipTerm): one key for
+  // three low-cardinality fields, since every index key costs an import the same, in
+  // memtable inserts, flushes and compactions (docs/benchmarks.md, "Import: one membership
+  // key instead of three").
+  kMembership = 'm',
   kTest = 't',           // result '\0' date
   kUpdated = 'u',        // 8-byte big-endian highest HLC of the record
 };
@@ -39,6 +42,20 @@ class Indexer {
 
   // The term of a phone in the phone index.
   std::string PhoneTerm(std::string_view phone) const;
+
+  // The term of the membership index. Bytes 0x00 and 0x01 in a value become 0x01 0x01 and
+  // 0x01 0x02, so that the '\0' between the three is unambiguous; a value without control
+  // characters (every value a filter may give) is unchanged.
+  static std::string MembershipTerm(std::string_view status, std::string_view list,
+                                    std::string_view category);
+  // The three escaped values of a membership key; nullopt for a key of another kind or
+  // shape.
+  struct Membership {
+    std::string_view status;
+    std::string_view list;
+    std::string_view category;
+  };
+  static std::optional<Membership> ParseMembership(std::string_view key);
 
   // kind + term + '\0': every key of one term starts with it. For kUpdated, term is the
   // 8-byte HLC and no separator follows.

@@ -25,8 +25,8 @@ std::string SamplePersonOf(const std::string& home) {
 }
 
 // With `age_tests`, test results older than a year are erased too, and every sweep reads
-// every record; without, a sweep reads only the deregistered people, through the status
-// index.
+// every record; without, a sweep reads only the deregistered people, through the
+// membership index.
 void ErasesThenPurges(bool age_tests) {
   TempDir root(age_tests ? "retention-tests" : "retention");
   auto nodes = MakeNodes(root.path(), {"waihai", "guzhen"});
@@ -95,8 +95,8 @@ TEST_CASE("Retention: a deregistered person's fields and old tests are erased on
   ErasesThenPurges(/*age_tests=*/true);
 }
 
-TEST_CASE("Retention: without test ageing, sweeps find the deregistered through the status "
-          "index and still erase and purge them",
+TEST_CASE("Retention: without test ageing, sweeps find the deregistered through the "
+          "membership index and still erase and purge them",
           "[e2e][retention]") {
   ErasesThenPurges(/*age_tests=*/false);
 }

@@ -3,6 +3,7 @@
 #include <random>
 #include <set>
 
+#include "model/merge.h"
 #include "query/engine.h"
 #include "storage/index.h"
 #include "tests/sync/fixture.h"
@@ -136,6 +137,76 @@ TEST_CASE("Query: each condition finds exactly the matching people", "[query]") 
     f.mutable_person()->set_pid(fx.PidOf(4));
     REQUIRE(found(f) == count([](int n) { return n == 4; }));
   }
+  RequireIndexMatchesRecords(fx.node.store());
+}
+
+TEST_CASE("Query: status, list and category in every combination find exactly their people",
+          "[query]") {
+  Fixture fx;
+  std::mt19937 rng(11);
+  const std::vector<std::string> categories = {"VILLAGE_RESIDENT", "ENTERPRISE_EMPLOYEE",
+                                               "COMMUTER"};
+  std::vector<v1::PersonFields> people;
+  for (int n = 1; n <= 60; ++n) {
+    v1::PersonFields p = Person(n, "waihai");
+    p.set_category(categories[rng() % 3]);
+    if (rng() % 3 == 0) {
+      p.set_list("GREY");
+      p.set_list_reason("MISSED_TESTS");
+    }
+    people.push_back(p);
+  }
+  for (const auto& r : fx.node.Register(people)) REQUIRE(r.status.ok());
+  for (int n = 1; n <= 60; ++n) {
+    if (rng() % 4 == 0) REQUIRE(fx.node.Deregister(fx.PidOf(n))[0].status.ok());
+  }
+
+  // What every stored record holds, read without the index.
+  struct Held {
+    std::string pid, status, list, category;
+  };
+  std::vector<Held> held;
+  std::unique_ptr<storage::RecordCursor> c = fx.node.store().ScanRecords();
+  for (; c->Valid(); c->Next()) {
+    v1::Record r = c->record().value();
+    held.push_back({r.pid(), model::GroupOf(r, v1::STATUS).value().status(),
+                    model::GroupOf(r, v1::LIST).value().list(),
+                    model::GroupOf(r, v1::CATEGORY).value().category()});
+  }
+  REQUIRE(held.size() == 60);
+
+  const std::vector<std::string> statuses = {"", "REGISTERED", "DEREGISTERED"};
+  const std::vector<std::string> lists = {"", "WHITE", "GREY"};
+  std::vector<std::string> any_category = {""};
+  any_category.insert(any_category.end(), categories.begin(), categories.end());
+  int nonempty = 0;
+  for (const std::string& status : statuses) {
+    for (const std::string& list : lists) {
+      for (const std::string& category : any_category) {
+        if (status.empty() && list.empty() && category.empty()) continue;
+        v1::QueryFilter f = Filter([&](auto* x) {
+          x->set_status(status);
+          x->set_list(list);
+          x->set_category(category);
+        });
+        std::set<std::string> expected;
+        for (const Held& h : held) {
+          if ((status.empty() || h.status == status) && (list.empty() || h.list == list) &&
+              (category.empty() || h.category == category)) {
+            expected.insert(h.pid);
+          }
+        }
+        INFO("status=" << status << " list=" << list << " category=" << category);
+        // Pages of 3: tokens fall between jumps too.
+        std::vector<std::string> found = fx.All(f, 3);
+        REQUIRE(std::set<std::string>(found.begin(), found.end()).size() == found.size());
+        REQUIRE(std::set<std::string>(found.begin(), found.end()) == expected);
+        REQUIRE(fx.engine.Search(f, 1, "")->index == "membership");
+        if (!expected.empty()) ++nonempty;
+      }
+    }
+  }
+  REQUIRE(nonempty >= 30);  // of 47 combinations: the people cover most of them
   RequireIndexMatchesRecords(fx.node.store());
 }
 

@@ -265,7 +265,7 @@ TEST_CASE("Store: indexes are rebuilt when the index key changes, and kept other
     }
     REQUIRE((*s)->Commit(b).ok());
     auto [actual, expected] = IndexAndExpected(**s);
-    REQUIRE(actual.size() == 5 * 3);  // phone, status, updated
+    REQUIRE(actual.size() == 5 * 3);  // phone, membership, updated
     REQUIRE(actual == expected);
   }
   StoreOptions other;
@@ -286,6 +286,34 @@ TEST_CASE("Store: indexes are rebuilt when the index key changes, and kept other
 
 namespace wlsync::storage {
 namespace {
+
+TEST_CASE("Indexer: membership values holding the separator stay apart and parse back",
+          "[storage]") {
+  REQUIRE(Indexer::MembershipTerm("REGISTERED", "GREY", "COMMUTER") ==
+          std::string("REGISTERED\0GREY\0COMMUTER", 24));
+  std::string a = Indexer::MembershipTerm("REGISTERED", std::string("A\0B", 3), "C");
+  std::string b = Indexer::MembershipTerm("REGISTERED", "A", std::string("B\0C", 3));
+  REQUIRE(a != b);
+  REQUIRE(Indexer::MembershipTerm("", "\x01", "") == std::string("\0\x01\x02\0", 4));
+
+  // The views point into the key.
+  const std::string key_a = Indexer::TermPrefix(IndexKind::kMembership, a) + Pid(0);
+  const std::string key_b = Indexer::TermPrefix(IndexKind::kMembership, b) + Pid(0);
+  std::optional<Indexer::Membership> m = Indexer::ParseMembership(key_a);
+  REQUIRE(m.has_value());
+  REQUIRE(m->status == "REGISTERED");
+  REQUIRE(m->list == std::string("A\x01\x01" "B"));
+  REQUIRE(m->category == "C");
+  m = Indexer::ParseMembership(key_b);
+  REQUIRE(m.has_value());
+  REQUIRE(m->list == "A");
+  REQUIRE(m->category == std::string("B\x01\x01" "C"));
+
+  REQUIRE_FALSE(Indexer::ParseMembership(
+      Indexer::TermPrefix(IndexKind::kResidenceGrid, "WH-MAYI-01") + Pid(0)));
+  REQUIRE_FALSE(Indexer::ParseMembership(Indexer::TermPrefix(IndexKind::kMembership, "x") + Pid(0)));
+  REQUIRE_FALSE(Indexer::ParseMembership("m"));
+}
 
 TEST_CASE("Sealer: values open with their key only, and damage is found", "[storage]") {
   Sealer sealer(std::string(32, 'k'));
