@@ -15,7 +15,7 @@ namespace wlsync::storage {
 
 // The first byte of an index key.
 enum class IndexKind : char {
-  kPhone = 'p',          // hex keyed tag of the phone (never the number itself)
+  kPhone = 'p',  // hex keyed tag of the phone (never the number itself)
   kResidenceGrid = 'r',
   kWorkGrid = 'w',
   kWorkplace = 'f',
@@ -24,8 +24,8 @@ enum class IndexKind : char {
   // memtable inserts, flushes and compactions (docs/benchmarks.md, "Import: one membership
   // key instead of three").
   kMembership = 'm',
-  kTest = 't',           // result '\0' date
-  kUpdated = 'u',        // 8-byte big-endian highest HLC of the record
+  kTest = 't',     // result '\0' date
+  kUpdated = 'u',  // 8-byte big-endian highest HLC of the record
 };
 
 // Computes index keys. A key is kind, term, '\0' and the 26-character pid (the updated

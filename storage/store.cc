@@ -45,6 +45,12 @@ struct CfUse {
   // overlap planning; sealed values uncompressed").
   bool sealed = false;
   bool hinted = false;  // written in key order by commits: memtable insert hints
+  // New keys land all over the key space (pids are HMACs), so every L0 file overlaps all of
+  // L1 and each L0->L1 compaction rewrites L1: start one at 8 files instead of 4, half as
+  // many rewrites (measured in docs/benchmarks.md, "Import: one membership key instead of
+  // three"). Reads are point lookups behind Bloom filters, or index scans, so a few more L0
+  // files cost little.
+  bool random_keys = false;
 };
 
 rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o,
@@ -58,6 +64,11 @@ rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o,
     cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
   }
   cf.max_write_buffer_number = 3;
+  if (use.random_keys) {
+    cf.level0_file_num_compaction_trigger = 8;
+    cf.level0_slowdown_writes_trigger = 40;
+    cf.level0_stop_writes_trigger = 60;
+  }
   cf.compression = use.sealed && !o.data_key.empty() ? rocksdb::kNoCompression
                                                  : rocksdb::kLZ4Compression;
   rocksdb::BlockBasedTableOptions table;
@@ -191,14 +202,16 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
       {rocksdb::kDefaultColumnFamilyName, CfOptions(options, cache, {})},
       {std::string(keys::kRecordsCf),
-       CfOptions(options, cache, {.point_lookups = true, .sealed = true, .hinted = true})},
+       CfOptions(options, cache,
+                 {.point_lookups = true, .sealed = true, .hinted = true, .random_keys = true})},
       {std::string(keys::kLogCf), CfOptions(options, cache, {.sealed = true})},
       {std::string(keys::kCursorsCf), CfOptions(options, cache, {.point_lookups = true})},
       {std::string(keys::kMetaCf), CfOptions(options, cache, {.point_lookups = true})},
       {std::string(keys::kQuarantineCf), CfOptions(options, cache, {})},
       {std::string(keys::kDigestsCf), CfOptions(options, cache, {.hinted = true})},
       {std::string(keys::kReportsCf), CfOptions(options, cache, {})},
-      {std::string(keys::kIndexCf), CfOptions(options, cache, {.hinted = true})},
+      {std::string(keys::kIndexCf),
+       CfOptions(options, cache, {.hinted = true, .random_keys = true})},
       {std::string(keys::kTokensCf), CfOptions(options, cache, {.point_lookups = true})},
       {std::string(keys::kAuditCf), CfOptions(options, cache, {})},
       {std::string(keys::kAuditIndexCf), CfOptions(options, cache, {})},

@@ -311,7 +311,8 @@ TEST_CASE("Indexer: membership values holding the separator stay apart and parse
 
   REQUIRE_FALSE(Indexer::ParseMembership(
       Indexer::TermPrefix(IndexKind::kResidenceGrid, "WH-MAYI-01") + Pid(0)));
-  REQUIRE_FALSE(Indexer::ParseMembership(Indexer::TermPrefix(IndexKind::kMembership, "x") + Pid(0)));
+  const std::string one_value = Indexer::TermPrefix(IndexKind::kMembership, "x") + Pid(0);
+  REQUIRE_FALSE(Indexer::ParseMembership(one_value));
   REQUIRE_FALSE(Indexer::ParseMembership("m"));
 }
 
