@@ -258,6 +258,7 @@ absl::StatusOr<Page> QueryEngine::Search(const v1::QueryFilter& filter, int limi
       return Bad("person.pid", "must be 26 base32 characters");
     }
     v1::Record record;
+    page.records_read = 1;
     absl::StatusOr<bool> found = store_.ReadRecord(pid, &record);
     if (!found.ok()) return found.status();
     if (*found && Matches(record, filter)) page.records.push_back(std::move(record));
@@ -271,7 +272,9 @@ absl::StatusOr<Page> QueryEngine::Search(const v1::QueryFilter& filter, int limi
     absl::StatusOr<std::string> after = DecodeToken(filter, page_token);
     if (!after.ok()) return after.status();
     if (after->compare(0, plan.prefix.size(), plan.prefix) != 0) {
-      return absl::InvalidArgumentError("page_token: does not belong to this filter");
+      return absl::InvalidArgumentError(
+          "page_token: does not belong to this filter (or to an older index layout: start "
+          "the query again)");
     }
     start = *after + std::string(1, '\0');  // the first key after it
   }
@@ -280,36 +283,33 @@ absl::StatusOr<Page> QueryEngine::Search(const v1::QueryFilter& filter, int limi
   std::string last_key;
   bool more = false;
   absl::Status read_error;
-  std::string jump;  // where a membership scan goes on
-  auto visit = [&](std::string_view key, std::string_view) {
-    if (!plan.last.empty() && key > plan.last) return false;
-    if (page.records.size() >= static_cast<size_t>(limit) || examined >= kScanBudget) {
-      more = true;
-      return false;
-    }
-    ++examined;
-    last_key = std::string(key);
-    if (plan.membership && NextMembership(key, filter, &jump)) {
-      if (jump.empty() || jump > key) return false;
-      jump.clear();  // never backwards: read the record instead (NextMembership only goes on)
-    }
-    v1::Record record;
-    absl::StatusOr<bool> found = store_.ReadRecord(Indexer::PidOf(key), &record);
-    if (!found.ok()) {
-      read_error = found.status();
-      return false;
-    }
-    if (*found && Matches(record, filter)) page.records.push_back(std::move(record));
-    return true;
-  };
-  for (;;) {
-    jump.clear();
-    absl::Status s = store_.Scan(storage::Table::kIndex, plan.prefix, start, visit);
-    if (!s.ok()) return s;
-    if (!read_error.ok()) return read_error;
-    if (jump.empty() || more) break;
-    start = std::move(jump);
-  }
+  absl::Status s = store_.ScanJumping(
+      storage::Table::kIndex, plan.prefix, start,
+      [&](std::string_view key, std::string_view, std::string* jump) {
+        if (!plan.last.empty() && key > plan.last) return false;
+        if (page.records.size() >= static_cast<size_t>(limit) || examined >= kScanBudget) {
+          more = true;
+          return false;
+        }
+        ++examined;
+        last_key = std::string(key);
+        if (plan.membership && NextMembership(key, filter, jump)) {
+          if (jump->empty()) return false;  // no later key can match
+          if (*jump > key) return true;
+          jump->clear();  // never backwards: read the record instead (cannot happen)
+        }
+        ++page.records_read;
+        v1::Record record;
+        absl::StatusOr<bool> found = store_.ReadRecord(Indexer::PidOf(key), &record);
+        if (!found.ok()) {
+          read_error = found.status();
+          return false;
+        }
+        if (*found && Matches(record, filter)) page.records.push_back(std::move(record));
+        return true;
+      });
+  if (!s.ok()) return s;
+  if (!read_error.ok()) return read_error;
   if (more) page.next_page_token = EncodeToken(filter, last_key);
   return page;
 }

@@ -23,6 +23,7 @@ struct Page {
   std::vector<v1::Record> records;
   std::string next_page_token;  // empty at the end
   std::string index;            // name of the index used
+  size_t records_read = 0;      // records read to check the filter (matching or not)
 };
 
 // Immutable after construction; thread safe. `store` must outlive it.

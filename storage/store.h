@@ -248,6 +248,12 @@ class Store {
   absl::Status Scan(Table table, std::string_view prefix, std::string_view start,
                     const std::function<bool(std::string_view key, std::string_view value)>&
                         visit) const;
+  // Scan whose `visit` may also jump ahead: a key it leaves in *jump, greater than the one
+  // visited, is where the scan goes on. One iterator, so one consistent view, throughout.
+  using JumpingVisitor =
+      std::function<bool(std::string_view key, std::string_view value, std::string* jump)>;
+  absl::Status ScanJumping(Table table, std::string_view prefix, std::string_view start,
+                           const JumpingVisitor& visit) const;
   // The last entry of `table` (nullopt when empty), as (key, value).
   absl::StatusOr<std::optional<std::pair<std::string, std::string>>> Last(Table table) const;
   absl::StatusOr<std::optional<std::string>> Get(Table table, std::string_view key) const;

@@ -41,13 +41,29 @@ const Indexer& Store::indexer() const { return *impl_->indexer; }
 absl::Status Store::Scan(
     Table table, std::string_view prefix, std::string_view start,
     const std::function<bool(std::string_view key, std::string_view value)>& visit) const {
+  return ScanJumping(table, prefix, start,
+                     [&](std::string_view key, std::string_view value, std::string*) {
+                       return visit(key, value);
+                     });
+}
+
+absl::Status Store::ScanJumping(Table table, std::string_view prefix, std::string_view start,
+                                const JumpingVisitor& visit) const {
   rocksdb::ReadOptions ro;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(CfOf(table))));
   std::string_view from = start.empty() || start < prefix ? prefix : start;
-  for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Next()) {
+  std::string jump;
+  it->Seek(rocksdb::Slice(from.data(), from.size()));
+  while (it->Valid()) {
     std::string_view key = View(it->key());
     if (key.substr(0, prefix.size()) != prefix) break;
-    if (!visit(key, View(it->value()))) break;
+    jump.clear();
+    if (!visit(key, View(it->value()), &jump)) break;
+    if (jump > key) {
+      it->Seek(jump);
+    } else {
+      it->Next();  // no jump, or one backwards: never revisit a key
+    }
   }
   return ToStatus(it->status(), "scan");
 }
