@@ -177,21 +177,19 @@ bool NextMembership(std::string_view key, const v1::QueryFilter& f, std::string*
   if (!m.has_value()) return false;
   const std::string_view wanted[] = {f.status(), f.list(), f.category()};
   const std::string_view held[] = {m->status, m->list, m->category};
-  std::string prefix(1, static_cast<char>(IndexKind::kMembership));
   for (int i = 0; i < 3; ++i) {
-    if (!wanted[i].empty() && held[i] != wanted[i]) {
-      if (held[i] < wanted[i]) {
-        *next = base::StrCat(prefix, wanted[i], std::string_view("\0", 1));
-      } else if (i == 0) {
-        next->clear();  // past the wanted status: nothing after it matches
-      } else {
-        prefix.back() = '\x01';  // past every key of the values before this one
-        *next = std::move(prefix);
-      }
-      return true;
+    if (wanted[i].empty() || held[i] == wanted[i]) continue;
+    // 'm' and the values before this one, each with its '\0': the held values view `key`.
+    std::string_view before = key.substr(0, static_cast<size_t>(held[i].data() - key.data()));
+    if (held[i] < wanted[i]) {
+      *next = base::StrCat(before, wanted[i], std::string_view("\0", 1));
+    } else if (i == 0) {
+      next->clear();  // past the wanted status: nothing after it matches
+    } else {
+      *next = std::string(before);
+      next->back() = '\x01';  // past every key of the values before this one
     }
-    prefix.append(held[i]);
-    prefix.push_back('\0');
+    return true;
   }
   return false;
 }

@@ -48,8 +48,8 @@ class Indexer {
   // characters (every value a filter may give) is unchanged.
   static std::string MembershipTerm(std::string_view status, std::string_view list,
                                     std::string_view category);
-  // The three escaped values of a membership key; nullopt for a key of another kind or
-  // shape.
+  // The three escaped values of a membership key, as views into `key`; nullopt for a key of
+  // another kind or shape.
   struct Membership {
     std::string_view status;
     std::string_view list;
