@@ -243,11 +243,12 @@ class RegistryServiceImpl final : public v1::Registry::Service {
     return grpc::Status::OK;
   }
 
-  // Validates one row; returns a write, or fills `result` with the refusal.
-  std::optional<LocalWrite> PrepareRow(const v1::ImportRow& row,
+  // Validates one row; returns a write, or fills `result` with the refusal. The row's
+  // fields are moved into the write, not copied: the caller reads its next request over it.
+  std::optional<LocalWrite> PrepareRow(v1::ImportRow* row,
                                        SeenPids* seen,
                                        v1::RowResult* result) const;
-  PendingBatch Submit(const v1::ImportRequest& request,
+  PendingBatch Submit(v1::ImportRequest* request,
                       SeenPids* seen);
   static void Finish(PendingBatch* batch, v1::ImportSummary* summary, v1::ImportResponse* out);
 
@@ -263,7 +264,7 @@ class RegistryServiceImpl final : public v1::Registry::Service {
 };
 
 std::optional<LocalWrite> RegistryServiceImpl::PrepareRow(
-    const v1::ImportRow& row, SeenPids* seen,
+    v1::ImportRow* row, SeenPids* seen,
     v1::RowResult* result) const {
   auto refuse = [&](const absl::Status& s) -> std::optional<LocalWrite> {
     result->set_outcome(v1::REJECTED);
@@ -271,20 +272,20 @@ std::optional<LocalWrite> RegistryServiceImpl::PrepareRow(
     return std::nullopt;
   };
   LocalWrite w;
-  if (row.has_upsert()) {
+  if (row->has_upsert()) {
     w.kind = LocalWrite::Kind::kUpsert;
-    w.fields = row.upsert();
+    w.fields.Swap(row->mutable_upsert());
     absl::StatusOr<std::string> pid = d_.planner.PrepareUpsert(&w.fields);
     if (!pid.ok()) return refuse(pid.status());
-    auto [it, inserted] = seen->emplace(ToPidKey(*pid), row.line());
+    auto [it, inserted] = seen->emplace(ToPidKey(*pid), row->line());
     if (!inserted) {
       return refuse(absl::AlreadyExistsError(
           base::StrCat("id_doc: duplicated person (same identity number as line ", it->second,
                        ")")));
     }
     w.pid = *pid;
-  } else if (row.has_change()) {
-    const v1::ChangeRow& c = row.change();
+  } else if (row->has_change()) {
+    const v1::ChangeRow& c = row->change();
     absl::StatusOr<std::string> pid = d_.planner.PidOf(c.id_doc());
     if (!pid.ok()) return refuse(pid.status());
     w.pid = *pid;
@@ -308,14 +309,16 @@ std::optional<LocalWrite> RegistryServiceImpl::PrepareRow(
   return w;
 }
 
-PendingBatch RegistryServiceImpl::Submit(const v1::ImportRequest& request,
+PendingBatch RegistryServiceImpl::Submit(v1::ImportRequest* request,
                                          SeenPids* seen) {
   PendingBatch batch;
   std::vector<LocalWrite> writes;
-  batch.results.resize(request.rows_size());
-  for (int i = 0; i < request.rows_size(); ++i) {
-    batch.results[i].set_line(request.rows(i).line());
-    std::optional<LocalWrite> w = PrepareRow(request.rows(i), seen, &batch.results[i]);
+  writes.reserve(request->rows_size());
+  batch.written.reserve(request->rows_size());
+  batch.results.resize(request->rows_size());
+  for (int i = 0; i < request->rows_size(); ++i) {
+    batch.results[i].set_line(request->rows(i).line());
+    std::optional<LocalWrite> w = PrepareRow(request->mutable_rows(i), seen, &batch.results[i]);
     if (!w) continue;
     writes.push_back(std::move(*w));
     batch.written.push_back(static_cast<size_t>(i));
@@ -372,7 +375,7 @@ grpc::Status RegistryServiceImpl::Import(
       return ToGrpc(absl::InvalidArgumentError(base::StrCat(
           "rows: at most ", d_.max_rows_per_request, " rows per ImportRequest")));
     }
-    in_flight.push_back(Submit(request, &seen));
+    in_flight.push_back(Submit(&request, &seen));
     if (in_flight.size() >= kImportInFlight && !drain_one()) break;
   }
   // Every submitted batch is awaited, even if the client went away: a write in the writer

@@ -67,6 +67,7 @@ absl::StatusOr<PlannedWrite> WritePlanner::PlanUpsert(const v1::PersonFields& fi
 
   bool creating = !Exists(current);
   plan.registration = creating;
+  plan.groups.reserve(kGroupCount);
   for (int g = 1; g < kGroupCount; ++g) {
     auto group = static_cast<v1::Group>(g);
     if (HasGroup(current, group) && GroupEquals(GroupOf(current, group).value(), fields, group)) {

@@ -82,7 +82,9 @@ void Writer::ProcessLocal(std::vector<std::shared_ptr<Job>>& jobs) {
 
   next->results.resize(jobs.size());
   for (size_t j = 0; j < jobs.size(); ++j) {
-    for (LocalWrite& w : std::get<Job::Local>(jobs[j]->work).writes) {
+    std::vector<LocalWrite>& writes = std::get<Job::Local>(jobs[j]->work).writes;
+    next->results[j].reserve(writes.size());
+    for (LocalWrite& w : writes) {
       next->results[j].push_back(PlanOne(w, ref, &overlay, &body));
     }
   }
@@ -250,11 +252,11 @@ void Writer::SignLocal(v1::DeltaBody* body, internal::Overlay* overlay,
   v1::SignedDelta envelope;
   envelope.set_key_id(key->key_id());
   envelope.set_signature(key->Sign(body_bytes));
-  envelope.set_body(body_bytes);
+  batch->body_hash = Sha256(body_bytes);
+  envelope.set_body(std::move(body_bytes));
 
   batch->stream = own_stream_;
   batch->seq = body->seq();
-  batch->body_hash = Sha256(body_bytes);
   batch->signed_delta = envelope.SerializeAsString();
   batch->max_hlc = max_hlc;
   batch->created_unix_ms = body->created_unix_ms();

@@ -212,7 +212,7 @@ TEST_CASE("Writer: a fork is recorded in the store and still refuses its stream 
           std::vector<std::string>{StreamName(p.waihai.writer().own_stream())});
   REQUIRE(p.guzhen.writer().forks().List().front().SerializeAsString() == f.SerializeAsString());
   // The genuine next delta is still refused: the fork outlived the restart.
-  uint64_t records = p.guzhen.store().counts().records;
+  auto records = p.guzhen.store().counts().records;
   REQUIRE(p.guzhen.writer().ApplyRemote(deltas[2]).outcome == RemoteOutcome::kFork);
   REQUIRE(p.guzhen.store().counts().records == records);
 }
