@@ -245,11 +245,9 @@ class RegistryServiceImpl final : public v1::Registry::Service {
 
   // Validates one row; returns a write, or fills `result` with the refusal. The row's
   // fields are moved into the write, not copied: the caller reads its next request over it.
-  std::optional<LocalWrite> PrepareRow(v1::ImportRow* row,
-                                       SeenPids* seen,
+  std::optional<LocalWrite> PrepareRow(v1::ImportRow* row, SeenPids* seen,
                                        v1::RowResult* result) const;
-  PendingBatch Submit(v1::ImportRequest* request,
-                      SeenPids* seen);
+  PendingBatch Submit(v1::ImportRequest* request, SeenPids* seen);
   static void Finish(PendingBatch* batch, v1::ImportSummary* summary, v1::ImportResponse* out);
 
   void CountRows(const v1::ImportSummary& before, const v1::ImportSummary& after) const {
@@ -263,9 +261,8 @@ class RegistryServiceImpl final : public v1::Registry::Service {
   RegistryDeps d_;
 };
 
-std::optional<LocalWrite> RegistryServiceImpl::PrepareRow(
-    v1::ImportRow* row, SeenPids* seen,
-    v1::RowResult* result) const {
+std::optional<LocalWrite> RegistryServiceImpl::PrepareRow(v1::ImportRow* row, SeenPids* seen,
+                                                          v1::RowResult* result) const {
   auto refuse = [&](const absl::Status& s) -> std::optional<LocalWrite> {
     result->set_outcome(v1::REJECTED);
     result->set_reason(std::string(s.message()));
@@ -309,8 +306,7 @@ std::optional<LocalWrite> RegistryServiceImpl::PrepareRow(
   return w;
 }
 
-PendingBatch RegistryServiceImpl::Submit(v1::ImportRequest* request,
-                                         SeenPids* seen) {
+PendingBatch RegistryServiceImpl::Submit(v1::ImportRequest* request, SeenPids* seen) {
   PendingBatch batch;
   std::vector<LocalWrite> writes;
   writes.reserve(request->rows_size());
