@@ -325,6 +325,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
 
   storage::StoreOptions so;
   so.index_tag_key = impl->federation_key->DeriveKey("index");
+  so.federation_check = impl->federation_key->Fingerprint();
   if (!impl->config.data_key.empty()) {
     WarnIfExposed(impl->config.data_key, "node.data_key");
     absl::StatusOr<std::string> key = storage::LoadDataKeyFile(impl->config.data_key);

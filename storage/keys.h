@@ -30,6 +30,7 @@ inline constexpr std::string_view kMetaCounts = "counts";
 inline constexpr std::string_view kMetaQuarantined = "quarantined";
 inline constexpr std::string_view kMetaIndexVersion = "index_version";
 inline constexpr std::string_view kMetaDataKeyCheck = "data_key_check";
+inline constexpr std::string_view kMetaFederationCheck = "federation_check";
 inline constexpr std::string_view kFormatVersion = "1";
 
 void PutFixed64(std::string* out, uint64_t v);  // big-endian

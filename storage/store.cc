@@ -239,6 +239,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   auto store = std::unique_ptr<Store>(new Store(std::move(impl)));
   if (absl::Status st = store->LoadMeta(); !st.ok()) return st;
   if (absl::Status st = store->CheckDataKey(); !st.ok()) return st;
+  if (absl::Status st = store->CheckFederationKey(); !st.ok()) return st;
   if (absl::Status st = store->LoadDigests(); !st.ok()) return st;
   if (absl::Status st = store->CheckIndexes(); !st.ok()) return st;
   return store;

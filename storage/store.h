@@ -144,6 +144,10 @@ struct StoreOptions {
   // 32 bytes: records and log entries are encrypted at rest with it (storage/sealing.h).
   // Empty stores them in clear (tests and benchmarks that say so).
   std::string data_key;
+  // A check value of the federation key (FederationKey::Fingerprint), which every pid in
+  // the data dir derives from: a data dir written with another key is refused at open,
+  // since its people would all be stored again under other pids. Empty: not checked.
+  std::string federation_check;
 };
 
 class RecordCursor;
@@ -277,6 +281,7 @@ class Store {
   // Refuses a data key other than the one the dir was written with (a check value of the
   // key is kept in meta), and an encrypted dir opened without a key.
   absl::Status CheckDataKey();
+  absl::Status CheckFederationKey();
   // Rebuilds the secondary indexes when they were made with another schema (or never).
   absl::Status CheckIndexes();
 

@@ -116,6 +116,43 @@ absl::Status Store::CheckDataKey() {
                   "save data key check");
 }
 
+absl::Status Store::CheckFederationKey() {
+  const std::string& check = impl_->options.federation_check;
+  if (check.empty()) return absl::OkStatus();
+  auto refuse = [&] {
+    return absl::FailedPreconditionError(base::StrCat(
+        "storage: data dir ", impl_->dir,
+        " was written with another federation key: node.federation_key does not match (every "
+        "pid derives from it; use the key file the data dir was made with)"));
+  };
+  absl::StatusOr<std::optional<std::string>> stored =
+      impl_->Get(internal::kMeta, keys::kMetaFederationCheck);
+  if (!stored.ok()) return stored.status();
+  if (stored->has_value()) {
+    return **stored == check ? absl::OkStatus() : refuse();
+  }
+  // A data dir from before this check: its index version ends with a check value of the
+  // index key, which derives from the federation key too.
+  absl::StatusOr<std::optional<std::string>> index =
+      impl_->Get(internal::kMeta, keys::kMetaIndexVersion);
+  if (!index.ok()) return index.status();
+  if (index->has_value()) {
+    std::string_view held = **index;
+    std::string current = impl_->indexer->Version();
+    size_t a = held.rfind(':');
+    size_t b = current.rfind(':');
+    if (a != std::string_view::npos && b != std::string::npos &&
+        held.substr(a + 1) != std::string_view(current).substr(b + 1)) {
+      return refuse();
+    }
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return ToStatus(
+      impl_->db->Put(wo, impl_->cf(internal::kMeta), keys::kMetaFederationCheck, check),
+      "save federation key check");
+}
+
 absl::Status Store::CheckIndexes() {
   const std::string version = impl_->indexer->Version();
   absl::StatusOr<std::optional<std::string>> stored =

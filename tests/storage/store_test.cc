@@ -381,5 +381,55 @@ TEST_CASE("Store: with a data key, records and log read back and a wrong key is 
   REQUIRE(Store::Open(dir.path(), with_key).ok());
 }
 
+// The federation key a data dir was written with: its pids derive from it, so a data dir
+// opened with another would store every person again under a second pid.
+TEST_CASE("Store: a data dir written with another federation key is refused, old ones too",
+          "[storage]") {
+  auto refused = [](const absl::StatusOr<std::unique_ptr<Store>>& s) {
+    return s.status().code() == absl::StatusCode::kFailedPrecondition &&
+           std::string(s.status().message()).find("another federation key") != std::string::npos &&
+           std::string(s.status().message()).find("node.federation_key") != std::string::npos;
+  };
+  StreamId stream{"waihai", std::string(16, 's')};
+  StoreOptions fed_a;
+  fed_a.index_tag_key = std::string(32, 'a');
+  fed_a.federation_check = "check-a";
+  StoreOptions fed_b;
+  fed_b.index_tag_key = std::string(32, 'b');
+  fed_b.federation_check = "check-b";
+
+  SECTION("a data dir that holds its check") {
+    TempDir dir("federation-check");
+    {
+      auto s = Store::Open(dir.path(), fed_a);
+      REQUIRE(s.ok());
+      REQUIRE((*s)->Commit(MakeBatch(stream, 1, 3, 1 << 20)).ok());
+    }
+    REQUIRE(refused(Store::Open(dir.path(), fed_b)));
+    // The check alone decides, whatever the index key says.
+    StoreOptions same_index = fed_a;
+    same_index.federation_check = "check-b";
+    REQUIRE(refused(Store::Open(dir.path(), same_index)));
+    auto s = Store::Open(dir.path(), fed_a);
+    REQUIRE(s.ok());
+    REQUIRE((*s)->GetRecord(Pid(1)).value()->pid() == Pid(1));
+  }
+  SECTION("a data dir from before the check: its index version tells the key") {
+    TempDir dir("federation-old");
+    StoreOptions old = fed_a;
+    old.federation_check.clear();
+    {
+      auto s = Store::Open(dir.path(), old);
+      REQUIRE(s.ok());
+      REQUIRE((*s)->Commit(MakeBatch(stream, 1, 3, 1 << 20)).ok());
+    }
+    REQUIRE(refused(Store::Open(dir.path(), fed_b)));
+    REQUIRE(Store::Open(dir.path(), fed_a).ok());  // the same key: the check is saved
+    StoreOptions same_index = fed_a;
+    same_index.federation_check = "check-b";
+    REQUIRE(refused(Store::Open(dir.path(), same_index)));
+  }
+}
+
 }  // namespace
 }  // namespace wlsync::storage
