@@ -6,8 +6,12 @@
 #include <google/protobuf/wire_format_lite.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
+#include <string_view>
+#include <vector>
 
 #include "base/logging.h"
 #include "base/strings.h"
@@ -19,6 +23,25 @@
 
 namespace wlsync::sync {
 namespace {
+
+using StreamEntry = std::pair<storage::StreamId, storage::StreamState>;
+
+// The streams of each origin in the order they were written, oldest epoch first. Epoch ids
+// are random, so the cursors' key order is not that order. An origin's epochs follow one
+// another (every start of a node begins one, and its clock never goes back), so the
+// highest HLC of each orders them. A later epoch may edit a person an earlier one
+// registered: sent first, that edit would meet no record at a peer catching up, and the
+// ownership rule would quarantine it for want of a home.
+std::vector<const StreamEntry*> InWrittenOrder(const std::vector<StreamEntry>& streams) {
+  std::vector<const StreamEntry*> out;
+  out.reserve(streams.size());
+  for (const StreamEntry& s : streams) out.push_back(&s);
+  std::stable_sort(out.begin(), out.end(), [](const StreamEntry* a, const StreamEntry* b) {
+    if (a->first.origin != b->first.origin) return a->first.origin < b->first.origin;
+    return a->second.max_hlc < b->second.max_hlc;
+  });
+  return out;
+}
 
 constexpr size_t kLogBatch = 64;
 constexpr int kIdleWaitMs = 1000;
@@ -279,7 +302,11 @@ class PeerServiceImpl final : public v1::Peer::Service {
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(streams.status().message()));
       }
       bool more = false;
-      for (const auto& [id, state] : *streams) {
+      // An origin's epochs one after the other, each once the earlier ones are sent.
+      std::set<std::string_view> behind;  // origins with an earlier epoch still to send
+      for (const auto* stream : InWrittenOrder(*streams)) {
+        const auto& [id, state] = *stream;
+        if (behind.contains(id.origin)) continue;
         uint64_t& after = cursors[id];
         if (state.seq <= after) continue;
         absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> entries =
@@ -301,7 +328,10 @@ class PeerServiceImpl final : public v1::Peer::Service {
             sent_->bytes.Add({request->node(), id.origin}, size);
           }
         }
-        if (after < state.seq) more = true;
+        if (after < state.seq) {
+          more = true;
+          behind.insert(id.origin);
+        }
       }
       bool due = std::chrono::steady_clock::now() - last_heartbeat >= kHeartbeatEvery;
       if (more && !due) continue;
