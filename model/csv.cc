@@ -212,21 +212,29 @@ class Gb18030Source : public ByteSource {
   absl::Status deferred_;  // An error to report on the next Read.
 };
 
-// Reads `source` to its end and fails on the first ill-formed UTF-8 sequence, naming its line.
-absl::Status ScanUtf8(ByteSource& source, std::string_view name) {
+// What a scan of raw bytes for UTF-8 found: whether every sequence is well formed (else
+// the line of the first that is not) and how many multibyte sequences it read.
+struct Utf8Scan {
+  bool valid = true;
+  int64_t bad_line = 0;
+  int64_t multibyte = 0;
+};
+
+// Reads `source` to its end, or to its first ill-formed UTF-8 sequence.
+absl::StatusOr<Utf8Scan> ScanUtf8Bytes(ByteSource& source) {
+  Utf8Scan scan;
   std::string carry;  // An incomplete sequence at the end of the previous chunk.
   int64_t line = 1;
-  const auto fail = [&] {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Av(name), ": line ", line,
-                     " is not valid UTF-8; files saved by Chinese Excel are GB18030: "
-                     "use --encoding gb18030"));
+  const auto bad = [&] {
+    scan.valid = false;
+    scan.bad_line = line;
+    return scan;
   };
 
   while (true) {
     absl::StatusOr<std::string_view> chunk = source.Read();
     if (!chunk.ok()) return chunk.status();
-    if (chunk->empty()) return carry.empty() ? absl::OkStatus() : fail();
+    if (chunk->empty()) return carry.empty() ? scan : bad();
 
     std::string joined;
     std::string_view data = *chunk;
@@ -244,14 +252,38 @@ absl::Status ScanUtf8(ByteSource& source, std::string_view name) {
         continue;
       }
       const int len = Utf8SequenceLength(data.substr(i));
-      if (len == 0) return fail();
+      if (len == 0) return bad();
       if (len < 0) {
         carry.assign(data.substr(i));
         break;
       }
+      ++scan.multibyte;
       i += static_cast<size_t>(len);
     }
   }
+}
+
+// Fails on the first ill-formed UTF-8 sequence of `source`, naming its line.
+absl::Status ScanUtf8(ByteSource& source, std::string_view name) {
+  absl::StatusOr<Utf8Scan> scan = ScanUtf8Bytes(source);
+  if (!scan.ok()) return scan.status();
+  if (scan->valid) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(Av(name), ": line ", scan->bad_line,
+                   " is not valid UTF-8; files saved by Chinese Excel are GB18030: "
+                   "use --encoding gb18030"));
+}
+
+// Refuses, for --encoding gb18030, a file that is UTF-8 with non-ASCII text: UTF-8 Chinese
+// often converts without error as GB18030, into other characters, which would be stored.
+// GB18030 text is practically never well-formed UTF-8 as a whole.
+absl::Status RefuseUtf8AsGb18030(ByteSource& source, std::string_view name) {
+  absl::StatusOr<Utf8Scan> scan = ScanUtf8Bytes(source);
+  if (!scan.ok()) return scan.status();
+  if (!scan->valid || scan->multibyte == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      Av(name), ": is UTF-8, not GB18030 (its ", scan->multibyte,
+      " non-ASCII characters all read as UTF-8): import it without --encoding gb18030"));
 }
 
 absl::StatusOr<std::unique_ptr<ByteSource>> Decode(std::string name,
@@ -286,10 +318,12 @@ CsvReader::~CsvReader() = default;
 absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path, Encoding enc) {
   // The scan reads the file once and the parse opens it again. A file rewritten in between is
   // parsed unscanned; that is not a safety gap because ValidateField checks UTF-8 per value.
-  if (enc == Encoding::kUtf8) {
+  {
     absl::StatusOr<std::unique_ptr<ByteSource>> scan = FileSource::Open(path);
     if (!scan.ok()) return scan.status();
-    if (absl::Status s = ScanUtf8(**scan, path); !s.ok()) return s;
+    absl::Status s = enc == Encoding::kUtf8 ? ScanUtf8(**scan, path)
+                                            : RefuseUtf8AsGb18030(**scan, path);
+    if (!s.ok()) return s;
   }
 
   absl::StatusOr<std::unique_ptr<ByteSource>> raw = FileSource::Open(path);
@@ -303,9 +337,11 @@ absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::FromString(std::string dat
                                                                  size_t chunk_size,
                                                                  std::string name) {
   auto shared = std::make_shared<const std::string>(std::move(data));
-  if (enc == Encoding::kUtf8) {
+  {
     StringSource scan(shared, chunk_size);
-    if (absl::Status s = ScanUtf8(scan, name); !s.ok()) return s;
+    absl::Status s =
+        enc == Encoding::kUtf8 ? ScanUtf8(scan, name) : RefuseUtf8AsGb18030(scan, name);
+    if (!s.ok()) return s;
   }
 
   absl::StatusOr<std::unique_ptr<ByteSource>> decoded =

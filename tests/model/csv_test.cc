@@ -293,6 +293,35 @@ TEST_CASE("Csv: a GB18030 export is refused as UTF-8 and read as GB18030", "[mod
   }
 }
 
+// UTF-8 Chinese of an even number of bytes per cell often converts without error as
+// GB18030, into other characters: such a file is refused rather than stored garbled.
+TEST_CASE("Csv: a UTF-8 file given as GB18030 is refused; ASCII and GB18030 files are read",
+          "[model]") {
+  const size_t chunk = AnyChunk();
+  const std::string utf8 =
+      "id_doc,name\r\n44070419750123230X,\xE8\xB0\xA2\xE8\xB1\xAA\r\n";  // 2 characters
+  SECTION("UTF-8, with or without a byte-order mark, is refused before any row is read") {
+    const std::string input = GENERATE(as<std::string>{}, "", "\xEF\xBB\xBF") + utf8;
+    absl::StatusOr<std::unique_ptr<CsvReader>> reader =
+        CsvReader::FromString(input, Encoding::kGb18030, chunk, "u.csv");
+    REQUIRE_FALSE(reader.ok());
+    const std::string characters = input.size() > utf8.size() ? "3" : "2";
+    CHECK(Msg(reader.status()) ==
+          "u.csv: is UTF-8, not GB18030 (its " + characters +
+              " non-ASCII characters all read as UTF-8): import it without --encoding gb18030");
+  }
+  SECTION("the same text in GB18030 reads back as the UTF-8 original") {
+    Parsed got = ParseAll(ToGb18030(utf8), Encoding::kGb18030, chunk);
+    REQUIRE(got.error.ok());
+    CHECK(CellsOf(got) == CellsOf(ParseAll(utf8, Encoding::kUtf8, chunk)));
+  }
+  SECTION("an ASCII file is the same in both and is read") {
+    Parsed got = ParseAll("id_doc,name\r\n44070419750123230X,a\r\n", Encoding::kGb18030, chunk);
+    REQUIRE(got.error.ok());
+    CHECK(CellsOf(got) == std::vector<Cells>{{"id_doc", "name"}, {"44070419750123230X", "a"}});
+  }
+}
+
 TEST_CASE("Csv: a bad GB18030 sequence is an error naming its line, after the good records",
           "[model]") {
   const size_t chunk = AnyChunk();
