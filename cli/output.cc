@@ -52,6 +52,8 @@ std::string PersonJson(const v1::Person& person, bool tombstone_only) {
 std::string CsvCell(std::string_view s) {
   // A cell starting like a formula is prefixed with an apostrophe, so that a spreadsheet
   // shows it as text instead of evaluating it (CSV injection).
+  // LIMITATION: `wlsync import` of such an export keeps the apostrophe as part of the value
+  // (it cannot tell it from a value that starts with one); jsonl is the lossless export.
   if (!s.empty() && (s.front() == '=' || s.front() == '+' || s.front() == '-' ||
                      s.front() == '@' || s.front() == '\t' || s.front() == '\r')) {
     return CsvCell(std::string("'") + std::string(s));
