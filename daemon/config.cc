@@ -274,6 +274,9 @@ absl::Status ReadPeers(const toml::table& root, const std::string& origin,
       std::string name, key, address;
       WLSYNC_RETURN_IF_ERROR(r.String("name", &name, /*required=*/true));
       if (!IsValidNodeName(name)) return Bad(origin, r.Name("name"), "not a valid node name");
+      if (name == c->name) {
+        return Bad(origin, r.Name("name"), "is this node's own name (node.name)");
+      }
       if (!names.insert(name).second) return Bad(origin, r.Name("name"), "listed twice");
       WLSYNC_RETURN_IF_ERROR(r.PublicKey("public_key", &key));
       std::string history;

@@ -175,7 +175,7 @@ TEST_CASE("Config: every kind of mistake names the key", "[daemon]") {
       {std::string(kMinimal) + "[ownership]\nidentity = \"anyone\"\n", "ownership.identity"},
       {std::string(kMinimal) + "[ownership]\ncolour = \"home\"\n", "ownership.colour"},
       {std::string(kMinimal) + "[[peers]]\nname = \"guzhen\"\naddress = \"h:1\"\npublic_key = \"abc\"\n", "peers[0].public_key"},
-      {std::string(kMinimal) + "[[peers]]\nname = \"waihai\"\naddress = \"h:1\"\npublic_key = \"" + std::string(64, 'a') + "\"\n", "peers[0].name"},
+      {std::string(kMinimal) + "[[peers]]\nname = \"waihai\"\naddress = \"h:1\"\npublic_key = \"" + std::string(64, 'a') + "\"\n", "peers[0].name: is this node's own name"},
       {std::string(kMinimal) + "[[peers]]\nname = \"Guzhen!\"\naddress = \"h:1\"\npublic_key = \"" + std::string(64, 'a') + "\"\n", "peers[0].name"},
       {std::string(kMinimal) + "surprise = 1\n", "surprise"},
       {std::string(kMinimal) + "[auth]\nadmin_token_sha256 = \"xyz\"\n", "auth.admin_token_sha256"},
