@@ -69,6 +69,9 @@ class CsvReader {
 
   // Reads the next record into `row` (reusing its storage). Returns false at the end of input.
   absl::StatusOr<bool> Next(CsvRow* row);
+  // After Next returned an error: true when reading cannot go on (a sticky error), false
+  // when only that record was refused and the next Next reads on.
+  bool stopped() const { return !status_.ok(); }
 
   // The path or name given at open, as used in messages.
   const std::string& name() const { return name_; }

@@ -247,6 +247,32 @@ TEST_CASE("CLI: each malformed row is refused by line and field while good rows 
   for (int seq : {5, 7}) CHECK(node->Cli({"get", IdDoc(seq)}).exit_code == 1);
 }
 
+// The CSV reader skips a record with characters after a closing quote and reads on; the
+// import refuses that row like any bad one instead of stopping there.
+TEST_CASE("CLI: a row with characters after a closing quote is refused alone", "[cli]") {
+  TempDir root("cli-after-quote");
+  std::unique_ptr<Node> node = StartNode(root);
+  auto data_line = [](const Fields& person) {
+    std::string csv = Csv({person});
+    return csv.substr(csv.find('\n') + 1);
+  };
+  // Line 3 quotes the name and runs on after the closing quote.
+  std::string bad = data_line(Person(32));
+  size_t a = bad.find(',');
+  size_t b = bad.find(',', a + 1);
+  bad = bad.substr(0, a + 1) + "\"" + bad.substr(a + 1, b - a - 1) + "\"tail" + bad.substr(b);
+  WriteFile(root / "rows.csv", Csv({Person(31)}) + bad + data_line(Person(33)));
+
+  CommandResult r = node->Cli({"import", root / "rows.csv"});
+  INFO(r.err);
+  CHECK(r.exit_code == 3);
+  CHECK(r.out == Summary(2, 0, 0, 1));
+  CHECK(r.err == "line 3: characters after a closing quote\n");
+  CHECK(node->Records() == 2);
+  CHECK(Get(*node, IdDoc(33)).at("status") == "REGISTERED");
+  CHECK(node->Cli({"get", IdDoc(32)}).exit_code == 1);
+}
+
 TEST_CASE("CLI: spreadsheet quirks are accepted", "[cli]") {
   TempDir root("cli-quirks");
   std::unique_ptr<Node> node = StartNode(root);
@@ -302,6 +328,13 @@ TEST_CASE("CLI: a GB18030 file imports with --encoding gb18030 and only with it"
   CHECK(refused.err.find("GB18030") != std::string::npos);
   CHECK(refused.err.find("UTF-8") != std::string::npos);
   CHECK(refused.err.find("--encoding gb18030") != std::string::npos);
+  CHECK(node->Records() == 0);
+
+  // The UTF-8 original is refused as GB18030: it would convert into other characters.
+  WriteFile(root / "utf8.csv", Csv(people));
+  CommandResult wrong = node->Cli({"import", "--encoding", "gb18030", root / "utf8.csv"});
+  CHECK(wrong.exit_code == 1);
+  CHECK(wrong.err.find("is UTF-8, not GB18030") != std::string::npos);
   CHECK(node->Records() == 0);
 
   CommandResult ok = node->Cli({"import", "--encoding", "gb18030", root / "gb.csv"});
