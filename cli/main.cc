@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   import_cmd->add_option("--encoding", import.encoding, "utf-8 (default) or gb18030")
       ->check(CLI::IsMember({"utf-8", "utf8", "gb18030"}, CLI::ignore_case));
   import_cmd->add_option("--batch-rows", import.batch_rows, "rows per request")
+      ->capture_default_str()
       ->check(CLI::Range(1, 10000));
 
   wlsync::cli::ImportArgs apply;
