@@ -218,6 +218,8 @@ struct Utf8Scan {
   bool valid = true;
   int64_t bad_line = 0;
   int64_t multibyte = 0;
+  int64_t ideographs = 0;  // of the CJK Unified Ideographs block, U+4E00 to U+9FFF
+  bool bom = false;        // the bytes start with a UTF-8 byte-order mark
 };
 
 // Reads `source` to its end, or to its first ill-formed UTF-8 sequence.
@@ -225,6 +227,7 @@ absl::StatusOr<Utf8Scan> ScanUtf8Bytes(ByteSource& source) {
   Utf8Scan scan;
   std::string carry;  // An incomplete sequence at the end of the previous chunk.
   int64_t line = 1;
+  bool at_start = true;  // no byte read yet (a sequence carried over is not read yet)
   const auto bad = [&] {
     scan.valid = false;
     scan.bad_line = line;
@@ -248,6 +251,7 @@ absl::StatusOr<Utf8Scan> ScanUtf8Bytes(ByteSource& source) {
       const auto c = static_cast<unsigned char>(data[i]);
       if (c < 0x80) {
         line += (c == '\n');
+        at_start = false;
         ++i;
         continue;
       }
@@ -258,6 +262,14 @@ absl::StatusOr<Utf8Scan> ScanUtf8Bytes(ByteSource& source) {
         break;
       }
       ++scan.multibyte;
+      if (len == 3) {
+        const uint32_t cp = (uint32_t{c} & 0x0F) << 12 |
+                            (static_cast<uint32_t>(static_cast<unsigned char>(data[i + 1])) & 0x3F) << 6 |
+                            (static_cast<uint32_t>(static_cast<unsigned char>(data[i + 2])) & 0x3F);
+        scan.ideographs += (cp >= 0x4E00 && cp <= 0x9FFF);
+        scan.bom = scan.bom || (cp == 0xFEFF && at_start);
+      }
+      at_start = false;
       i += static_cast<size_t>(len);
     }
   }
@@ -274,16 +286,20 @@ absl::Status ScanUtf8(ByteSource& source, std::string_view name) {
                    "use --encoding gb18030"));
 }
 
-// Refuses, for --encoding gb18030, a file that is UTF-8 with non-ASCII text: UTF-8 Chinese
-// often converts without error as GB18030, into other characters, which would be stored.
-// GB18030 text is practically never well-formed UTF-8 as a whole.
+// Refuses, for --encoding gb18030, a file that is UTF-8 Chinese: it often converts without
+// error as GB18030, into other characters, which would be stored. The sign is a whole file
+// of well-formed UTF-8 with a UTF-8 byte-order mark or with ideographs. GB18030 text can be
+// well-formed UTF-8 (伟业 reads as Greek and Cyrillic letters), but its bytes practically
+// never spell an ideograph in UTF-8's three-byte form.
 absl::Status RefuseUtf8AsGb18030(ByteSource& source, std::string_view name) {
   absl::StatusOr<Utf8Scan> scan = ScanUtf8Bytes(source);
   if (!scan.ok()) return scan.status();
-  if (!scan->valid || scan->multibyte == 0) return absl::OkStatus();
+  if (!scan->valid || (scan->ideographs == 0 && !scan->bom)) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
-      Av(name), ": is UTF-8, not GB18030 (its ", scan->multibyte,
-      " non-ASCII characters all read as UTF-8): import it without --encoding gb18030"));
+      Av(name), ": is UTF-8, not GB18030 (",
+      scan->bom ? "it starts with a UTF-8 byte-order mark"
+                : absl::StrCat("its ", scan->ideographs, " Chinese characters read as UTF-8"),
+      "): import it without --encoding gb18030"));
 }
 
 absl::StatusOr<std::unique_ptr<ByteSource>> Decode(std::string name,

@@ -294,26 +294,43 @@ TEST_CASE("Csv: a GB18030 export is refused as UTF-8 and read as GB18030", "[mod
 }
 
 // UTF-8 Chinese of an even number of bytes per cell often converts without error as
-// GB18030, into other characters: such a file is refused rather than stored garbled.
-TEST_CASE("Csv: a UTF-8 file given as GB18030 is refused; ASCII and GB18030 files are read",
+// GB18030, into other characters: such a file is refused rather than stored garbled. Some
+// GB18030 text is well-formed UTF-8 too, but never spells ideographs in it.
+TEST_CASE("Csv: UTF-8 Chinese given as GB18030 is refused; GB18030 and ASCII files are read",
           "[model]") {
   const size_t chunk = AnyChunk();
   const std::string utf8 =
-      "id_doc,name\r\n44070419750123230X,\xE8\xB0\xA2\xE8\xB1\xAA\r\n";  // 2 characters
-  SECTION("UTF-8, with or without a byte-order mark, is refused before any row is read") {
-    const std::string input = GENERATE(as<std::string>{}, "", "\xEF\xBB\xBF") + utf8;
+      "id_doc,name\r\n44070419750123230X,\xE8\xB0\xA2\xE8\xB1\xAA\r\n";  // 2 ideographs
+  SECTION("UTF-8 Chinese is refused before any row is read") {
     absl::StatusOr<std::unique_ptr<CsvReader>> reader =
-        CsvReader::FromString(input, Encoding::kGb18030, chunk, "u.csv");
+        CsvReader::FromString(utf8, Encoding::kGb18030, chunk, "u.csv");
     REQUIRE_FALSE(reader.ok());
-    const std::string characters = input.size() > utf8.size() ? "3" : "2";
     CHECK(Msg(reader.status()) ==
-          "u.csv: is UTF-8, not GB18030 (its " + characters +
-              " non-ASCII characters all read as UTF-8): import it without --encoding gb18030");
+          "u.csv: is UTF-8, not GB18030 (its 2 Chinese characters read as UTF-8): import it "
+          "without --encoding gb18030");
+  }
+  SECTION("a UTF-8 byte-order mark is refused, even before ASCII only") {
+    const std::string rest = GENERATE(as<std::string>{}, "id_doc\r\n1\r\n", "");
+    absl::StatusOr<std::unique_ptr<CsvReader>> reader =
+        CsvReader::FromString("\xEF\xBB\xBF" + rest, Encoding::kGb18030, chunk, "u.csv");
+    REQUIRE_FALSE(reader.ok());
+    CHECK(Msg(reader.status()) ==
+          "u.csv: is UTF-8, not GB18030 (it starts with a UTF-8 byte-order mark): import it "
+          "without --encoding gb18030");
   }
   SECTION("the same text in GB18030 reads back as the UTF-8 original") {
     Parsed got = ParseAll(ToGb18030(utf8), Encoding::kGb18030, chunk);
     REQUIRE(got.error.ok());
     CHECK(CellsOf(got) == CellsOf(ParseAll(utf8, Encoding::kUtf8, chunk)));
+  }
+  SECTION("GB18030 whose bytes happen to be well-formed UTF-8 is read as GB18030") {
+    // \u4F1F\u4E1A in GB18030 is CE B0 D2 B5: in UTF-8 a Greek and a Cyrillic letter.
+    const std::string name = "\xE4\xBC\x9F\xE4\xB8\x9A";
+    const std::string gb = ToGb18030("id_doc,name\n44070419750123230X," + name + "\n");
+    REQUIRE(gb.find("\xCE\xB0\xD2\xB5") != std::string::npos);
+    Parsed got = ParseAll(gb, Encoding::kGb18030, chunk);
+    REQUIRE(got.error.ok());
+    CHECK(CellsOf(got) == std::vector<Cells>{{"id_doc", "name"}, {"44070419750123230X", name}});
   }
   SECTION("an ASCII file is the same in both and is read") {
     Parsed got = ParseAll("id_doc,name\r\n44070419750123230X,a\r\n", Encoding::kGb18030, chunk);
