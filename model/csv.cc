@@ -264,7 +264,8 @@ absl::StatusOr<Utf8Scan> ScanUtf8Bytes(ByteSource& source) {
       ++scan.multibyte;
       if (len == 3) {
         const uint32_t cp = (uint32_t{c} & 0x0F) << 12 |
-                            (static_cast<uint32_t>(static_cast<unsigned char>(data[i + 1])) & 0x3F) << 6 |
+                            (static_cast<uint32_t>(static_cast<unsigned char>(data[i + 1])) & 0x3F)
+                                << 6 |
                             (static_cast<uint32_t>(static_cast<unsigned char>(data[i + 2])) & 0x3F);
         scan.ideographs += (cp >= 0x4E00 && cp <= 0x9FFF);
         scan.bom = scan.bom || (cp == 0xFEFF && at_start);

@@ -10,10 +10,9 @@ std::string_view OwnerName(Owner o) { return o == Owner::kHome ? "home" : "any";
 absl::Status Denied(std::string_view action, std::string_view key, std::string_view home) {
   if (home.empty()) {
     // A remote edit of a person whose registration has not arrived here yet.
-    return absl::PermissionDeniedError(
-        base::StrCat("ownership: only the home jurisdiction may ", action,
-                     ", and the person is not known here yet (policy ownership.", key,
-                     " = \"home\")"));
+    return absl::PermissionDeniedError(base::StrCat(
+        "ownership: only the home jurisdiction may ", action,
+        ", and the person is not known here yet (policy ownership.", key, " = \"home\")"));
   }
   return absl::PermissionDeniedError(
       base::StrCat("ownership: only the home jurisdiction (", home, ") may ", action,
