@@ -338,8 +338,8 @@ absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& pa
   {
     absl::StatusOr<std::unique_ptr<ByteSource>> scan = FileSource::Open(path);
     if (!scan.ok()) return scan.status();
-    absl::Status s = enc == Encoding::kUtf8 ? ScanUtf8(**scan, path)
-                                            : RefuseUtf8AsGb18030(**scan, path);
+    absl::Status s =
+        enc == Encoding::kUtf8 ? ScanUtf8(**scan, path) : RefuseUtf8AsGb18030(**scan, path);
     if (!s.ok()) return s;
   }
 

@@ -148,9 +148,8 @@ absl::Status Store::CheckFederationKey() {
   }
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return ToStatus(
-      impl_->db->Put(wo, impl_->cf(internal::kMeta), keys::kMetaFederationCheck, check),
-      "save federation key check");
+  return ToStatus(impl_->db->Put(wo, impl_->cf(internal::kMeta), keys::kMetaFederationCheck, check),
+                  "save federation key check");
 }
 
 absl::Status Store::CheckIndexes() {

@@ -1,7 +1,5 @@
 #include "sync/peer_service.h"
 
-#include "sync/freezes.h"
-
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 #include <grpcpp/grpcpp.h>
@@ -19,6 +17,7 @@
 #include "model/fields.h"
 #include "model/pid.h"
 #include "net/credentials.h"
+#include "sync/freezes.h"
 #include "wlsync/v1/peer.grpc.pb.h"
 
 namespace wlsync::sync {

@@ -174,12 +174,19 @@ TEST_CASE("Config: every kind of mistake names the key", "[daemon]") {
       {std::string(kMinimal) + "[log]\nformat = \"xml\"\n", "log.format"},
       {std::string(kMinimal) + "[ownership]\nidentity = \"anyone\"\n", "ownership.identity"},
       {std::string(kMinimal) + "[ownership]\ncolour = \"home\"\n", "ownership.colour"},
-      {std::string(kMinimal) + "[[peers]]\nname = \"guzhen\"\naddress = \"h:1\"\npublic_key = \"abc\"\n", "peers[0].public_key"},
-      {std::string(kMinimal) + "[[peers]]\nname = \"waihai\"\naddress = \"h:1\"\npublic_key = \"" + std::string(64, 'a') + "\"\n", "peers[0].name: is this node's own name"},
-      {std::string(kMinimal) + "[[peers]]\nname = \"Guzhen!\"\naddress = \"h:1\"\npublic_key = \"" + std::string(64, 'a') + "\"\n", "peers[0].name"},
+      {std::string(kMinimal) +
+           "[[peers]]\nname = \"guzhen\"\naddress = \"h:1\"\npublic_key = \"abc\"\n",
+       "peers[0].public_key"},
+      {std::string(kMinimal) + "[[peers]]\nname = \"waihai\"\naddress = \"h:1\"\npublic_key = \"" +
+           std::string(64, 'a') + "\"\n",
+       "peers[0].name: is this node's own name"},
+      {std::string(kMinimal) + "[[peers]]\nname = \"Guzhen!\"\naddress = \"h:1\"\npublic_key = \"" +
+           std::string(64, 'a') + "\"\n",
+       "peers[0].name"},
       {std::string(kMinimal) + "surprise = 1\n", "surprise"},
       {std::string(kMinimal) + "[auth]\nadmin_token_sha256 = \"xyz\"\n", "auth.admin_token_sha256"},
-      {std::string(kMinimal) + "[auth]\ntracer_requests_per_minute = -5\n", "auth.tracer_requests_per_minute"},
+      {std::string(kMinimal) + "[auth]\ntracer_requests_per_minute = -5\n",
+       "auth.tracer_requests_per_minute"},
       {std::string(kMinimal) + "[auth]\nspy_records_per_hour = 5\n", "auth.spy_records_per_hour"},
       {"[node\nname=", "test.toml:"},
   }));

@@ -110,8 +110,7 @@ TEST_CASE("Replication: a node whose data dir was wiped gets everything back und
 // order they were written. Six epochs of waihai, each renaming the people the one before
 // registered (a change of identity, which only the home jurisdiction may make): sent in
 // any order but the written one, a rename meets no record at guzhen and is quarantined.
-TEST_CASE("Replication: a peer catching up gets an origin's epochs in the order written",
-          "[e2e]") {
+TEST_CASE("Replication: a peer catching up gets an origin's epochs in the order written", "[e2e]") {
   TempDir root("epochs");
   auto nodes = wlsync::testing::MakeNodes(root.path(), {"waihai", "guzhen"});
   REQUIRE(nodes.size() == 2);
@@ -127,16 +126,20 @@ TEST_CASE("Replication: a peer catching up gets an origin's epochs in the order 
     WriteCommuters(file, e * kPerEpoch, kPerEpoch, "waihai");
     REQUIRE(waihai.Cli({"import", file}).exit_code == 0);
     for (int i = (e - 1) * kPerEpoch; e > 0 && i < e * kPerEpoch; ++i) {
-      REQUIRE(waihai.Cli({"set", testing::Person(i, "waihai").id_doc(), "name",
-                          "改名" + std::to_string(e)})
+      REQUIRE(waihai
+                  .Cli({"set", testing::Person(i, "waihai").id_doc(), "name",
+                        "改名" + std::to_string(e)})
                   .exit_code == 0);
     }
     REQUIRE(waihai.Stop() == 0);
   }
   REQUIRE(waihai.Start());
   REQUIRE(guzhen.Start());
-  REQUIRE(WaitFor([&] { return SameExports({&waihai, &guzhen}, kEpochs * kPerEpoch); },
-                  std::chrono::seconds(20)));
+  REQUIRE(WaitFor(
+      [&] {
+        return SameExports({&waihai, &guzhen}, kEpochs * kPerEpoch);
+      },
+      std::chrono::seconds(20)));
   std::string status = guzhen.Cli({"status"}).out;
   INFO(status);
   REQUIRE(status.find("quarantine  0 events") != std::string::npos);
