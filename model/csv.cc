@@ -213,11 +213,10 @@ class Gb18030Source : public ByteSource {
 };
 
 // What a scan of raw bytes for UTF-8 found: whether every sequence is well formed (else
-// the line of the first that is not) and how many multibyte sequences it read.
+// the line of the first that is not), and the signs of UTF-8 Chinese text.
 struct Utf8Scan {
   bool valid = true;
   int64_t bad_line = 0;
-  int64_t multibyte = 0;
   int64_t ideographs = 0;  // of the CJK Unified Ideographs block, U+4E00 to U+9FFF
   bool bom = false;        // the bytes start with a UTF-8 byte-order mark
 };
@@ -261,12 +260,9 @@ absl::StatusOr<Utf8Scan> ScanUtf8Bytes(ByteSource& source) {
         carry.assign(data.substr(i));
         break;
       }
-      ++scan.multibyte;
       if (len == 3) {
-        const uint32_t cp = (uint32_t{c} & 0x0F) << 12 |
-                            (static_cast<uint32_t>(static_cast<unsigned char>(data[i + 1])) & 0x3F)
-                                << 6 |
-                            (static_cast<uint32_t>(static_cast<unsigned char>(data[i + 2])) & 0x3F);
+        const auto byte = [&](size_t k) { return static_cast<unsigned char>(data[i + k]); };
+        const uint32_t cp = (byte(0) & 0x0Fu) << 12 | (byte(1) & 0x3Fu) << 6 | (byte(2) & 0x3Fu);
         scan.ideographs += (cp >= 0x4E00 && cp <= 0x9FFF);
         scan.bom = scan.bom || (cp == 0xFEFF && at_start);
       }

@@ -52,9 +52,10 @@ class CsvReader {
   static constexpr size_t kDefaultChunkSize = size_t{1} << 20;
   static constexpr size_t kMaxRecordBytes = size_t{1} << 20;
 
-  // Opens `path`. For kUtf8 the whole file is first scanned (in chunks) and refused when it is
-  // not valid UTF-8, with a hint to use --encoding gb18030. For kGb18030 the bytes are
-  // converted to UTF-8 with iconv while reading.
+  // Opens `path`. The whole file is first scanned (in chunks). For kUtf8 it is refused when it
+  // is not valid UTF-8, with a hint to use --encoding gb18030. For kGb18030 it is refused
+  // when it is UTF-8 Chinese (well-formed UTF-8 with ideographs or a UTF-8 byte-order mark),
+  // else its bytes are converted to UTF-8 with iconv while reading.
   static absl::StatusOr<std::unique_ptr<CsvReader>> Open(const std::string& path, Encoding enc);
 
   // As Open, over `data` named `name` in messages. The input is handed to the decoder
