@@ -45,14 +45,6 @@ uint64_t EstimateRows(const std::string& file) {
   return lines > 0 ? lines - 1 : 0;
 }
 
-// The reason of a reader's error without its "FILE: line N: " head (refusals name the line).
-std::string RecordError(const absl::Status& status) {
-  std::string message(status.message());
-  size_t line = message.find(": line ");
-  size_t reason = line == std::string::npos ? line : message.find(": ", line + 7);
-  return reason == std::string::npos ? message : message.substr(reason + 2);
-}
-
 // Reads the file and sends rows in batches. Runs on its own thread.
 void SendRows(model::CsvReader& reader, const ImportArgs& args, const std::vector<int>& index,
               size_t header_cells,
@@ -62,10 +54,10 @@ void SendRows(model::CsvReader& reader, const ImportArgs& args, const std::vecto
   model::CsvRow row;
   for (;;) {
     absl::StatusOr<bool> more = reader.Next(&row);
-    if (!more.ok() && !reader.stopped()) {
+    if (!more.ok() && !reader.skipped_reason().empty()) {
       // Only this record is unreadable (characters after a closing quote): refused like a
       // bad row, and the reader goes on after it.
-      PrintRefusal(tally, row.line, RecordError(more.status()));
+      PrintRefusal(tally, row.line, std::string(reader.skipped_reason()));
       ++tally.local_rejected;
       continue;
     }

@@ -403,6 +403,7 @@ void CsvReader::SkipRestOfLine() {
 }
 
 absl::StatusOr<bool> CsvReader::Next(CsvRow* row) {
+  skipped_reason_ = {};
   while (status_.ok()) {
     bool blank = false;
     absl::StatusOr<bool> got = ReadRecord(row, &blank);
@@ -508,7 +509,8 @@ absl::StatusOr<bool> CsvReader::ReadRecord(CsvRow* row, bool* blank) {
           const int64_t bad_line = line_;
           SkipRestOfLine();
           row->cells.resize(cells);
-          return Fail(bad_line, "characters after a closing quote");
+          skipped_reason_ = "characters after a closing quote";
+          return Fail(bad_line, skipped_reason_);
         }
     }
   }

@@ -70,9 +70,9 @@ class CsvReader {
 
   // Reads the next record into `row` (reusing its storage). Returns false at the end of input.
   absl::StatusOr<bool> Next(CsvRow* row);
-  // After Next returned an error: true when reading cannot go on (a sticky error), false
-  // when only that record was refused and the next Next reads on.
-  bool stopped() const { return !status_.ok(); }
+  // After Next returned an error: why that record alone was skipped, when the next Next
+  // reads on after it; empty when the error stops reading (it is sticky).
+  std::string_view skipped_reason() const { return skipped_reason_; }
 
   // The path or name given at open, as used in messages.
   const std::string& name() const { return name_; }
@@ -95,6 +95,7 @@ class CsvReader {
   int64_t line_ = 1;
   bool eof_ = false;
   absl::Status status_;  // Sticky error; once set every Next returns it.
+  std::string_view skipped_reason_;  // a literal, set when the last Next skipped a record
 };
 
 // Checks that a header row holds exactly `expected`, in order. The message names the first

@@ -82,9 +82,16 @@ std::optional<Indexer::Membership> Indexer::ParseMembership(std::string_view key
                     term.substr(second + 1)};
 }
 
-std::string Indexer::Version() const {
-  return base::StrCat(kLayoutVersion, ":",
-                      model::HexEncode(model::KeyedTag(tag_key_, "index-version", "")));
+std::string Indexer::Version() const { return base::StrCat(kLayoutVersion, ":", KeyCheck()); }
+
+std::string Indexer::KeyCheck() const {
+  return model::HexEncode(model::KeyedTag(tag_key_, "index-version", ""));
+}
+
+std::optional<std::string_view> Indexer::KeyCheckOf(std::string_view version) {
+  size_t colon = version.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  return version.substr(colon + 1);
 }
 
 std::vector<std::string> Indexer::Keys(const v1::Record& record) const {

@@ -63,8 +63,12 @@ class Indexer {
   // The pid at the end of an index key (empty for a key too short to hold one).
   static std::string_view PidOf(std::string_view key);
   // A check value that changes whenever the key layout or tag key changes, so that a
-  // node rebuilds its indexes on such a change.
+  // node rebuilds its indexes on such a change: the layout, ':' and KeyCheck().
   std::string Version() const;
+  // The part of Version() that depends on the tag key alone.
+  std::string KeyCheck() const;
+  // That part of a stored Version(); nullopt for a value of another shape.
+  static std::optional<std::string_view> KeyCheckOf(std::string_view version);
 
  private:
   const std::string tag_key_;

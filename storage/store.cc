@@ -291,10 +291,7 @@ absl::Status Store::InitializeMeta() {
   }
 
   created_new_ = true;
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  absl::Status s = ToStatus(
-      impl_->db->Put(wo, impl_->cf(kMeta), keys::kMetaFormat, keys::kFormatVersion), "initialize meta");
+  absl::Status s = impl_->PutMeta(keys::kMetaFormat, keys::kFormatVersion, "initialize meta");
   if (!s.ok()) return s;
   return StartEpoch();
 }
@@ -302,9 +299,7 @@ absl::Status Store::InitializeMeta() {
 absl::Status Store::StartEpoch() {
   epoch_.resize(16);
   randombytes_buf(epoch_.data(), epoch_.size());
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  return ToStatus(impl_->db->Put(wo, impl_->cf(kMeta), keys::kMetaEpoch, epoch_), "start epoch");
+  return impl_->PutMeta(keys::kMetaEpoch, epoch_, "start epoch");
 }
 
 uint64_t Store::hlc_high_water() const {

@@ -112,6 +112,15 @@ struct Store::Impl {
 
   rocksdb::ColumnFamilyHandle* cf(internal::CfIndex i) const { return cfs[i]; }
 
+  // One value of the meta column family, synced before it returns.
+  absl::Status PutMeta(std::string_view key, std::string_view value, std::string_view what) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return internal::ToStatus(db->Put(wo, cf(internal::kMeta), rocksdb::Slice(key.data(), key.size()),
+                                      rocksdb::Slice(value.data(), value.size())),
+                              what);
+  }
+
   absl::StatusOr<std::optional<std::string>> Get(internal::CfIndex i, std::string_view key) const {
     std::string value;
     rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf(i), key, &value);

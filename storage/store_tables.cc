@@ -110,10 +110,7 @@ absl::Status Store::CheckDataKey() {
                       : " was written with another data key: node.data_key does not match"));
   }
   if (stored->has_value() || check.empty()) return absl::OkStatus();
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  return ToStatus(impl_->db->Put(wo, impl_->cf(internal::kMeta), keys::kMetaDataKeyCheck, check),
-                  "save data key check");
+  return impl_->PutMeta(keys::kMetaDataKeyCheck, check, "save data key check");
 }
 
 absl::Status Store::CheckFederationKey() {
@@ -137,19 +134,10 @@ absl::Status Store::CheckFederationKey() {
       impl_->Get(internal::kMeta, keys::kMetaIndexVersion);
   if (!index.ok()) return index.status();
   if (index->has_value()) {
-    std::string_view held = **index;
-    std::string current = impl_->indexer->Version();
-    size_t a = held.rfind(':');
-    size_t b = current.rfind(':');
-    if (a != std::string_view::npos && b != std::string::npos &&
-        held.substr(a + 1) != std::string_view(current).substr(b + 1)) {
-      return refuse();
-    }
+    std::optional<std::string_view> held = Indexer::KeyCheckOf(**index);
+    if (held.has_value() && *held != impl_->indexer->KeyCheck()) return refuse();
   }
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  return ToStatus(impl_->db->Put(wo, impl_->cf(internal::kMeta), keys::kMetaFederationCheck, check),
-                  "save federation key check");
+  return impl_->PutMeta(keys::kMetaFederationCheck, check, "save federation key check");
 }
 
 absl::Status Store::CheckIndexes() {
@@ -159,11 +147,7 @@ absl::Status Store::CheckIndexes() {
   if (!stored.ok()) return stored.status();
   if (stored->has_value() && **stored == version) return absl::OkStatus();
   if (created_new()) {
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    return ToStatus(impl_->db->Put(wo, impl_->cf(internal::kMeta), keys::kMetaIndexVersion,
-                                   version),
-                    "save index version");
+    return impl_->PutMeta(keys::kMetaIndexVersion, version, "save index version");
   }
 
   // Made before the indexes existed, or with another schema or federation key: drop the
