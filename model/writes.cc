@@ -195,10 +195,11 @@ absl::StatusOr<PlannedWrite> WritePlanner::PlanPurge(const v1::Record& current) 
 // LIMITATION: apart from registrations, the check uses the receiver's current view of the
 // person's home; while two jurisdictions change a person's home concurrently, a foreign
 // identity edit or deregistration may be judged differently on each side. The refused
-// event is kept in quarantine and reconciliation reports the difference. An edit by the
-// home of a person whose registration came from another origin and has not arrived here
-// yet (a node catching up through a relay) meets no home and is quarantined too; the
-// catch-up reconciliation repairs the record, and the quarantine entry stays.
+// event is kept in quarantine and reconciliation reports the difference. Peers send
+// deltas in causal order (sync/peer_service.cc), so a registration arrives before the
+// edits others made of it; but while a stream is stopped here (a fork, a frozen link, a
+// revoked key), another origin's edits of the people it registered meet no home and are
+// quarantined too.
 absl::Status WritePlanner::CheckRemote(const v1::Event& event, const v1::Record& current,
                                        std::string_view home_hint) const {
   // A registration is judged by the event alone (deterministic on every node); other

@@ -11,6 +11,7 @@ using google::protobuf::internal::WireFormatLite;
 
 constexpr int kEventsField = 7;  // v1::DeltaBody.events
 constexpr int kPidField = 1;     // v1::Event.pid
+constexpr int kMaxHlcField = 5;  // v1::DeltaBody.max_hlc
 
 absl::Status Malformed() { return absl::InvalidArgumentError("delta: body does not parse"); }
 
@@ -63,6 +64,24 @@ absl::Status ParseEnvelope(std::string_view bytes, EnvelopeView* out) {
     (field == 1 ? out->body : field == 2 ? out->key_id : out->signature) = value;
   }
   return in.ConsumedEntireMessage() ? absl::OkStatus() : bad();
+}
+
+uint64_t DeltaMaxHlc(std::string_view signed_delta) {
+  EnvelopeView envelope;
+  if (!ParseEnvelope(signed_delta, &envelope).ok()) return 0;
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(envelope.body.data()),
+                      static_cast<int>(envelope.body.size()));
+  in.SetTotalBytesLimit(static_cast<int>(envelope.body.size()) + 1);
+  uint64_t max_hlc = 0;
+  while (uint32_t tag = in.ReadTag()) {
+    if (WireFormatLite::GetTagFieldNumber(tag) == kMaxHlcField &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_VARINT) {
+      if (!in.ReadVarint64(&max_hlc)) return 0;
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return 0;
+    }
+  }
+  return in.ConsumedEntireMessage() ? max_hlc : 0;
 }
 
 absl::Status ParseBodySparse(std::string_view bytes,

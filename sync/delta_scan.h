@@ -23,6 +23,10 @@ struct EnvelopeView {
 // fields are skipped). INVALID_ARGUMENT when the bytes are not a well-formed envelope.
 absl::Status ParseEnvelope(std::string_view bytes, EnvelopeView* out);
 
+// The max_hlc of a serialized v1::SignedDelta's body (the last one, as protobuf keeps), read
+// without parsing the events; 0 when the bytes are not a well-formed envelope and body.
+uint64_t DeltaMaxHlc(std::string_view signed_delta);
+
 // Parses `bytes`, a serialized v1::DeltaBody, into `out`: every field except `events` and
 // `key_notices`, and of the events only those whose pid is in `wanted` (all of them when
 // `wanted` is null; none when it is empty). Other events are skipped by their length

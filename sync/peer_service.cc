@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -17,6 +18,7 @@
 #include "model/fields.h"
 #include "model/pid.h"
 #include "net/credentials.h"
+#include "sync/delta_scan.h"
 #include "sync/freezes.h"
 #include "wlsync/v1/peer.grpc.pb.h"
 
@@ -42,7 +44,81 @@ std::vector<const StreamEntry*> InWrittenOrder(const std::vector<StreamEntry>& s
   return out;
 }
 
-constexpr size_t kLogBatch = 64;
+// Deltas read ahead from the log, a few per origin, handed out in causal order: each
+// origin's in the order written, and among origins the one with the lowest highest-HLC
+// first. A node that applies a delta observes its HLC, so whatever it writes afterwards
+// carries a higher one: a delta always goes out after every delta it could depend on, from
+// any origin. A peer catching up through this node thus gets waihai's registration of a
+// person before guzhen's later edit of them; sent origin by origin, the edit could arrive
+// first, meet no home, and be quarantined.
+class SendOrder {
+ public:
+  struct Delta {
+    storage::StreamId stream;
+    uint64_t seq = 0;
+    std::string bytes;  // the signed delta as logged
+    uint64_t max_hlc = 0;
+  };
+
+  // Reading starts after the peer's cursors.
+  explicit SendOrder(const std::map<storage::StreamId, uint64_t>& cursors) : read_(cursors) {}
+
+  // Reads ahead, from `streams` (in written order), for every origin with nothing queued.
+  absl::Status Fill(const storage::Store& store, const std::vector<const StreamEntry*>& streams) {
+    std::set<std::string_view> behind;  // origins with an earlier epoch still to read
+    for (const StreamEntry* entry : streams) {
+      const auto& [id, state] = *entry;
+      uint64_t& read = read_[id];
+      if (behind.contains(id.origin) || state.seq <= read) continue;
+      std::deque<Delta>& queue = queues_[id.origin];
+      if (queue.empty()) {
+        absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> entries =
+            store.ReadLog(id, read, kReadAhead);
+        if (!entries.ok()) return entries.status();
+        for (auto& [seq, bytes] : *entries) {
+          uint64_t max_hlc = DeltaMaxHlc(bytes);
+          queue.push_back(Delta{id, seq, std::move(bytes), max_hlc});
+          read = seq;
+        }
+      }
+      // A later epoch of the origin is read only once this one is read to its end.
+      if (read < state.seq) behind.insert(id.origin);
+    }
+    return absl::OkStatus();
+  }
+
+  // The next delta to send, taken off its queue; nothing when no origin has one queued.
+  std::optional<Delta> Pop() {
+    std::deque<Delta>* first = nullptr;
+    for (auto& [origin, queue] : queues_) {
+      if (queue.empty()) continue;
+      if (first == nullptr || queue.front().max_hlc < first->front().max_hlc) first = &queue;
+    }
+    if (first == nullptr) return std::nullopt;
+    Delta next = std::move(first->front());
+    first->pop_front();
+    return next;
+  }
+
+  // True while something of `streams` is queued or not yet read.
+  bool Pending(const std::vector<StreamEntry>& streams) const {
+    for (const auto& [origin, queue] : queues_) {
+      if (!queue.empty()) return true;
+    }
+    for (const auto& [id, state] : streams) {
+      auto it = read_.find(id);
+      if (state.seq > (it == read_.end() ? 0 : it->second)) return true;
+    }
+    return false;
+  }
+
+ private:
+  static constexpr size_t kReadAhead = 16;
+  std::map<std::string, std::deque<Delta>> queues_;  // by origin
+  std::map<storage::StreamId, uint64_t> read_;       // highest seq read, per stream
+};
+
+constexpr size_t kRoundDeltas = 64;  // deltas sent between two looks at the link
 constexpr int kIdleWaitMs = 1000;
 
 constexpr int kMaxPrefixes = 4096;
@@ -284,6 +360,7 @@ class PeerServiceImpl final : public v1::Peer::Service {
     }
     auto log = base::Logger("peer");
     log->info("peer={} pull started streams={}", request->node(), cursors.size());
+    SendOrder order(cursors);
 
     uint64_t generation = 0;
     // A heartbeat at least this often, also while a backlog streams, so that the puller's
@@ -300,38 +377,24 @@ class PeerServiceImpl final : public v1::Peer::Service {
       if (!streams.ok()) {
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(streams.status().message()));
       }
-      bool more = false;
-      // An origin's epochs one after the other, each once the earlier ones are sent.
-      std::set<std::string_view> behind;  // origins with an earlier epoch still to send
-      for (const auto* stream : InWrittenOrder(*streams)) {
-        const auto& [id, state] = *stream;
-        if (behind.contains(id.origin)) continue;
-        uint64_t& after = cursors[id];
-        if (state.seq <= after) continue;
-        absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> entries =
-            store_.ReadLog(id, after, kLogBatch);
-        if (!entries.ok()) {
-          return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                              std::string(entries.status().message()));
-        }
-        for (auto& [seq, bytes] : *entries) {
-          v1::PullResponse response;
-          size_t size = bytes.size();
-          uint64_t events = sent_ != nullptr ? CountEvents(bytes) : 0;
-          response.set_signed_delta(std::move(bytes));
-          if (!writer->Write(response)) return grpc::Status::CANCELLED;
-          after = seq;
-          if (sent_ != nullptr) {
-            sent_->deltas.Add({request->node(), id.origin});
-            sent_->events.Add({request->node(), id.origin}, events);
-            sent_->bytes.Add({request->node(), id.origin}, size);
-          }
-        }
-        if (after < state.seq) {
-          more = true;
-          behind.insert(id.origin);
+      // Up to a round's worth of deltas, then the checks above again.
+      std::vector<const StreamEntry*> ordered = InWrittenOrder(*streams);
+      for (size_t n = 0; n < kRoundDeltas; ++n) {
+        if (absl::Status s = order.Fill(store_, ordered); !s.ok()) return Unavailable(s);
+        std::optional<SendOrder::Delta> next = order.Pop();
+        if (!next) break;
+        v1::PullResponse response;
+        size_t size = next->bytes.size();
+        uint64_t events = sent_ != nullptr ? CountEvents(next->bytes) : 0;
+        response.set_signed_delta(std::move(next->bytes));
+        if (!writer->Write(response)) return grpc::Status::CANCELLED;
+        if (sent_ != nullptr) {
+          sent_->deltas.Add({request->node(), next->stream.origin});
+          sent_->events.Add({request->node(), next->stream.origin}, events);
+          sent_->bytes.Add({request->node(), next->stream.origin}, size);
         }
       }
+      bool more = order.Pending(*streams);
       bool due = std::chrono::steady_clock::now() - last_heartbeat >= kHeartbeatEvery;
       if (more && !due) continue;
       if (!writer->Write(Heartbeat(*streams))) return grpc::Status::CANCELLED;

@@ -128,5 +128,29 @@ TEST_CASE("ParseEnvelope: views of body, key id and signature, as protobuf reads
   }
 }
 
+TEST_CASE("DeltaMaxHlc: the body's max_hlc without parsing its events; 0 when malformed",
+          "[sync]") {
+  v1::SignedDelta envelope;
+  envelope.set_body(Sample().SerializeAsString());
+  envelope.set_signature(std::string(64, '\x05'));
+  CHECK(DeltaMaxHlc(envelope.SerializeAsString()) == 123456789);
+
+  // The last max_hlc counts, as protobuf keeps it; unknown fields are skipped.
+  v1::DeltaBody later;
+  later.set_max_hlc(987654321987);
+  envelope.set_body(Sample().SerializeAsString() + later.SerializeAsString() +
+                    std::string("\x98\x06\x01", 3));  // field 99, varint
+  CHECK(DeltaMaxHlc(envelope.SerializeAsString()) == 987654321987);
+
+  v1::DeltaBody none = Sample();
+  none.clear_max_hlc();
+  envelope.set_body(none.SerializeAsString());
+  CHECK(DeltaMaxHlc(envelope.SerializeAsString()) == 0);
+
+  envelope.set_body(Sample().SerializeAsString().substr(0, 40));  // cut inside a field
+  CHECK(DeltaMaxHlc(envelope.SerializeAsString()) == 0);
+  CHECK(DeltaMaxHlc(std::string("\x0a\x05", 2)) == 0);
+}
+
 }  // namespace
 }  // namespace wlsync::sync

@@ -71,6 +71,60 @@ TEST_CASE("Replication: a third node reaches waihai only through guzhen", "[e2e]
   REQUIRE(status.find("\"origin\": \"waihai\"") != std::string::npos);
 }
 
+// Guzhen renames guzhen residents that waihai registered. A node that catches up through
+// guzhen alone must get each registration (waihai's delta) before the rename (guzhen's):
+// the other way round the rename meets no home and is quarantined. Guzhen sorts before
+// waihai, so sending origins in key order gave the renames first every time.
+TEST_CASE(
+    "Replication: a node catching up through a relay gets registrations before the "
+    "edits another origin made of them",
+    "[e2e]") {
+  TempDir root("causal");
+  auto nodes = wlsync::testing::MakeNodes(root.path(), {"waihai", "guzhen", "third"});
+  REQUIRE(nodes.size() == 3);
+  Node& waihai = *nodes[0];
+  Node& guzhen = *nodes[1];
+  Node& third = *nodes[2];
+  waihai.AddPeer(guzhen);
+  guzhen.AddPeer(waihai);
+  guzhen.AddPeer(third);
+  third.AddPeer(guzhen);
+  third.Trust(waihai);
+  waihai.Trust(third);
+  REQUIRE(waihai.Start());
+  REQUIRE(guzhen.Start());
+
+  constexpr int kPeople = 12;
+  WriteCommuters(root / "gz.csv", 7000, kPeople, "guzhen");
+  REQUIRE(waihai.Cli({"import", root / "gz.csv"}).exit_code == 0);
+  REQUIRE(WaitFor([&] { return guzhen.Records() == kPeople; }, std::chrono::seconds(20)));
+  for (int i = 7000; i < 7000 + kPeople; ++i) {
+    REQUIRE(guzhen.Cli({"set", testing::Person(i, "guzhen").id_doc(), "name", "改名"}).exit_code ==
+            0);
+  }
+  // More registrations at waihai after the renames, so that waihai's stream holds deltas
+  // both older and newer than guzhen's.
+  WriteCommuters(root / "wh.csv", 0, 5, "waihai");
+  REQUIRE(waihai.Cli({"import", root / "wh.csv"}).exit_code == 0);
+  REQUIRE(WaitFor(
+      [&] {
+        return SameExports({&waihai, &guzhen}, kPeople + 5);
+      },
+      std::chrono::seconds(20)));
+
+  REQUIRE(third.Start());
+  REQUIRE(WaitFor(
+      [&] {
+        return SameExports({&guzhen, &third}, kPeople + 5);
+      },
+      std::chrono::seconds(20)));
+  std::string status = third.Cli({"status"}).out;
+  INFO(status);
+  REQUIRE(status.find("quarantine  0 events") != std::string::npos);
+  REQUIRE(third.log().find("first_reason=") == std::string::npos);
+  REQUIRE(third.Export().find("改名") != std::string::npos);
+}
+
 TEST_CASE("Replication: a node whose data dir was wiped gets everything back under a new epoch",
           "[e2e]") {
   TempDir root("wiped");
