@@ -1,5 +1,7 @@
 // The signing-key lifecycle: windows in the trust store, rotation and revocation through the
 // writer, persistence of what peers learn, and the report of what a key signed.
+#include <sodium.h>
+
 #include <catch2/catch.hpp>
 
 #include "model/hlc.h"
@@ -17,6 +19,26 @@ using testing::SignDelta;
 using testing::TestNode;
 
 constexpr int64_t kMinute = 60 * 1000;
+
+// Sha256 runs on libcrypto; libsodium is the second implementation it must agree with.
+TEST_CASE("Sha256: the FIPS 180-2 vectors, and libsodium's hash at every size around a block",
+          "[sync]") {
+  CHECK(model::HexEncode(Sha256("abc")) ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(model::HexEncode(Sha256("")) ==
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  std::string bytes;
+  for (size_t i = 0; i < 300; ++i) bytes.push_back(static_cast<char>(i * 131 + 7));
+  bytes += std::string(1 << 20, '\x5a');
+  for (size_t size :
+       std::vector<size_t>{1, 55, 56, 63, 64, 65, 119, 120, 128, 299, 300 + (1 << 20)}) {
+    std::string expected(crypto_hash_sha256_BYTES, '\0');
+    crypto_hash_sha256(reinterpret_cast<uint8_t*>(expected.data()),
+                       reinterpret_cast<const uint8_t*>(bytes.data()), size);
+    INFO(size);
+    CHECK(Sha256(std::string_view(bytes).substr(0, size)) == expected);
+  }
+}
 
 v1::DeltaBody Body(const std::string& signed_delta) {
   v1::SignedDelta envelope;
