@@ -21,7 +21,8 @@ namespace {
 // glibc's allocator, tuned for a daemon with bursts of large buffers (an import's 1 MiB
 // deltas and gRPC messages): allocations of 256 KiB and more are mapped and returned to the
 // system when freed, instead of kept in a heap that only grows. Measured on a 1M-row import
-// (docs/benchmarks.md, "Import memory"): peak RSS 345-350 MB -> 293-295 MB. Two arenas
+// (docs/benchmarks.md, "Causal send order, SHA-256 through libcrypto, glibc's arenas"):
+// peak RSS 345-350 MB -> 293-295 MB. Two arenas
 // instead of glibc's eight per core saved a few MB more but cost 6-10% of the import's rate
 // in lock waits, so glibc keeps its arena count. An operator's own MALLOC_MMAP_THRESHOLD_,
 // or WLSYNC_MALLOC_DEFAULTS=1, keeps glibc's threshold; MALLOC_ARENA_MAX works as usual.
