@@ -72,8 +72,11 @@ class SendOrder {
       if (behind.contains(id.origin) || state.seq <= read) continue;
       std::deque<Delta>& queue = queues_[id.origin];
       if (queue.empty()) {
+        // No further than the listed position: `streams` is one snapshot, so what it holds
+        // is causally closed. A delta committed since may edit a registration of another
+        // origin that the snapshot lists as read to its end; read now, it would go first.
         absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> entries =
-            store.ReadLog(id, read, kReadAhead);
+            store.ReadLog(id, read, std::min<uint64_t>(kReadAhead, state.seq - read));
         if (!entries.ok()) return entries.status();
         for (auto& [seq, bytes] : *entries) {
           uint64_t max_hlc = DeltaMaxHlc(bytes);
