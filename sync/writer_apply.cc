@@ -572,6 +572,11 @@ RepairResult Writer::ProcessRepair(Job& job) {
   }
 
   storage::CommitBatch batch;
+  // LIMITATION: a repair does not move this node's clock up to the repaired deltas' HLC, as
+  // an applied delta does: repairs skip the clock guard, and observing them could carry a
+  // clock set far ahead elsewhere over here. Where clocks disagree by more than the time
+  // between a repair and a local edit of the same group, the edit carries the older stamp
+  // and loses to the repaired write at every node.
   batch.hlc_high_water = clock_.Current();
   // Not acknowledged to anyone: a repair lost to a crash is simply found again next run.
   batch.sync = false;
