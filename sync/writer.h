@@ -259,6 +259,9 @@ class Writer {
   RepairResult ProcessRepair(Job& job);
   // Merges the events of one verified repair delta; refused events are added to `refused`.
   // Fails only when the store fails.
+  // UNAVAILABLE naming the distance when `hlc` is more than max_clock_skew ahead of the
+  // local clock: the clock guard of remote deltas and of repairs.
+  absl::Status CheckClock(uint64_t hlc);
   absl::Status MergeRepair(const v1::DeltaBody& body, internal::Overlay* overlay,
                            std::vector<std::pair<std::string, std::string>>* refused);
   // Parses and verifies an envelope; on failure fills `error`. With `only`, the body's

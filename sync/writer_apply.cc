@@ -1,5 +1,7 @@
 // The two commit paths of Writer: a group of local requests becomes one signed delta; a
 // remote delta is verified, sequenced and merged. Both end in one Store::Commit.
+#include <algorithm>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "base/logging.h"
@@ -374,14 +376,10 @@ std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& jo
     return RefuseForKey(body, stream, error, seq_check);
   }
 
-  int64_t ahead_ms = static_cast<int64_t>(model::HlcMillis(body.max_hlc())) -
-                     static_cast<int64_t>(model::HlcMillis(clock_.GuardNow()));
-  if (ahead_ms > options_.max_clock_skew_ms) {
+  if (absl::Status guard = CheckClock(body.max_hlc()); !guard.ok()) {
     stats_.held_back.fetch_add(1, std::memory_order_relaxed);
     seq_check.outcome = RemoteOutcome::kHeldBack;
-    seq_check.status = absl::UnavailableError(base::StrCat("clock guard: delta is ", ahead_ms,
-                                                           " ms ahead of the local clock (max ",
-                                                           options_.max_clock_skew_ms, " ms)"));
+    seq_check.status = std::move(guard);
     return seq_check;
   }
   std::vector<KeyRecord> key_changes = PlanNotices(body, envelope.key_id());
@@ -555,6 +553,15 @@ RemoteResult Writer::RemoteCommitted(const storage::CommitBatch& batch, RemoteRe
   return result;
 }
 
+absl::Status Writer::CheckClock(uint64_t hlc) {
+  int64_t ahead_ms = static_cast<int64_t>(model::HlcMillis(hlc)) -
+                     static_cast<int64_t>(model::HlcMillis(clock_.GuardNow()));
+  if (ahead_ms <= options_.max_clock_skew_ms) return absl::OkStatus();
+  return absl::UnavailableError(base::StrCat("clock guard: delta is ", ahead_ms,
+                                             " ms ahead of the local clock (max ",
+                                             options_.max_clock_skew_ms, " ms)"));
+}
+
 RepairResult Writer::ProcessRepair(Job& job) {
   Job::Repair& repair = std::get<Job::Repair>(job.work);
   RepairResult result;
@@ -564,19 +571,24 @@ RepairResult Writer::ProcessRepair(Job& job) {
       for (const std::string& pid : d.pids) result.refused.emplace_back(pid, d.refused.message());
       continue;
     }
+    // The clock guard of applied deltas holds here too, and a merged delta moves the clock
+    // up to its stamps, so a later local edit of the same group is stamped after them.
+    uint64_t max_hlc = 0;
+    for (const v1::Event& e : d.body->events()) max_hlc = std::max(max_hlc, e.stamp().hlc());
+    if (absl::Status guard = CheckClock(max_hlc); !guard.ok()) {
+      std::string reason = base::StrCat(guard.message(), "; left for the next reconciliation");
+      for (const std::string& pid : d.pids) result.refused.emplace_back(pid, reason);
+      continue;
+    }
     ++result.deltas;
     if (absl::Status s = MergeRepair(*d.body, &overlay, &result.refused); !s.ok()) {
       result.status = s;
       return result;
     }
+    clock_.Observe(max_hlc);
   }
 
   storage::CommitBatch batch;
-  // LIMITATION: a repair does not move this node's clock up to the repaired deltas' HLC, as
-  // an applied delta does: repairs skip the clock guard, and observing them could carry a
-  // clock set far ahead elsewhere over here. Where clocks disagree by more than the time
-  // between a repair and a local edit of the same group, the edit carries the older stamp
-  // and loses to the repaired write at every node.
   batch.hlc_high_water = clock_.Current();
   // Not acknowledged to anyone: a repair lost to a crash is simply found again next run.
   batch.sync = false;

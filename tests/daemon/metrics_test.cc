@@ -184,7 +184,7 @@ TEST_CASE("Metrics: deltas signed with a key other than the configured one count
   CHECK(MetricValue(m, R"(wlsync_replication_lag_events{peer="guzhen"})") > 0);
 }
 
-TEST_CASE("Metrics: a listener that cannot open stops the start; an empty one is off",
+TEST_CASE("Metrics: a listener that cannot open stops the start, an empty one is off",
           "[daemon][e2e]") {
   wlsync::testing::TempDir root("metrics-listen");
   auto nodes = wlsync::testing::MakeNodes(root.path(), {"waihai"});

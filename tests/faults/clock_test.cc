@@ -65,9 +65,10 @@ struct Clocks {
   }
 };
 
-TEST_CASE("Faults: a node's clock jumps an hour back and an hour ahead while both write; "
-          "nothing acknowledged is lost",
-          "[faults][clock]") {
+TEST_CASE(
+    "Faults: a node's clock jumps an hour back and an hour ahead while both write: "
+    "nothing acknowledged is lost",
+    "[faults][clock]") {
   const std::string faketime = FakeTimeLibrary();
   INFO("libfaketime is missing: run deploy/install-deps.sh");
   REQUIRE(!faketime.empty());

@@ -296,7 +296,7 @@ TEST_CASE("Csv: a GB18030 export is refused as UTF-8 and read as GB18030", "[mod
 // UTF-8 Chinese of an even number of bytes per cell often converts without error as
 // GB18030, into other characters: such a file is refused rather than stored garbled. Some
 // GB18030 text is well-formed UTF-8 too, but never spells ideographs in it.
-TEST_CASE("Csv: UTF-8 Chinese given as GB18030 is refused; GB18030 and ASCII files are read",
+TEST_CASE("Csv: UTF-8 Chinese given as GB18030 is refused, GB18030 and ASCII files are read",
           "[model]") {
   const size_t chunk = AnyChunk();
   const std::string utf8 =

@@ -128,7 +128,7 @@ TEST_CASE("ParseEnvelope: views of body, key id and signature, as protobuf reads
   }
 }
 
-TEST_CASE("DeltaMaxHlc: the body's max_hlc without parsing its events; 0 when malformed",
+TEST_CASE("DeltaMaxHlc: the body's max_hlc without parsing its events, 0 when malformed",
           "[sync]") {
   v1::SignedDelta envelope;
   envelope.set_body(Sample().SerializeAsString());

@@ -131,9 +131,10 @@ TEST_CASE("Writer: a delta planned while the one before it commits reads that on
   CHECK(waihai.store().DigestNode("").digest == p.guzhen.store().DigestNode("").digest);
 }
 
-TEST_CASE("Writer: a failed commit refuses only what was planned on it; once the store takes "
-          "writes again the own stream goes on from the last committed delta",
-          "[sync][faults]") {
+TEST_CASE(
+    "Writer: a failed commit refuses only what was planned on it, and once the store takes "
+    "writes again the own stream goes on from the last committed delta",
+    "[sync][faults]") {
   wlsync::testing::TempDir dir("sync-full-disk");
   wlsync::testing::SmallDisk disk(dir.path(), 64);
   REQUIRE(disk.mounted());  // needs CAP_SYS_ADMIN, as root here and in CI

@@ -589,5 +589,34 @@ TEST_CASE("Writer: a repair batch merges the wanted pids of every delta that ver
   CHECK(p.guzhen.store().counts().records == 2);
 }
 
+TEST_CASE(
+    "Writer: a repair holds back a delta from a clock far ahead, and moves the clock up to "
+    "the deltas it merges so a later local edit wins",
+    "[sync]") {
+  Pair p;
+  p.waihai.wall().offset_ms = 5'000;  // ahead, but within the 10 s guard
+  REQUIRE(p.waihai.Register({Person(1, "waihai")})[0].status.ok());
+  std::string pid = p.waihai.planner().PidOf(Person(1, "waihai").id_doc()).value();
+
+  RepairResult r = p.guzhen.writer().Repair({{p.waihai.OwnDeltas().front(), {pid}}});
+  REQUIRE(r.status.ok());
+  REQUIRE(r.repaired == std::vector<std::string>{pid});
+  // guzhen's clock reads 5 s earlier than waihai's stamps: its edit must still come after.
+  REQUIRE(p.guzhen.Set(pid, "phone", "13600000000")[0].status.ok());
+  CHECK(model::GroupOf(**p.guzhen.store().GetRecord(pid), v1::CONTACT).value().phone() ==
+        "13600000000");
+
+  p.waihai.wall().offset_ms = 3'600'000;  // an hour ahead: held back, like an applied delta
+  REQUIRE(p.waihai.Register({Person(2, "waihai")})[0].status.ok());
+  std::string later = p.waihai.planner().PidOf(Person(2, "waihai").id_doc()).value();
+  r = p.guzhen.writer().Repair({{p.waihai.OwnDeltas().back(), {later}}});
+  REQUIRE(r.status.ok());
+  CHECK(r.repaired.empty());
+  REQUIRE(r.refused.size() == 1);
+  CHECK(r.refused[0].first == later);
+  CHECK(r.refused[0].second.find("clock guard") != std::string::npos);
+  CHECK(!p.guzhen.store().GetRecord(later).value().has_value());
+}
+
 }  // namespace
 }  // namespace wlsync::sync
