@@ -11,8 +11,10 @@ namespace {
 
 using wlsync::cli::kExitUsage;
 
-std::string FlagOrEnv(const std::string& flag, const char* name) {
-  if (!flag.empty()) return flag;
+// The option's value when it was given (even empty: `--node ''` is a mistake to report, not
+// a reason to fall back to the environment), else the environment variable's.
+std::string FlagOrEnv(const CLI::Option* option, const std::string& flag, const char* name) {
+  if (option != nullptr && option->count() > 0) return flag;
   const char* env = std::getenv(name);
   return env == nullptr ? "" : env;
 }
@@ -23,14 +25,17 @@ int main(int argc, char** argv) {
   CLI::App app{"wlsync: operator tool for a wlsync node"};
   app.require_subcommand(1);
   std::string node_flag;
-  app.add_option("--node", node_flag, "node address HOST:PORT (default: $WLSYNC_NODE)");
+  CLI::Option* node_option =
+      app.add_option("--node", node_flag, "node address HOST:PORT (default: $WLSYNC_NODE)");
   std::string token_file_flag;
-  app.add_option("--token-file", token_file_flag,
-                 "file holding the bearer token (default: $WLSYNC_TOKEN_FILE)");
+  CLI::Option* token_file_option =
+      app.add_option("--token-file", token_file_flag,
+                     "file holding the bearer token (default: $WLSYNC_TOKEN_FILE)");
   std::string ca_flag;
   bool insecure_flag = false;
-  app.add_option("--ca", ca_flag, "CA certificate (PEM) of the node's TLS certificate "
-                                  "(default: $WLSYNC_CA)");
+  CLI::Option* ca_option = app.add_option("--ca", ca_flag,
+                                          "CA certificate (PEM) of the node's TLS certificate "
+                                          "(default: $WLSYNC_CA)");
   app.add_flag("--insecure", insecure_flag,
                "plain TCP, for a node run with api.insecure = true (or WLSYNC_INSECURE=1)");
 
@@ -254,8 +259,8 @@ int main(int argc, char** argv) {
   }
 
   if (init_cmd->parsed()) {
-    if (!wlsync::daemon::IsValidHostPort(init.listen)) {
-      std::fprintf(stderr, "wlsync: init: --listen must be HOST:PORT with a port from 1 to 65535\n");
+    if (absl::Status s = wlsync::daemon::CheckHostPort(init.listen); !s.ok()) {
+      std::fprintf(stderr, "wlsync: init: --listen %s\n", std::string(s.message()).c_str());
       return kExitUsage;
     }
     if (!init.metrics_listen.empty() && init.metrics_listen != "off" &&
@@ -282,8 +287,14 @@ int main(int argc, char** argv) {
 
   if (token_hash->parsed()) return wlsync::cli::RunTokenHash(token_hash_file);
 
+  for (const CLI::Option* given : {node_option, token_file_option, ca_option}) {
+    if (given->count() > 0 && given->as<std::string>().empty()) {
+      std::fprintf(stderr, "wlsync: %s is empty\n", given->get_name().c_str());
+      return kExitUsage;
+    }
+  }
   wlsync::cli::ClientOptions client;
-  std::string token_file = FlagOrEnv(token_file_flag, "WLSYNC_TOKEN_FILE");
+  std::string token_file = FlagOrEnv(token_file_option, token_file_flag, "WLSYNC_TOKEN_FILE");
   if (!token_file.empty()) {
     absl::StatusOr<std::string> token = wlsync::cli::ReadTokenFile(token_file);
     if (!token.ok()) {
@@ -293,17 +304,18 @@ int main(int argc, char** argv) {
     client.token = *token;
   }
 
-  std::string node = FlagOrEnv(node_flag, "WLSYNC_NODE");
+  std::string node = FlagOrEnv(node_option, node_flag, "WLSYNC_NODE");
+  const char* node_source = node_option->count() > 0 ? "--node" : "WLSYNC_NODE";
   if (node.empty()) {
     std::fprintf(stderr, "wlsync: no node: give --node HOST:PORT or set WLSYNC_NODE\n");
     return kExitUsage;
   }
-  if (!wlsync::daemon::IsValidHostPort(node)) {
-    std::fprintf(stderr, "wlsync: --node must be HOST:PORT with a port from 1 to 65535\n");
+  if (absl::Status s = wlsync::daemon::CheckHostPort(node); !s.ok()) {
+    std::fprintf(stderr, "wlsync: %s %s\n", node_source, std::string(s.message()).c_str());
     return kExitUsage;
   }
-  client.ca_file = FlagOrEnv(ca_flag, "WLSYNC_CA");
-  client.insecure = insecure_flag || FlagOrEnv("", "WLSYNC_INSECURE") == "1";
+  client.ca_file = FlagOrEnv(ca_option, ca_flag, "WLSYNC_CA");
+  client.insecure = insecure_flag || FlagOrEnv(nullptr, "", "WLSYNC_INSECURE") == "1";
   if (absl::Status s = wlsync::cli::ConfigureClient(client); !s.ok()) {
     std::fprintf(stderr, "wlsync: %s\n", std::string(s.message()).c_str());
     return kExitUsage;

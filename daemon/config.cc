@@ -134,8 +134,8 @@ absl::Status ReadTuning(const toml::table& root, const std::string& origin,
     Reader r(*api, "api.", origin, base);
     WLSYNC_RETURN_IF_ERROR(r.String("listen", &c->listen, /*required=*/false));
     WLSYNC_RETURN_IF_ERROR(r.Bool("insecure", &c->insecure));
-    if (!IsValidHostPort(c->listen)) {
-      return Bad(origin, "api.listen", "must be HOST:PORT with a port from 1 to 65535");
+    if (absl::Status s = CheckHostPort(c->listen); !s.ok()) {
+      return Bad(origin, "api.listen", std::string(s.message()));
     }
   }
   if (const toml::table* metrics = Section(root, "metrics")) {
@@ -285,8 +285,8 @@ absl::Status ReadPeers(const toml::table& root, const std::string& origin,
       if (history.empty()) c->key_histories.pop_back();
       if (is_peer) {
         WLSYNC_RETURN_IF_ERROR(r.String("address", &address, /*required=*/true));
-        if (!IsValidHostPort(address)) {
-          return Bad(origin, r.Name("address"), "must be HOST:PORT with a port from 1 to 65535");
+        if (absl::Status s = CheckHostPort(address); !s.ok()) {
+          return Bad(origin, r.Name("address"), std::string(s.message()));
         }
         std::string cert;
         WLSYNC_RETURN_IF_ERROR(r.Path("cert", &cert, /*required=*/false));
@@ -306,18 +306,37 @@ absl::Status ReadPeers(const toml::table& root, const std::string& origin,
 
 }  // namespace
 
-bool IsValidHostPort(std::string_view address) {
+absl::Status CheckHostPort(std::string_view address) {
+  auto bad = [](std::string_view why) {
+    return absl::InvalidArgumentError(base::StrCat("must be HOST:PORT: ", why));
+  };
+  if (address.empty()) return bad("it is empty");
   size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == address.size()) return false;
+  if (colon == std::string_view::npos) return bad("no :PORT at the end");
+  std::string_view host = address.substr(0, colon);
   std::string_view port = address.substr(colon + 1);
-  if (port.size() > 5) return false;
   int value = 0;
+  bool digits = !port.empty() && port.size() <= 5;
   for (char ch : port) {
-    if (ch < '0' || ch > '9') return false;
-    value = value * 10 + (ch - '0');
+    digits = digits && ch >= '0' && ch <= '9';
+    if (digits) value = value * 10 + (ch - '0');
   }
-  return value >= 1 && value <= 65535;
+  if (!digits || value < 1 || value > 65535) return bad("the port must be from 1 to 65535");
+  if (host.empty()) return bad("no host before the port");
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']' ||
+        host.substr(1, host.size() - 2).find_first_of("[]") != std::string_view::npos) {
+      return bad("a bracketed host is one IPv6 address, as in [::1]:7401");
+    }
+  } else if (host.find(':') != std::string_view::npos) {
+    return bad("an IPv6 address goes in brackets, as in [::1]:7401");
+  } else if (host.find_first_of("[]/ ") != std::string_view::npos) {
+    return bad("the host is a name or an address, without brackets, slashes or spaces");
+  }
+  return absl::OkStatus();
 }
+
+bool IsValidHostPort(std::string_view address) { return CheckHostPort(address).ok(); }
 
 bool IsValidMetricsListen(std::string_view address) {
   if (!IsValidHostPort(address)) return false;

@@ -106,7 +106,9 @@ absl::StatusOr<Config> LoadConfig(const std::string& path);
 absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& origin,
                                    const std::string& base_dir);
 
-// HOST:PORT with a port from 1 to 65535 (host not resolved).
+// HOST:PORT with a port from 1 to 65535 (host not resolved; an IPv6 address in brackets).
+// INVALID_ARGUMENT says what is wrong, without repeating the address.
+absl::Status CheckHostPort(std::string_view address);
 bool IsValidHostPort(std::string_view address);
 
 // HOST:PORT for the metrics listener: an IPv4 address or a host name ([A-Za-z0-9.-]+),

@@ -186,6 +186,34 @@ TEST_CASE("CLI: exit codes are 0 ok, 1 failure, 2 usage, 3 some rows refused", "
     CHECK(Cli({"--node", "127.0.0.1:1", "export", "--format", "xml"}).exit_code == 2);
   }
 
+  SECTION("a node address that cannot be right is refused, saying why") {
+    const std::string wlsync = std::string(WLSYNC_BIN_DIR) + "/wlsync";
+    // Given but empty: refused, not replaced by the environment's node.
+    CommandResult empty = Run({wlsync, "--node", "", "status"}, {{"WLSYNC_NODE", "127.0.0.1:1"}});
+    CHECK(empty.exit_code == 2);
+    CHECK(empty.err.find("--node is empty") != std::string::npos);
+    CommandResult empty_token = Cli({"--node", "127.0.0.1:1", "--token-file", "", "status"});
+    CHECK(empty_token.exit_code == 2);
+    CHECK(empty_token.err.find("--token-file is empty") != std::string::npos);
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"::1:7401", "IPv6 address goes in brackets"},
+        {"[::1:7401", "bracketed host"},
+        {":7401", "no host"},
+        {"127.0.0.1", "no :PORT"},
+        {"127.0.0.1:0", "port must be from 1 to 65535"},
+        {"127.0.0.1:65536", "port must be from 1 to 65535"},
+    };
+    for (const auto& [address, why] : bad) {
+      INFO(address);
+      CommandResult r = Cli({"--node", address, "status"});
+      CHECK(r.exit_code == 2);
+      CHECK(r.err.find(why) != std::string::npos);
+    }
+    CommandResult from_env = Run({wlsync, "status"}, {{"WLSYNC_NODE", "::1:7401"}});
+    CHECK(from_env.exit_code == 2);
+    CHECK(from_env.err.find("WLSYNC_NODE must be HOST:PORT") != std::string::npos);
+  }
+
   SECTION("an unreachable node exits 1") {
     std::string nobody = "127.0.0.1:" + std::to_string(FreePort());
     CommandResult r = Cli({"--node", nobody, "status"});

@@ -169,6 +169,7 @@ TEST_CASE("Config: every kind of mistake names the key", "[daemon]") {
       {"[node]\nname = \"waihai\"\n", "node.data_dir"},
       {std::string(kMinimal) + "[api]\nlisten = 7401\n", "api.listen"},
       {std::string(kMinimal) + "[api]\nlisten = \"nohostport\"\n", "api.listen"},
+      {std::string(kMinimal) + "[api]\nlisten = \"::1:7401\"\n", "api.listen"},
       {std::string(kMinimal) + "[sync]\nmax_clock_skew_ms = -1\n", "sync.max_clock_skew_ms"},
       {std::string(kMinimal) + "[sync]\nmax_clock_skw_ms = 5\n", "sync.max_clock_skw_ms"},
       {std::string(kMinimal) + "[log]\nformat = \"xml\"\n", "log.format"},
@@ -183,6 +184,10 @@ TEST_CASE("Config: every kind of mistake names the key", "[daemon]") {
       {std::string(kMinimal) + "[[peers]]\nname = \"Guzhen!\"\naddress = \"h:1\"\npublic_key = \"" +
            std::string(64, 'a') + "\"\n",
        "peers[0].name"},
+      {std::string(kMinimal) +
+           "[[peers]]\nname = \"guzhen\"\naddress = \"::1:7402\"\npublic_key = \"" +
+           std::string(64, 'a') + "\"\n",
+       "peers[0].address: must be HOST:PORT: an IPv6 address goes in brackets"},
       {std::string(kMinimal) + "surprise = 1\n", "surprise"},
       {std::string(kMinimal) + "[auth]\nadmin_token_sha256 = \"xyz\"\n", "auth.admin_token_sha256"},
       {std::string(kMinimal) + "[auth]\ntracer_requests_per_minute = -5\n",
