@@ -496,8 +496,34 @@ absl::StatusOr<std::vector<std::string>> Store::ListReports(size_t last) const {
 }
 
 struct PreparedCommit::Writes {
-  rocksdb::WriteBatch wb;
+  std::unique_ptr<rocksdb::WriteBatch> wb;
 };
+
+namespace {
+// Batches kept for reuse, and the largest buffer kept: two commits overlap at most, and a
+// batch over the bound (a rare huge delta or repair) is freed rather than held.
+constexpr size_t kPooledBatches = 2;
+constexpr size_t kPooledBatchBytes = 8 << 20;
+}  // namespace
+
+std::unique_ptr<rocksdb::WriteBatch> Store::Impl::TakeBatch() {
+  {
+    std::lock_guard<std::mutex> lock(batch_pool_mu);
+    if (!batch_pool.empty()) {
+      std::unique_ptr<rocksdb::WriteBatch> wb = std::move(batch_pool.back());
+      batch_pool.pop_back();
+      return wb;
+    }
+  }
+  return std::make_unique<rocksdb::WriteBatch>();
+}
+
+void Store::Impl::GiveBack(std::unique_ptr<rocksdb::WriteBatch> wb) {
+  if (wb == nullptr || wb->Data().capacity() > kPooledBatchBytes) return;
+  wb->Clear();  // keeps the buffer
+  std::lock_guard<std::mutex> lock(batch_pool_mu);
+  if (batch_pool.size() < kPooledBatches) batch_pool.push_back(std::move(wb));
+}
 PreparedCommit::PreparedCommit() = default;
 PreparedCommit::~PreparedCommit() = default;
 PreparedCommit::PreparedCommit(PreparedCommit&&) noexcept = default;
@@ -506,7 +532,8 @@ PreparedCommit& PreparedCommit::operator=(PreparedCommit&&) noexcept = default;
 PreparedCommit Store::Prepare(const CommitBatch& batch) const {
   PreparedCommit prepared;
   prepared.writes_ = std::make_unique<PreparedCommit::Writes>();
-  rocksdb::WriteBatch& wb = prepared.writes_->wb;
+  prepared.writes_->wb = impl_->TakeBatch();
+  rocksdb::WriteBatch& wb = *prepared.writes_->wb;
   if (!batch.signed_delta.empty()) {
     wb.Put(impl_->cf(kLog), keys::LogKey(batch.stream, batch.seq),
            impl_->sealer->Seal(batch.signed_delta));
@@ -546,7 +573,7 @@ absl::Status Store::Commit(const CommitBatch& batch) { return Commit(batch, Prep
 absl::Status Store::Commit(const CommitBatch& batch, PreparedCommit prepared) {
   if (absl::Status err = write_error(); !err.ok()) return err;
   if (prepared.empty()) prepared = Prepare(batch);
-  rocksdb::WriteBatch& wb = prepared.writes_->wb;
+  rocksdb::WriteBatch& wb = *prepared.writes_->wb;
 
   // What depends on the commits before this one: the digest buckets, the counts, the
   // quarantine total and the clock's high-water mark.
@@ -584,6 +611,7 @@ absl::Status Store::Commit(const CommitBatch& batch, PreparedCommit prepared) {
   rocksdb::WriteOptions wo;
   wo.sync = impl_->options.sync && batch.sync;
   rocksdb::Status s = impl_->db->Write(wo, &wb);
+  impl_->GiveBack(std::move(prepared.writes_->wb));
   if (!s.ok()) return Poison(ToStatus(s, "commit"));
 
   {

@@ -6,8 +6,8 @@
 
 #include <atomic>
 #include <cstdarg>
-
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -98,6 +98,15 @@ struct Store::Impl {
   // close, so such a database is left open (the process is ending) and recovered from its
   // WAL at the next open, as after a crash; everything acknowledged is in that WAL.
   bool abandon = false;
+
+  // WriteBatches of finished commits, kept with their buffers: a delta's batch runs to a
+  // few MiB, and a new one grows by doubling into freshly mapped pages (glibc maps blocks
+  // over the 256 KiB threshold daemon/main.cc sets), each page faulted in on first touch.
+  std::mutex batch_pool_mu;
+  std::vector<std::unique_ptr<rocksdb::WriteBatch>> batch_pool;
+
+  std::unique_ptr<rocksdb::WriteBatch> TakeBatch();
+  void GiveBack(std::unique_ptr<rocksdb::WriteBatch> wb);
 
   ~Impl() {
     if (abandon) {
