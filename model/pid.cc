@@ -106,13 +106,25 @@ std::string Base32Lower(const uint8_t* data, size_t size) {
   return out;
 }
 
+namespace {
+
+// The value of a character of kBase32Alphabet, or -1 (checked once per event received,
+// so a range test rather than a search of the alphabet).
+int Base32Value(char c) {
+  if (c >= 'a' && c <= 'z') return c - 'a';
+  if (c >= '2' && c <= '7') return 26 + (c - '2');
+  return -1;
+}
+
+}  // namespace
+
 bool IsValidPid(std::string_view text) {
   if (text.size() != kPidLength) return false;
   for (char c : text) {
-    if (kBase32Alphabet.find(c) == std::string_view::npos) return false;
+    if (Base32Value(c) < 0) return false;
   }
   // 16 bytes = 128 bits fill 25 characters and 3 bits of the last one.
-  return (kBase32Alphabet.find(text.back()) & 0x3) == 0;
+  return (Base32Value(text.back()) & 0x3) == 0;
 }
 
 std::string HexEncode(std::string_view bytes) {

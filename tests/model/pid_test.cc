@@ -52,6 +52,20 @@ TEST_CASE("Pid: IsValidPid refuses wrong length, alphabet and tail bits", "[mode
   REQUIRE_FALSE(IsValidPid(std::string(25, 'a') + "1"));
   REQUIRE_FALSE(IsValidPid(std::string(25, 'a') + "b"));  // low bits must be zero
   REQUIRE_FALSE(IsValidPid(std::string(26, 'A')));
+
+  // Every byte, in the middle and last: only the 32 characters of the alphabet, and last
+  // only those whose value has its two low bits clear (a, e, i, ..., 2, 6).
+  const std::string alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    const size_t at = alphabet.find(c);
+    INFO(b);
+    CHECK(IsValidPid(std::string(12, 'a') + c + std::string(13, 'a')) == (at != std::string::npos));
+    CHECK(IsValidPid(std::string(25, 'a') + c) == (at != std::string::npos && at % 4 == 0));
+  }
+  // Pids the federation key makes are valid.
+  FederationKey key = FederationKey::Generate();
+  for (int n = 0; n < 100; ++n) CHECK(IsValidPid(key.Pid("id" + std::to_string(n))));
 }
 
 TEST_CASE("Pid: hex round-trips and refuses bad digits", "[model]") {
