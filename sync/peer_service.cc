@@ -5,10 +5,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <deque>
 #include <map>
 #include <optional>
-#include <set>
 #include <string_view>
 #include <vector>
 
@@ -20,106 +18,11 @@
 #include "net/credentials.h"
 #include "sync/delta_scan.h"
 #include "sync/freezes.h"
+#include "sync/send_order.h"
 #include "wlsync/v1/peer.grpc.pb.h"
 
 namespace wlsync::sync {
 namespace {
-
-using StreamEntry = std::pair<storage::StreamId, storage::StreamState>;
-
-// The streams of each origin in the order they were written, oldest epoch first. Epoch ids
-// are random, so the cursors' key order is not that order. An origin's epochs follow one
-// another (every start of a node begins one, and its clock never goes back), so the
-// highest HLC of each orders them. A later epoch may edit a person an earlier one
-// registered: sent first, that edit would meet no record at a peer catching up, and the
-// ownership rule would quarantine it for want of a home.
-std::vector<const StreamEntry*> InWrittenOrder(const std::vector<StreamEntry>& streams) {
-  std::vector<const StreamEntry*> out;
-  out.reserve(streams.size());
-  for (const StreamEntry& s : streams) out.push_back(&s);
-  std::stable_sort(out.begin(), out.end(), [](const StreamEntry* a, const StreamEntry* b) {
-    if (a->first.origin != b->first.origin) return a->first.origin < b->first.origin;
-    return a->second.max_hlc < b->second.max_hlc;
-  });
-  return out;
-}
-
-// Deltas read ahead from the log, a few per origin, handed out in causal order: each
-// origin's in the order written, and among origins the one with the lowest highest-HLC
-// first. A node that applies a delta observes its HLC, so whatever it writes afterwards
-// carries a higher one: a delta always goes out after every delta it could depend on, from
-// any origin. A peer catching up through this node thus gets waihai's registration of a
-// person before guzhen's later edit of them; sent origin by origin, the edit could arrive
-// first, meet no home, and be quarantined.
-class SendOrder {
- public:
-  struct Delta {
-    storage::StreamId stream;
-    uint64_t seq = 0;
-    std::string bytes;  // the signed delta as logged
-    uint64_t max_hlc = 0;
-  };
-
-  // Reading starts after the peer's cursors.
-  explicit SendOrder(const std::map<storage::StreamId, uint64_t>& cursors) : read_(cursors) {}
-
-  // Reads ahead, from `streams` (in written order), for every origin with nothing queued.
-  absl::Status Fill(const storage::Store& store, const std::vector<const StreamEntry*>& streams) {
-    std::set<std::string_view> behind;  // origins with an earlier epoch still to read
-    for (const StreamEntry* entry : streams) {
-      const auto& [id, state] = *entry;
-      uint64_t& read = read_[id];
-      if (behind.contains(id.origin) || state.seq <= read) continue;
-      std::deque<Delta>& queue = queues_[id.origin];
-      if (queue.empty()) {
-        // No further than the listed position: `streams` is one snapshot, so what it holds
-        // is causally closed. A delta committed since may edit a registration of another
-        // origin that the snapshot lists as read to its end; read now, it would go first.
-        absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> entries =
-            store.ReadLog(id, read, std::min<uint64_t>(kReadAhead, state.seq - read));
-        if (!entries.ok()) return entries.status();
-        for (auto& [seq, bytes] : *entries) {
-          uint64_t max_hlc = DeltaMaxHlc(bytes);
-          queue.push_back(Delta{id, seq, std::move(bytes), max_hlc});
-          read = seq;
-        }
-      }
-      // A later epoch of the origin is read only once this one is read to its end.
-      if (read < state.seq) behind.insert(id.origin);
-    }
-    return absl::OkStatus();
-  }
-
-  // The next delta to send, taken off its queue; nothing when no origin has one queued.
-  std::optional<Delta> Pop() {
-    std::deque<Delta>* first = nullptr;
-    for (auto& [origin, queue] : queues_) {
-      if (queue.empty()) continue;
-      if (first == nullptr || queue.front().max_hlc < first->front().max_hlc) first = &queue;
-    }
-    if (first == nullptr) return std::nullopt;
-    Delta next = std::move(first->front());
-    first->pop_front();
-    return next;
-  }
-
-  // True while something of `streams` is queued or not yet read.
-  bool Pending(const std::vector<StreamEntry>& streams) const {
-    for (const auto& [origin, queue] : queues_) {
-      if (!queue.empty()) return true;
-    }
-    for (const auto& [id, state] : streams) {
-      auto it = read_.find(id);
-      if (state.seq > (it == read_.end() ? 0 : it->second)) return true;
-    }
-    return false;
-  }
-
- private:
-  static constexpr size_t kReadAhead = 16;
-  std::map<std::string, std::deque<Delta>> queues_;  // by origin
-  std::map<storage::StreamId, uint64_t> read_;       // highest seq read, per stream
-};
 
 constexpr size_t kRoundDeltas = 64;  // deltas sent between two looks at the link
 constexpr int kIdleWaitMs = 1000;
