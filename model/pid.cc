@@ -52,41 +52,52 @@ absl::Status FederationKey::WriteFile(const std::string& path) const {
   return WriteFileAtomic(path, hex + "\n", 0600);
 }
 
-namespace {
+struct HmacKey::State {
+  crypto_auth_hmacsha256_state keyed;  // after the key's padded blocks, before any message
+};
 
-// HMAC-SHA256(key, concatenation of `parts`), all 32 bytes.
-std::string Hmac(const uint8_t* key, size_t key_size,
-                 std::initializer_list<std::string_view> parts) {
-  uint8_t mac[crypto_auth_hmacsha256_BYTES];
-  crypto_auth_hmacsha256_state state;
-  crypto_auth_hmacsha256_init(&state, key, key_size);
+HmacKey::HmacKey(std::string_view key) {
+  auto state = std::make_shared<State>();
+  crypto_auth_hmacsha256_init(&state->keyed, reinterpret_cast<const uint8_t*>(key.data()),
+                              key.size());
+  state_ = std::move(state);
+}
+
+std::string HmacKey::Mac(std::initializer_list<std::string_view> parts) const {
+  crypto_auth_hmacsha256_state state = state_->keyed;
   for (std::string_view part : parts) {
     crypto_auth_hmacsha256_update(&state, reinterpret_cast<const uint8_t*>(part.data()),
                                   part.size());
   }
-  crypto_auth_hmacsha256_final(&state, mac);
-  return std::string(reinterpret_cast<const char*>(mac), sizeof(mac));
+  std::string mac(crypto_auth_hmacsha256_BYTES, '\0');
+  crypto_auth_hmacsha256_final(&state, reinterpret_cast<uint8_t*>(mac.data()));
+  sodium_memzero(&state, sizeof(state));
+  return mac;
 }
 
-}  // namespace
+std::string HmacKey::Tag(std::string_view domain, std::string_view value) const {
+  return Mac({domain, std::string_view("\0", 1), value}).substr(0, 16);
+}
+
+FederationKey::FederationKey(const std::array<uint8_t, kSize>& bytes)
+    : bytes_(bytes),
+      mac_(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size())) {}
 
 std::string FederationKey::Pid(std::string_view normalized_id_doc) const {
-  std::string mac = Hmac(bytes_.data(), bytes_.size(), {normalized_id_doc});
+  std::string mac = mac_.Mac({normalized_id_doc});
   return Base32Lower(reinterpret_cast<const uint8_t*>(mac.data()), 16);
 }
 
 std::string FederationKey::Fingerprint() const {
-  return Hmac(bytes_.data(), bytes_.size(), {"wlsync/federation-check/v1"}).substr(0, 16);
+  return mac_.Mac({"wlsync/federation-check/v1"}).substr(0, 16);
 }
 
 std::string FederationKey::DeriveKey(std::string_view purpose) const {
-  return Hmac(bytes_.data(), bytes_.size(), {"wlsync/derive/v1/", purpose});
+  return mac_.Mac({"wlsync/derive/v1/", purpose});
 }
 
 std::string KeyedTag(std::string_view key, std::string_view domain, std::string_view value) {
-  return Hmac(reinterpret_cast<const uint8_t*>(key.data()), key.size(),
-              {domain, std::string_view("\0", 1), value})
-      .substr(0, 16);
+  return HmacKey(key).Tag(domain, value);
 }
 
 std::string Base32Lower(const uint8_t* data, size_t size) {

@@ -5,6 +5,8 @@
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -14,6 +16,23 @@ namespace wlsync::model {
 
 // Length of a pid: 16 bytes in lowercase base32 without padding.
 inline constexpr size_t kPidLength = 26;
+
+// HMAC-SHA256 under one fixed key, with the key's two padded blocks hashed once when it
+// is made: each message then costs two SHA-256 blocks instead of four (a pid per imported
+// row, a phone tag per stored record). Immutable, cheap to copy; thread safe.
+class HmacKey {
+ public:
+  explicit HmacKey(std::string_view key);
+
+  // All 32 bytes of HMAC-SHA256(key, the concatenation of `parts`).
+  std::string Mac(std::initializer_list<std::string_view> parts) const;
+  // KeyedTag(key, domain, value), below.
+  std::string Tag(std::string_view domain, std::string_view value) const;
+
+ private:
+  struct State;
+  std::shared_ptr<const State> state_;
+};
 
 // The federation key: 32 secret bytes shared by all jurisdictions.
 // Immutable after construction; thread safe.
@@ -41,9 +60,10 @@ class FederationKey {
   std::string DeriveKey(std::string_view purpose) const;
 
  private:
-  explicit FederationKey(const std::array<uint8_t, kSize>& bytes) : bytes_(bytes) {}
+  explicit FederationKey(const std::array<uint8_t, kSize>& bytes);
 
   std::array<uint8_t, kSize> bytes_;
+  HmacKey mac_;  // of bytes_
 };
 
 // 16 bytes of HMAC-SHA256(key, domain + '\0' + value): a keyed, one-way tag for a

@@ -35,7 +35,7 @@ void AddTerm(std::vector<std::string>* out, IndexKind kind, std::string_view ter
 }  // namespace
 
 Indexer::Indexer(std::string tag_key)
-    : tag_key_(tag_key.empty() ? std::string(32, '\x5a') : std::move(tag_key)) {}
+    : tag_key_(tag_key.empty() ? std::string(32, '\x5a') : tag_key) {}
 
 std::string Indexer::TermPrefix(IndexKind kind, std::string_view term) {
   std::string key(1, static_cast<char>(kind));
@@ -50,7 +50,7 @@ std::string_view Indexer::PidOf(std::string_view key) {
 }
 
 std::string Indexer::PhoneTerm(std::string_view phone) const {
-  return model::HexEncode(model::KeyedTag(tag_key_, "phone", phone));
+  return model::HexEncode(tag_key_.Tag("phone", phone));
 }
 
 std::string Indexer::MembershipTerm(std::string_view status, std::string_view list,
@@ -85,7 +85,7 @@ std::optional<Indexer::Membership> Indexer::ParseMembership(std::string_view key
 std::string Indexer::Version() const { return base::StrCat(kLayoutVersion, ":", KeyCheck()); }
 
 std::string Indexer::KeyCheck() const {
-  return model::HexEncode(model::KeyedTag(tag_key_, "index-version", ""));
+  return model::HexEncode(tag_key_.Tag("index-version", ""));
 }
 
 std::optional<std::string_view> Indexer::KeyCheckOf(std::string_view version) {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "model/pid.h"
 #include "wlsync/v1/records.pb.h"
 
 namespace wlsync::storage {
@@ -71,7 +72,7 @@ class Indexer {
   static std::optional<std::string_view> KeyCheckOf(std::string_view version);
 
  private:
-  const std::string tag_key_;
+  const model::HmacKey tag_key_;
 };
 
 // Keys in `after` but not `before`, and in `before` but not `after` (both sorted).

@@ -68,6 +68,31 @@ TEST_CASE("Pid: IsValidPid refuses wrong length, alphabet and tail bits", "[mode
   for (int n = 0; n < 100; ++n) CHECK(IsValidPid(key.Pid("id" + std::to_string(n))));
 }
 
+TEST_CASE("Pid: HmacKey gives HMAC-SHA256 as computed from scratch, for keys of every size",
+          "[model]") {
+  // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+  CHECK(HexEncode(HmacKey("Jefe").Mac({"what do ya ", "want for nothing?"})) ==
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  // RFC 4231 test case 6: a 131-byte key (longer than a block, hashed first).
+  CHECK(HexEncode(HmacKey(std::string(131, '\xaa'))
+                      .Mac({"Test Using Larger Than Block-Size Key - Hash Key First"})) ==
+        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  // The prepared key gives what a fresh one gives, and a second message is unaffected by
+  // the first (the state is copied, not consumed).
+  for (size_t size : {0, 1, 16, 32, 63, 64, 65, 200}) {
+    std::string key(size, '\0');
+    for (size_t i = 0; i < size; ++i) key[i] = static_cast<char>(i * 7 + 1);
+    HmacKey prepared(key);
+    INFO(size);
+    for (const char* value :
+         {"", "13812345678", "a longer value than one block of sixty-four bytes, to cross it"}) {
+      CHECK(prepared.Tag("phone", value) == HmacKey(key).Tag("phone", value));
+      CHECK(prepared.Tag("phone", value) == KeyedTag(key, "phone", value));
+      CHECK(prepared.Tag("phone", value).size() == 16);
+    }
+  }
+}
+
 TEST_CASE("Pid: hex round-trips and refuses bad digits", "[model]") {
   REQUIRE(HexEncode("\x01\xab") == "01ab");
   REQUIRE(*HexDecode("01AB") == "\x01\xab");
