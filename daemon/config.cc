@@ -1,7 +1,8 @@
 #include "daemon/config.h"
 
-#include <algorithm>
+#include <arpa/inet.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -324,14 +325,25 @@ absl::Status CheckHostPort(std::string_view address) {
   if (!digits || value < 1 || value > 65535) return bad("the port must be from 1 to 65535");
   if (host.empty()) return bad("no host before the port");
   if (host.front() == '[') {
+    in6_addr parsed;
     if (host.size() < 3 || host.back() != ']' ||
-        host.substr(1, host.size() - 2).find_first_of("[]") != std::string_view::npos) {
+        inet_pton(AF_INET6, std::string(host.substr(1, host.size() - 2)).c_str(), &parsed) != 1) {
       return bad("a bracketed host is one IPv6 address, as in [::1]:7401");
     }
-  } else if (host.find(':') != std::string_view::npos) {
+    return absl::OkStatus();
+  }
+  if (host.find('/') != std::string_view::npos) {
+    return bad("no scheme or path (dns:///, http://): HOST:PORT only");
+  }
+  if (host.find(':') != std::string_view::npos) {
     return bad("an IPv6 address goes in brackets, as in [::1]:7401");
-  } else if (host.find_first_of("[]/ ") != std::string_view::npos) {
-    return bad("the host is a name or an address, without brackets, slashes or spaces");
+  }
+  const bool name_chars = std::all_of(host.begin(), host.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '-' || ch == '_';
+  });
+  if (!name_chars) {
+    return bad("the host is a name or an IPv4 address: letters, digits, '.', '-' and '_' only");
   }
   return absl::OkStatus();
 }

@@ -475,14 +475,29 @@ v1::ReconcileReport Reconciler::Run(const ReconcileOptions& o) {
     }
     if (stopping_.load()) return finish(Stopped());
 
-    // A pid is repaired when every group the peer held newer is now at least as new here.
+    // A pid is repaired when its record is now the peer's, or when every group the peer
+    // held newer is now newer here or as new with the peer's content. A group with the
+    // peer's stamp but other values (a damaged disk) counts only when its digest now
+    // matches, or, where the peer sent no group digest (it knew the group differed), when
+    // the writer refused none of the pid's events: a refused repair (the clock guard, a
+    // bad signature) leaves the stamps as they were and must be reported with its reason.
     for (const auto& [pid, remote] : wanted) {
       absl::StatusOr<std::optional<v1::Record>> local = store_.GetRecord(pid);
       if (!local.ok()) return finish(local.status());
       bool caught_up = local->has_value();
-      for (const v1::GroupRef& g : remote.groups()) {
-        if (!caught_up) break;
-        caught_up = CompareStamps(model::GroupOf(**local, g.group()).stamp(), g.stamp()) >= 0;
+      if (caught_up && model::DigestBytes(model::RecordDigest(**local)) != remote.digest()) {
+        const bool refused = refusals.contains(pid);
+        for (const v1::GroupRef& g : remote.groups()) {
+          if (!caught_up) break;
+          int cmp = CompareStamps(model::GroupOf(**local, g.group()).stamp(), g.stamp());
+          if (cmp != 0 || g.stamp().hlc() == 0) {
+            caught_up = cmp >= 0;
+          } else if (!g.digest().empty()) {
+            caught_up = model::DigestBytes(model::GroupDigest(**local, g.group())) == g.digest();
+          } else {
+            caught_up = !refused;
+          }
+        }
       }
       if (caught_up) {
         report.set_repaired(report.repaired() + 1);

@@ -7,6 +7,7 @@
 #include <iconv.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -202,6 +203,13 @@ TEST_CASE("CLI: exit codes are 0 ok, 1 failure, 2 usage, 3 some rows refused", "
         {"127.0.0.1", "no :PORT"},
         {"127.0.0.1:0", "port must be from 1 to 65535"},
         {"127.0.0.1:65536", "port must be from 1 to 65535"},
+        {"[127.0.0.1]:7401", "bracketed host is one IPv6 address"},
+        {"[localhost]:7401", "bracketed host is one IPv6 address"},
+        {"dns:///127.0.0.1:7401", "no scheme"},
+        {"\t127.0.0.1:7401", "letters, digits"},
+        {"127.0.0.1\n:7401", "letters, digits"},
+        {"user@127.0.0.1:7401", "letters, digits"},
+        {"a\"b:7401", "letters, digits"},
     };
     for (const auto& [address, why] : bad) {
       INFO(address);
@@ -209,6 +217,12 @@ TEST_CASE("CLI: exit codes are 0 ok, 1 failure, 2 usage, 3 some rows refused", "
       CHECK(r.exit_code == 2);
       CHECK(r.err.find(why) != std::string::npos);
     }
+    // init writes the address into config.toml: refused before anything is written.
+    CommandResult init = Cli(
+        {"init", root / "quoted", "--name", "waihai", "--listen", "x\"\ninsecure = true\n#:7401"});
+    CHECK(init.exit_code == 2);
+    CHECK(init.err.find("--listen must be HOST:PORT") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(root / "quoted/config.toml"));
     CommandResult from_env = Run({wlsync, "status"}, {{"WLSYNC_NODE", "::1:7401"}});
     CHECK(from_env.exit_code == 2);
     CHECK(from_env.err.find("WLSYNC_NODE must be HOST:PORT") != std::string::npos);

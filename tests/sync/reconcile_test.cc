@@ -1,18 +1,18 @@
 // Reconciliation between real wlsyncd processes: equal nodes compare by their roots and
 // certify; a damaged data dir is found and repaired from signed deltas; state that no
 // signed delta backs is reported, never accepted.
-#include <catch2/catch.hpp>
-
-#include <fstream>
-#include <thread>
-
 #include <grpcpp/grpcpp.h>
 #include <rocksdb/db.h>
 
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
 #include "model/digest.h"
+#include "model/merge.h"
 #include "net/credentials.h"
 #include "net/node_tls.h"
-#include "model/merge.h"
 #include "storage/sealing.h"
 #include "storage/store.h"
 #include "tests/support/cluster.h"
@@ -259,6 +259,50 @@ TEST_CASE("Reconcile: state that no signed delta backs is reported as unrepairab
   auto back = f.guzhen.Cli({"reconcile", "--peer", "waihai"});
   REQUIRE(back.exit_code == 3);
   REQUIRE(Field(back.out, "newer_here") == 5);
+}
+
+TEST_CASE(
+    "Reconcile: a repair the clock guard holds back is reported with the reason, and a "
+    "later run makes it",
+    "[e2e]") {
+  std::string faketime;
+  for (const char* path : {"/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+                           "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1"}) {
+    if (std::filesystem::exists(path)) faketime = path;
+  }
+  REQUIRE(!faketime.empty());  // Debian's libfaketime, installed by deploy/install-deps.sh
+  Federation f;
+  REQUIRE(f.guzhen.Stop() == 0);
+  // Same stamps, other phones: a damaged disk. Then guzhen's clock runs half an hour
+  // behind, so the deltas that prove waihai's values are 30 minutes ahead of it.
+  Damage(f.guzhen, 50, [](v1::Record* r) {
+    r->mutable_groups(v1::CONTACT - 1)->mutable_value()->set_phone("13000000000");
+  });
+  const std::string offset = f.root / "guzhen.offset";
+  wlsync::testing::WriteFile(offset, "-30m\n");
+  f.guzhen.SetDaemonEnv("LD_PRELOAD", faketime);
+  f.guzhen.SetDaemonEnv("FAKETIME_TIMESTAMP_FILE", offset);
+  f.guzhen.SetDaemonEnv("DONT_FAKE_MONOTONIC", "1");
+  REQUIRE(f.guzhen.Start());
+
+  auto held = f.guzhen.Cli({"reconcile", "--peer", "waihai"});
+  INFO(held.out << held.err);
+  CHECK(held.exit_code == 3);
+  CHECK(Field(held.out, "differing") == 10);
+  CHECK(Field(held.out, "repaired") == 0);
+  CHECK(held.out.find("clock guard") != std::string::npos);
+  CHECK(held.out.find("left for the next reconciliation") != std::string::npos);
+  CHECK(f.guzhen.Export().find("13000000000") != std::string::npos);
+
+  // The clock right again: the next run repairs them.
+  REQUIRE(f.guzhen.Stop() == 0);
+  f.guzhen.SetDaemonEnv("LD_PRELOAD", "");
+  REQUIRE(f.guzhen.Start());
+  auto later = f.guzhen.Cli({"reconcile", "--peer", "waihai"});
+  INFO(later.out << later.err);
+  CHECK(later.exit_code == 0);
+  CHECK(Field(later.out, "repaired") == 10);
+  CHECK(f.guzhen.Export() == f.waihai.Export());
 }
 
 TEST_CASE("Reconcile: deltas in flight during live writes are not reported as divergence",
