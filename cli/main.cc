@@ -44,9 +44,10 @@ int main(int argc, char** argv) {
   init_cmd->add_option("dir", init.dir, "directory to create")->required();
   init_cmd->add_option("--name", init.name, "node (jurisdiction) name, e.g. waihai")->required();
   init_cmd->add_option("--listen", init.listen, "HOST:PORT to serve on")->required();
-  init_cmd->add_option("--metrics-listen", init.metrics_listen,
-                       "HOST:PORT of the metrics listener, or off (default: 127.0.0.1 at "
-                       "the --listen port + 1000)");
+  CLI::Option* metrics_listen_option =
+      init_cmd->add_option("--metrics-listen", init.metrics_listen,
+                           "HOST:PORT of the metrics listener, or off (default: 127.0.0.1 at "
+                           "the --listen port + 1000)");
   init_cmd->add_option("--grids", init.grids, "grids CSV (default: the shipped sample grids)");
   init_cmd->add_option("--federation-key", init.federation_key,
                        "existing federation key file to share (default: make a new one)");
@@ -261,6 +262,10 @@ int main(int argc, char** argv) {
   if (init_cmd->parsed()) {
     if (absl::Status s = wlsync::daemon::CheckHostPort(init.listen); !s.ok()) {
       std::fprintf(stderr, "wlsync: init: --listen %s\n", std::string(s.message()).c_str());
+      return kExitUsage;
+    }
+    if (metrics_listen_option->count() > 0 && init.metrics_listen.empty()) {
+      std::fprintf(stderr, "wlsync: init: --metrics-listen is empty (give HOST:PORT or off)\n");
       return kExitUsage;
     }
     if (!init.metrics_listen.empty() && init.metrics_listen != "off" &&

@@ -223,6 +223,10 @@ TEST_CASE("CLI: exit codes are 0 ok, 1 failure, 2 usage, 3 some rows refused", "
     CHECK(init.exit_code == 2);
     CHECK(init.err.find("--listen must be HOST:PORT") != std::string::npos);
     CHECK_FALSE(std::filesystem::exists(root / "quoted/config.toml"));
+    CommandResult no_metrics = Cli({"init", root / "nometrics", "--name", "waihai", "--listen",
+                                    "127.0.0.1:7401", "--metrics-listen", ""});
+    CHECK(no_metrics.exit_code == 2);
+    CHECK(no_metrics.err.find("--metrics-listen is empty") != std::string::npos);
     CommandResult from_env = Run({wlsync, "status"}, {{"WLSYNC_NODE", "::1:7401"}});
     CHECK(from_env.exit_code == 2);
     CHECK(from_env.err.find("WLSYNC_NODE must be HOST:PORT") != std::string::npos);
