@@ -11,10 +11,10 @@ namespace {
 
 using wlsync::cli::kExitUsage;
 
-// The option's value when it was given (even empty: `--node ''` is a mistake to report, not
-// a reason to fall back to the environment), else the environment variable's.
-std::string FlagOrEnv(const CLI::Option* option, const std::string& flag, const char* name) {
-  if (option != nullptr && option->count() > 0) return flag;
+// The option's value when given, else the environment variable's. (An option given empty
+// is refused before this is asked: `--node ''` is a mistake, not a fall-back.)
+std::string FlagOrEnv(const std::string& flag, const char* name) {
+  if (!flag.empty()) return flag;
   const char* env = std::getenv(name);
   return env == nullptr ? "" : env;
 }
@@ -299,7 +299,7 @@ int main(int argc, char** argv) {
     }
   }
   wlsync::cli::ClientOptions client;
-  std::string token_file = FlagOrEnv(token_file_option, token_file_flag, "WLSYNC_TOKEN_FILE");
+  std::string token_file = FlagOrEnv(token_file_flag, "WLSYNC_TOKEN_FILE");
   if (!token_file.empty()) {
     absl::StatusOr<std::string> token = wlsync::cli::ReadTokenFile(token_file);
     if (!token.ok()) {
@@ -309,7 +309,7 @@ int main(int argc, char** argv) {
     client.token = *token;
   }
 
-  std::string node = FlagOrEnv(node_option, node_flag, "WLSYNC_NODE");
+  std::string node = FlagOrEnv(node_flag, "WLSYNC_NODE");
   const char* node_source = node_option->count() > 0 ? "--node" : "WLSYNC_NODE";
   if (node.empty()) {
     std::fprintf(stderr, "wlsync: no node: give --node HOST:PORT or set WLSYNC_NODE\n");
@@ -319,8 +319,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "wlsync: %s %s\n", node_source, std::string(s.message()).c_str());
     return kExitUsage;
   }
-  client.ca_file = FlagOrEnv(ca_option, ca_flag, "WLSYNC_CA");
-  client.insecure = insecure_flag || FlagOrEnv(nullptr, "", "WLSYNC_INSECURE") == "1";
+  client.ca_file = FlagOrEnv(ca_flag, "WLSYNC_CA");
+  client.insecure = insecure_flag || FlagOrEnv("", "WLSYNC_INSECURE") == "1";
   if (absl::Status s = wlsync::cli::ConfigureClient(client); !s.ok()) {
     std::fprintf(stderr, "wlsync: %s\n", std::string(s.message()).c_str());
     return kExitUsage;
