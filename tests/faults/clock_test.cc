@@ -8,8 +8,6 @@
 // its peer's clock guard, shown in the peer's status, while the peer's own deltas still
 // reach it; once the peer's time catches up, everything applies and the nodes are equal.
 #include <catch2/catch.hpp>
-
-#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,14 +17,6 @@
 
 namespace wlsync::testing {
 namespace {
-
-std::string FakeTimeLibrary() {
-  for (const char* path : {"/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
-                           "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1"}) {
-    if (std::filesystem::exists(path)) return path;
-  }
-  return "";
-}
 
 // Identity numbers of the first `n` rows of a sample file.
 std::vector<std::string> IdDocs(const std::string& csv_path, size_t n) {

@@ -74,6 +74,9 @@ HttpResult HttpGet(int port, const std::string& path);
 double MetricValue(const std::string& exposition, const std::string& series);
 
 std::string ReadFile(const std::string& path);
+// Debian's multithreaded libfaketime (installed by deploy/install-deps.sh), for LD_PRELOAD
+// into a wlsyncd whose wall clock a test moves; empty when it is not installed.
+std::string FakeTimeLibrary();
 void WriteFile(const std::string& path, const std::string& text);
 
 // Polls `done` every `every` until it returns true or `timeout` passes.

@@ -5,7 +5,6 @@
 #include <rocksdb/db.h>
 
 #include <catch2/catch.hpp>
-#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -265,12 +264,9 @@ TEST_CASE(
     "Reconcile: a repair the clock guard holds back is reported with the reason, and a "
     "later run makes it",
     "[e2e]") {
-  std::string faketime;
-  for (const char* path : {"/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
-                           "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1"}) {
-    if (std::filesystem::exists(path)) faketime = path;
-  }
-  REQUIRE(!faketime.empty());  // Debian's libfaketime, installed by deploy/install-deps.sh
+  const std::string faketime = wlsync::testing::FakeTimeLibrary();
+  INFO("libfaketime is missing: run deploy/install-deps.sh");
+  REQUIRE(!faketime.empty());
   Federation f;
   REQUIRE(f.guzhen.Stop() == 0);
   // Same stamps, other phones: a damaged disk. Then guzhen's clock runs half an hour

@@ -48,28 +48,27 @@ bool SameExports(const std::vector<const Node*>& nodes, long records) {
 
 // waihai <-> guzhen <-> third: the third node has no link to waihai and verifies waihai's
 // deltas, relayed by guzhen, with the key it trusts. Not started.
-std::vector<std::unique_ptr<Node>> RelayTrio(const TempDir& root) {
-  auto nodes = wlsync::testing::MakeNodes(root.path(), {"waihai", "guzhen", "third"});
-  if (nodes.size() != 3) return {};
-  Node& waihai = *nodes[0];
-  Node& guzhen = *nodes[1];
-  Node& third = *nodes[2];
-  waihai.AddPeer(guzhen);
-  guzhen.AddPeer(waihai);
-  guzhen.AddPeer(third);
-  third.AddPeer(guzhen);
-  third.Trust(waihai);
-  waihai.Trust(third);
-  return nodes;
-}
+struct RelayTrio {
+  std::vector<std::unique_ptr<Node>> nodes;
+  Node& waihai = *nodes.at(0);
+  Node& guzhen = *nodes.at(1);
+  Node& third = *nodes.at(2);
+
+  explicit RelayTrio(const TempDir& root)
+      : nodes(wlsync::testing::MakeNodes(root.path(), {"waihai", "guzhen", "third"})) {
+    waihai.AddPeer(guzhen);
+    guzhen.AddPeer(waihai);
+    guzhen.AddPeer(third);
+    third.AddPeer(guzhen);
+    third.Trust(waihai);
+    waihai.Trust(third);
+  }
+};
 
 TEST_CASE("Replication: a third node reaches waihai only through guzhen", "[e2e]") {
   TempDir root("relay");
-  auto nodes = RelayTrio(root);
-  REQUIRE(nodes.size() == 3);
-  Node& waihai = *nodes[0];
-  Node& guzhen = *nodes[1];
-  Node& third = *nodes[2];
+  RelayTrio trio(root);
+  auto& [nodes, waihai, guzhen, third] = trio;
   for (auto& n : nodes) REQUIRE(n->Start());
 
   WriteCommuters(root / "wh.csv", 0, 300, "waihai");
@@ -92,11 +91,8 @@ TEST_CASE(
     "edits another origin made of them",
     "[e2e]") {
   TempDir root("causal");
-  auto nodes = RelayTrio(root);
-  REQUIRE(nodes.size() == 3);
-  Node& waihai = *nodes[0];
-  Node& guzhen = *nodes[1];
-  Node& third = *nodes[2];
+  RelayTrio trio(root);
+  auto& [nodes, waihai, guzhen, third] = trio;
   REQUIRE(waihai.Start());
   REQUIRE(guzhen.Start());
 
