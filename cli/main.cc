@@ -1,6 +1,8 @@
 // wlsync: the operator CLI. `wlsync [--node HOST:PORT] COMMAND ...`; see `wlsync --help`.
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <string_view>
 
 #include "CLI/CLI.hpp"
 #include "cli/client.h"
@@ -252,6 +254,17 @@ int main(int argc, char** argv) {
     c->add_flag("--json", fork.json, "the whole reply as JSON");
   }
 
+  // CLI11 reads `--option=` (nothing after '=') as a bare `--option` and takes the next
+  // argument as its value: refused here, as `--option ''` is below.
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() > 3 && arg.substr(0, 2) == "--" && arg.find('=') == arg.size() - 1) {
+      std::fprintf(stderr, "wlsync: %.*s is empty\n", static_cast<int>(arg.size() - 1), arg.data());
+      return kExitUsage;
+    }
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -319,6 +332,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "wlsync: %s %s\n", node_source, std::string(s.message()).c_str());
     return kExitUsage;
   }
+  node = wlsync::daemon::CanonicalHostPort(node);
   client.ca_file = FlagOrEnv(ca_flag, "WLSYNC_CA");
   client.insecure = insecure_flag || FlagOrEnv("", "WLSYNC_INSECURE") == "1";
   if (absl::Status s = wlsync::cli::ConfigureClient(client); !s.ok()) {

@@ -289,6 +289,7 @@ absl::Status ReadPeers(const toml::table& root, const std::string& origin,
         if (absl::Status s = CheckHostPort(address); !s.ok()) {
           return Bad(origin, r.Name("address"), std::string(s.message()));
         }
+        address = CanonicalHostPort(address);
         std::string cert;
         WLSYNC_RETURN_IF_ERROR(r.Path("cert", &cert, /*required=*/false));
         if (cert.empty() && !c->insecure) {
@@ -349,6 +350,21 @@ absl::Status CheckHostPort(std::string_view address) {
 }
 
 bool IsValidHostPort(std::string_view address) { return CheckHostPort(address).ok(); }
+
+std::string CanonicalHostPort(std::string_view address) {
+  size_t colon = address.rfind(':');
+  if (address.empty() || address.front() != '[' || colon == std::string_view::npos || colon < 2 ||
+      address[colon - 1] != ']') {
+    return std::string(address);
+  }
+  in6_addr parsed;
+  char text[INET6_ADDRSTRLEN];
+  if (inet_pton(AF_INET6, std::string(address.substr(1, colon - 2)).c_str(), &parsed) != 1 ||
+      inet_ntop(AF_INET6, &parsed, text, sizeof(text)) == nullptr) {
+    return std::string(address);
+  }
+  return base::StrCat("[", text, "]", address.substr(colon));
+}
 
 bool IsValidMetricsListen(std::string_view address) {
   if (!IsValidHostPort(address)) return false;

@@ -110,6 +110,9 @@ absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& ori
 // INVALID_ARGUMENT says what is wrong, without repeating the address.
 absl::Status CheckHostPort(std::string_view address);
 bool IsValidHostPort(std::string_view address);
+// A valid HOST:PORT with an IPv6 address in its shortest form ([0:0:0:0:0:0:0:1]:P becomes
+// [::1]:P), which is how certificates name it; other addresses unchanged.
+std::string CanonicalHostPort(std::string_view address);
 
 // HOST:PORT for the metrics listener: an IPv4 address or a host name ([A-Za-z0-9.-]+),
 // no brackets, scheme or wildcard.

@@ -7,6 +7,7 @@
 #include <iconv.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -193,6 +194,13 @@ TEST_CASE("CLI: exit codes are 0 ok, 1 failure, 2 usage, 3 some rows refused", "
     CommandResult empty = Run({wlsync, "--node", "", "status"}, {{"WLSYNC_NODE", "127.0.0.1:1"}});
     CHECK(empty.exit_code == 2);
     CHECK(empty.err.find("--node is empty") != std::string::npos);
+    // `--node=` with nothing after '=' does not take the next argument as its value.
+    for (const char* form : {"--node=", "--token-file=", "--ca="}) {
+      CommandResult eq = Run({wlsync, form, "127.0.0.1:1", "status"}, {});
+      CHECK(eq.exit_code == 2);
+      CHECK(eq.err.find(std::string(form, std::strlen(form) - 1) + " is empty") !=
+            std::string::npos);
+    }
     CommandResult empty_token = Cli({"--node", "127.0.0.1:1", "--token-file", "", "status"});
     CHECK(empty_token.exit_code == 2);
     CHECK(empty_token.err.find("--token-file is empty") != std::string::npos);

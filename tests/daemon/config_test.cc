@@ -164,6 +164,25 @@ TEST_CASE("Config: peers and trusted keys are read", "[daemon]") {
   REQUIRE(c->trusted.size() == 1);
 }
 
+TEST_CASE("Config: an IPv6 peer address is kept in its shortest form", "[daemon]") {
+  // Certificates name an IPv6 address in its shortest form; a longer spelling of the same
+  // address failed the TLS name check.
+  std::string text = std::string(kMinimal) +
+                     "[[peers]]\nname = \"guzhen\"\naddress = \"[0:0:0:0:0:0:0:1]:7402\"\n"
+                     "public_key = \"" +
+                     kKey + "\"\ncert = \"guzhen.crt\"\n";
+  absl::StatusOr<Config> c = ParseConfig(text, "test.toml", "/srv");
+  REQUIRE(c.ok());
+  REQUIRE(c->peers[0].address == "[::1]:7402");
+
+  CHECK(CanonicalHostPort("[0:0:0:0:0:0:0:1]:7401") == "[::1]:7401");
+  CHECK(CanonicalHostPort("[FE80:0:0::0001]:1") == "[fe80::1]:1");
+  CHECK(CanonicalHostPort("[::ffff:127.0.0.1]:9") == "[::ffff:127.0.0.1]:9");
+  for (const char* unchanged : {"[::1]:7401", "127.0.0.1:7401", "node-a.example:7401"}) {
+    CHECK(CanonicalHostPort(unchanged) == unchanged);
+  }
+}
+
 TEST_CASE("Config: every kind of mistake names the key", "[daemon]") {
   auto [text, key] = GENERATE(table<std::string, std::string>({
       {"[node]\nname = \"waihai\"\n", "node.data_dir"},
