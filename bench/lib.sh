@@ -148,6 +148,20 @@ cpu_seconds() {
   awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
 }
 
+# thread_cpu PID: CPU seconds (user + system) of a live process's threads, summed by thread
+# name, as "name=seconds,name=seconds" (the busiest first; spaces in names become '_').
+thread_cpu() {
+  local hz; hz=$(getconf CLK_TCK)
+  for t in /proc/"$1"/task/*/stat; do cat "$t" 2>/dev/null; echo; done |
+    awk -v hz="$hz" 'NF {
+      lp = index($0, "("); rp = match($0, /\) [A-Z] /)
+      name = substr($0, lp + 1, rp - lp - 1); gsub(/ /, "_", name)
+      split(substr($0, rp + 2), f, " ")
+      cpu[name] += (f[12] + f[13]) / hz }
+    END { for (n in cpu) printf "%s %.2f\n", n, cpu[n] }' |
+    sort -k2 -rn | awk '{ printf "%s%s=%s", (NR > 1 ? "," : ""), $1, $2 }'
+}
+
 # field KEY LINE: the value of KEY=value in a line of key=value pairs.
 field() { tr ' ' '\n' <<< "$2" | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 

@@ -58,6 +58,7 @@ catchup_once() {
   "$BIN/wlsync" --node "127.0.0.1:$A_PORT" --token-file "$(node_token "$A_DIR")" import "$FILE" \
     > "$WORK/import.out" 2> "$WORK/import.err"
   t1=$(date +%s.%N)
+  local a_cpu_before; a_cpu_before=$(cpu_seconds "$a_pid")
   local b_pid
   if [[ "$profile" == 1 ]]; then
     # B runs under perf from its first instruction, so that the threads it starts are
@@ -82,6 +83,10 @@ catchup_once() {
           --source-token-file "$(node_token "$A_DIR")" --target-token-file "$B_DIR/admin.token" \
           --records "$ROWS" 2> "$WORK/replwait.err")
   local rss; rss=$(vmhwm_mb "$b_pid")
+  # Where the catch-up's CPU went: B by thread (start-up included), A as a whole (its import
+  # included; catchup_a_cpu_s is what A spent serving the catch-up).
+  local b_threads; b_threads=$(thread_cpu "$b_pid")
+  local a_cpu_after; a_cpu_after=$(cpu_seconds "$a_pid")
   if [[ -n "$perf_pid" ]]; then
     stop_node "$b_pid"; wait "$perf_pid"
     { echo "# catch-up at B: self time by thread, library, symbol"
@@ -96,8 +101,9 @@ catchup_once() {
   local s; s=$(field seconds "$out")
   [[ -n "$s" ]] || { cat "$WORK/replwait.err" >&2; die "catch-up did not finish"; }
   awk -v ev="$EVENTS" -v s="$s" -v rss="$rss" -v t0="$t0" -v t1="$t1" -v out="$out" \
-    'BEGIN { printf "events_per_s=%.0f seconds=%.3f b_rss_mb=%s import_seconds=%.3f %s\n",
-             ev / s, s, rss, t1 - t0, out }'
+      -v a0="$a_cpu_before" -v a1="$a_cpu_after" -v bt="$b_threads" \
+    'BEGIN { printf "events_per_s=%.0f seconds=%.3f b_rss_mb=%s import_seconds=%.3f %s catchup_a_cpu_s=%.2f b_thread_cpu_s=%s\n",
+             ev / s, s, rss, t1 - t0, out, a1 - a0, bt }'
 }
 
 # live_once: prints "events_per_s=.. seconds=.. import_seconds=.."

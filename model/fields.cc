@@ -88,10 +88,14 @@ std::string* MutableField(v1::PersonFields* fields, std::string_view field) {
 
 v1::PersonFields ProjectGroup(const v1::PersonFields& from, v1::Group group) {
   v1::PersonFields out;
-  for (const Column& c : kColumns) {
-    if (c.group == group) *(out.*(c.mut))() = (from.*(c.get))();
-  }
+  ProjectGroupInto(from, group, &out);
   return out;
+}
+
+void ProjectGroupInto(const v1::PersonFields& from, v1::Group group, v1::PersonFields* out) {
+  for (const Column& c : kColumns) {
+    if (c.group == group) *(out->*(c.mut))() = (from.*(c.get))();
+  }
 }
 
 bool GroupEquals(const v1::PersonFields& a, const v1::PersonFields& b, v1::Group group) {

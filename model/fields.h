@@ -37,6 +37,8 @@ std::string* MutableField(v1::PersonFields* fields, std::string_view field);
 
 // Copy of only the columns of `group`.
 v1::PersonFields ProjectGroup(const v1::PersonFields& from, v1::Group group);
+// The same into `out` (on out's arena, if any): sets the columns of `group`, leaves the rest.
+void ProjectGroupInto(const v1::PersonFields& from, v1::Group group, v1::PersonFields* out);
 
 // True when the columns of `group` are equal in both.
 bool GroupEquals(const v1::PersonFields& a, const v1::PersonFields& b, v1::Group group);

@@ -51,7 +51,21 @@ bool MergeEvent(const v1::Event& event, const v1::DeltaRef& writer, v1::Record* 
   int group = event.group();
   if (group < 1 || group > kGroupCount) return false;
   EnsureGroups(record);
+  v1::GroupState* current = record->mutable_groups(group - 1);
 
+  // Different stamps decide alone (Supersedes' first rule): an older event changes nothing,
+  // a newer one is written over the group in place, with no state built to compare.
+  if (int c = CompareStamps(event.stamp(), current->stamp()); c < 0) {
+    return false;
+  } else if (c > 0) {
+    current->Clear();
+    *current->mutable_stamp() = event.stamp();
+    ProjectGroupInto(event.value(), static_cast<v1::Group>(group), current->mutable_value());
+    *current->mutable_writer() = writer;
+    return true;
+  }
+
+  // The same stamp: the value's bytes and the writer decide, on the state built in full.
   // Built on the record's arena (if any), so that moving it in below swaps, not copies.
   google::protobuf::Arena* arena = record->GetArena();
   v1::GroupState* incoming = google::protobuf::Arena::CreateMessage<v1::GroupState>(arena);
@@ -59,8 +73,6 @@ bool MergeEvent(const v1::Event& event, const v1::DeltaRef& writer, v1::Record* 
   *incoming->mutable_stamp() = event.stamp();
   *incoming->mutable_value() = ProjectGroup(event.value(), event.group());
   *incoming->mutable_writer() = writer;
-
-  v1::GroupState* current = record->mutable_groups(group - 1);
   if (!Supersedes(*incoming, *current)) return false;
   *current = std::move(*incoming);
   return true;
@@ -110,13 +122,18 @@ uint64_t UpdatedHlc(const v1::Record& record) {
 
 std::string SerializeDeterministic(const google::protobuf::Message& message) {
   std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    message.SerializeToCodedStream(&coded);
-  }
+  SerializeDeterministicTo(message, &out);
   return out;
+}
+
+void SerializeDeterministicTo(const google::protobuf::Message& message, std::string* out) {
+  // Sized first, then written in place: no growth of the string while writing.
+  const size_t size = message.ByteSizeLong();
+  out->resize(size);
+  google::protobuf::io::ArrayOutputStream array(out->data(), static_cast<int>(size));
+  google::protobuf::io::CodedOutputStream coded(&array);
+  coded.SetSerializationDeterministic(true);
+  message.SerializeWithCachedSizes(&coded);
 }
 
 }  // namespace wlsync::model

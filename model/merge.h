@@ -41,5 +41,7 @@ uint64_t UpdatedHlc(const v1::Record& record);
 
 // Serialization with deterministic map ordering, for storage and comparison.
 std::string SerializeDeterministic(const google::protobuf::Message& message);
+// The same into *out (replacing its content, reusing its buffer).
+void SerializeDeterministicTo(const google::protobuf::Message& message, std::string* out);
 
 }  // namespace wlsync::model

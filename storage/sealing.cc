@@ -33,18 +33,31 @@ absl::Status WriteNewDataKeyFile(const std::string& path) {
   return model::WriteFileAtomic(path, model::HexEncode(key) + "\n", 0600);
 }
 
-Sealer::Sealer(std::string key) : key_(std::move(key)) {}
+Sealer::Sealer(std::string key) : key_(std::move(key)) {
+  randombytes_buf(nonce_prefix_.data(), nonce_prefix_.size());
+}
 
 std::string Sealer::Seal(std::string_view plain) const {
-  if (!enabled()) return std::string(plain);
-  std::string out(kOverhead + plain.size(), '\0');
-  std::copy(kMarker.begin(), kMarker.end(), out.begin());
-  auto* nonce = reinterpret_cast<uint8_t*>(out.data() + kMarker.size());
-  randombytes_buf(nonce, crypto_secretbox_NONCEBYTES);
+  std::string out;
+  SealTo(plain, &out);
+  return out;
+}
+
+void Sealer::SealTo(std::string_view plain, std::string* out) const {
+  if (!enabled()) {
+    out->assign(plain);
+    return;
+  }
+  static_assert(crypto_secretbox_NONCEBYTES == 16 + 8);
+  out->resize(kOverhead + plain.size());
+  std::copy(kMarker.begin(), kMarker.end(), out->begin());
+  auto* nonce = reinterpret_cast<uint8_t*>(out->data() + kMarker.size());
+  std::copy(nonce_prefix_.begin(), nonce_prefix_.end(), nonce);
+  uint64_t n = nonce_counter_.fetch_add(1, std::memory_order_relaxed);
+  for (size_t i = 0; i < 8; ++i) nonce[16 + i] = static_cast<uint8_t>(n >> (8 * i));
   crypto_secretbox_easy(nonce + crypto_secretbox_NONCEBYTES,
                         reinterpret_cast<const uint8_t*>(plain.data()), plain.size(), nonce,
                         reinterpret_cast<const uint8_t*>(key_.data()));
-  return out;
 }
 
 absl::StatusOr<std::string_view> Sealer::Open(std::string_view stored, std::string* buffer) const {

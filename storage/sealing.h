@@ -1,8 +1,11 @@
 // Encryption at rest of the values that hold personal data (records and the delta log):
-// libsodium secretbox (XSalsa20-Poly1305) with the node's data key and a random nonce per
+// libsodium secretbox (XSalsa20-Poly1305) with the node's data key and a unique nonce per
 // value. Start with Sealer; docs/storage.md has the value format.
 #pragma once
 
+#include <array>
+#include <atomic>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -21,7 +24,7 @@ absl::Status WriteNewDataKeyFile(const std::string& path);
 // value) has no command yet.
 //
 // Seals and opens stored values. Without a key it stores values as they are (and still
-// opens sealed ones with a clear error). Immutable; thread safe.
+// opens sealed ones with a clear error). Thread safe.
 class Sealer {
  public:
   // `key`: 32 bytes, or empty for no encryption.
@@ -31,6 +34,8 @@ class Sealer {
 
   // The value to store for `plain`.
   std::string Seal(std::string_view plain) const;
+  // The same into *out, whose buffer is reused: for callers that seal many values in a row.
+  void SealTo(std::string_view plain, std::string* out) const;
   // The plaintext of a stored value: `stored` itself when it was not sealed, else the
   // opened bytes in *buffer. DATA_LOSS when it does not open (wrong key, damage), or when
   // it is sealed and this node has no key.
@@ -38,6 +43,10 @@ class Sealer {
 
  private:
   const std::string key_;
+  // A nonce is these 16 random bytes, drawn once, then a 64-bit counter: unique under the
+  // key (another Sealer draws other bytes) without a system call for each value.
+  std::array<uint8_t, 16> nonce_prefix_{};
+  mutable std::atomic<uint64_t> nonce_counter_{0};
 };
 
 }  // namespace wlsync::storage

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <deque>
 #include <optional>
 #include <random>
 
@@ -128,19 +129,26 @@ void Puller::PullOnce() {
   std::vector<Held> held;
   v1::PullResponse response;
   bool restart = false;
-  // The delta submitted last, its result not read yet: the writer plans the next delta
-  // while that one is committed. Results are read in order, one behind.
+  // Deltas submitted, their results not read yet, oldest first: while the writer plans one
+  // delta and the one before it commits, this thread receives, hashes, checks and parses
+  // the next. Results are read in order.
   struct Submitted {
     std::future<RemoteResult> result;
     std::string signed_delta;  // kept for a delta held back by the clock guard
   };
-  std::optional<Submitted> pending;
-  auto finish_pending = [&]() -> bool {  // false: restart
-    if (!pending) return true;
-    RemoteResult r = pending->result.get();
-    std::string signed_delta = std::move(pending->signed_delta);
-    pending.reset();
+  constexpr size_t kInFlight = 2;
+  std::deque<Submitted> pending;
+  auto finish_oldest = [&]() -> bool {  // false: restart
+    RemoteResult r = pending.front().result.get();
+    std::string signed_delta = std::move(pending.front().signed_delta);
+    pending.pop_front();
     return Handle(std::move(r), std::move(signed_delta), &held);
+  };
+  auto finish_all = [&]() -> bool {
+    while (!pending.empty()) {
+      if (!finish_oldest()) return false;
+    }
+    return true;
   };
   // This connection starts from the cursors anyway.
   resync_.store(false);
@@ -163,7 +171,7 @@ void Puller::PullOnce() {
       connected_ = true;
     }
     if (response.has_heartbeat()) {
-      restart = !finish_pending();
+      restart = !finish_all();
       if (!restart) {
         UpdateLag(response.heartbeat());
         restart = RetryHeld(&held);
@@ -171,18 +179,18 @@ void Puller::PullOnce() {
     } else {
       std::string signed_delta = std::move(*response.mutable_signed_delta());
       std::future<RemoteResult> result = writer_.SubmitRemote(signed_delta);
-      restart = !finish_pending();
-      pending = Submitted{std::move(result), std::move(signed_delta)};
+      pending.push_back(Submitted{std::move(result), std::move(signed_delta)});
+      while (!restart && pending.size() > kInFlight) restart = !finish_oldest();
     }
   }
-  if (restart) context.TryCancel();
-  if (pending) {
-    if (restart) {
-      Count(pending->result.get());  // submitted before the restart: counted, not acted on
-    } else {
-      finish_pending();  // the stream ended: the next connection starts from the cursors
-    }
+  if (restart) {
+    context.TryCancel();
+    // Submitted before the restart: counted, not acted on.
+    for (Submitted& s : pending) Count(s.result.get());
+  } else {
+    finish_all();  // the stream ended: the next connection starts from the cursors
   }
+  pending.clear();
   grpc::Status status = reader->Finish();
 
   std::lock_guard<std::mutex> lock(mu_);

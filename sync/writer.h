@@ -23,6 +23,7 @@
 #include "model/hlc.h"
 #include "model/writes.h"
 #include "storage/store.h"
+#include "sync/delta_scan.h"
 #include "sync/forks.h"
 #include "sync/signer.h"
 #include "wlsync/v1/delta.pb.h"
@@ -264,16 +265,17 @@ class Writer {
   absl::Status CheckClock(uint64_t hlc);
   absl::Status MergeRepair(const v1::DeltaBody& body, internal::Overlay* overlay,
                            std::vector<std::pair<std::string, std::string>>* refused);
-  // Parses and verifies an envelope; on failure fills `error`. With `only`, the body's
-  // events are read for those pids only (see ParseBodySparse). `envelope` may be null: the
-  // envelope is then read in place, without a copy of the body. Thread safe.
+  // Parses and verifies an envelope, read in place (views into `signed_delta`, set into
+  // `*view` when given); on failure fills `error`. With `only`, the body's events are read
+  // for those pids only (see ParseBodySparse). Thread safe.
   // A genuine signature by a key not valid at the delta's HLC returns false with *verdict
   // kRevoked or kOutsideWindow (and does not count as a rejection yet).
-  // `checked`: see TrustStore::Verify.
-  bool Verify(const std::string& signed_delta, v1::SignedDelta* envelope, v1::DeltaBody* body,
-              absl::Status* error, KeyVerdict* verdict = nullptr,
-              const absl::flat_hash_set<std::string>* only = nullptr,
-              const CheckedSignature* checked = nullptr);
+  // `checked`: see TrustStore::Verify. `body_parsed`: `*body` already holds the whole body
+  // of this very `signed_delta`, parsed by ParseBodySparse with no `only` (Job::Remote).
+  bool Verify(const std::string& signed_delta, v1::DeltaBody* body, absl::Status* error,
+              KeyVerdict* verdict = nullptr, const absl::flat_hash_set<std::string>* only = nullptr,
+              const CheckedSignature* checked = nullptr, EnvelopeView* view = nullptr,
+              bool body_parsed = false);
   // `hash`: SHA-256 of the body's bytes.
   RemoteResult CheckSequence(const v1::DeltaBody& body, const std::string& hash,
                              const storage::StreamId& stream,

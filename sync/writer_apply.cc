@@ -289,28 +289,24 @@ absl::Status Writer::ValidateEvent(const v1::DeltaBody& body, const v1::Event& e
   if (event.stamp().node() != body.origin()) {
     return absl::InvalidArgumentError("event: stamp node differs from the delta's origin");
   }
-  for (std::string_view field : model::FieldsOfGroup(event.group())) {
-    if (!model::IsValidUtf8(*model::GetField(event.value(), field))) {
-      return absl::InvalidArgumentError(base::StrCat(field, ": not valid UTF-8"));
+  const std::vector<model::ColumnGetter>& getters = model::GettersOfGroup(event.group());
+  for (size_t i = 0; i < getters.size(); ++i) {
+    if (!model::IsValidUtf8((event.value().*getters[i])())) {
+      return absl::InvalidArgumentError(
+          base::StrCat(model::FieldsOfGroup(event.group())[i], ": not valid UTF-8"));
     }
   }
   return absl::OkStatus();
 }
 
-bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope, v1::DeltaBody* body,
-                    absl::Status* error, KeyVerdict* verdict,
-                    const absl::flat_hash_set<std::string>* only,
-                    const CheckedSignature* checked) {
+bool Writer::Verify(const std::string& signed_delta, v1::DeltaBody* body, absl::Status* error,
+                    KeyVerdict* verdict, const absl::flat_hash_set<std::string>* only,
+                    const CheckedSignature* checked, EnvelopeView* view_out, bool body_parsed) {
   KeyVerdict v = KeyVerdict::kBadSignature;
-  EnvelopeView view;
-  bool parsed = false;
-  if (envelope != nullptr) {
-    parsed = envelope->ParseFromString(signed_delta);
-    view = {envelope->body(), envelope->key_id(), envelope->signature()};
-  } else {
-    parsed = ParseEnvelope(signed_delta, &view).ok();
-  }
-  if (!parsed || !ParseBodySparse(view.body, only, body).ok()) {
+  EnvelopeView local_view;
+  EnvelopeView& view = view_out != nullptr ? *view_out : local_view;
+  bool parsed = ParseEnvelope(signed_delta, &view).ok();
+  if (!parsed || (!body_parsed && !ParseBodySparse(view.body, only, body).ok())) {
     *error = absl::InvalidArgumentError("delta: does not parse");
   } else if (body->origin().empty() || body->origin_epoch().size() != kEpochSize ||
              body->seq() == 0) {
@@ -340,13 +336,17 @@ bool Writer::Verify(const std::string& signed_delta, v1::SignedDelta* envelope, 
 std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& job) {
   const Job::Remote& remote = std::get<Job::Remote>(job->work);
   const std::string& signed_delta = remote.signed_delta;
-  // A delta holds thousands of small messages: parse it on an arena, freed in one go.
+  // A delta holds thousands of small messages: parsed on an arena, freed in one go. The
+  // submitting thread has parsed it already unless it does not parse.
   google::protobuf::Arena arena;
-  v1::SignedDelta& envelope = *google::protobuf::Arena::CreateMessage<v1::SignedDelta>(&arena);
-  v1::DeltaBody& body = *google::protobuf::Arena::CreateMessage<v1::DeltaBody>(&arena);
+  const bool body_parsed = remote.body != nullptr;
+  v1::DeltaBody& body =
+      body_parsed ? *remote.body : *google::protobuf::Arena::CreateMessage<v1::DeltaBody>(&arena);
+  EnvelopeView envelope;
   absl::Status error;
   KeyVerdict verdict = KeyVerdict::kOk;
-  if (!Verify(signed_delta, &envelope, &body, &error, &verdict, nullptr, &remote.checked) &&
+  if (!Verify(signed_delta, &body, &error, &verdict, nullptr, &remote.checked, &envelope,
+              body_parsed) &&
       verdict != KeyVerdict::kRevoked && verdict != KeyVerdict::kOutsideWindow) {
     RemoteResult r = Result(RemoteOutcome::kRejected, error);
     r.signature_failed = error.code() == absl::StatusCode::kPermissionDenied;
@@ -360,10 +360,9 @@ std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& jo
 
   // The body's hash chains the stream: computed once, for the check and the cursor.
   // Hashed on the submitting thread when that saw the very bytes protobuf parsed here.
-  const std::string body_hash =
-      !remote.body_hash.empty() && remote.checked.body == envelope.body()
-          ? remote.body_hash
-          : Sha256(envelope.body());
+  const std::string body_hash = !remote.body_hash.empty() && remote.checked.body == envelope.body
+                                    ? remote.body_hash
+                                    : Sha256(envelope.body);
   RemoteResult seq_check = CheckSequence(body, body_hash, stream, *state);
   seq_check.stream = stream;
   seq_check.seq = body.seq();
@@ -382,7 +381,7 @@ std::optional<RemoteResult> Writer::ProcessRemote(const std::shared_ptr<Job>& jo
     seq_check.status = std::move(guard);
     return seq_check;
   }
-  std::vector<KeyRecord> key_changes = PlanNotices(body, envelope.key_id());
+  std::vector<KeyRecord> key_changes = PlanNotices(body, envelope.key_id);
 
   std::unique_ptr<InFlight> next = NewFlight(/*local=*/false);
   absl::Status planned =
@@ -493,8 +492,9 @@ absl::Status Writer::PlanRemote(const v1::DeltaBody& body, const std::string& bo
   ref.set_epoch(stream.epoch);
   ref.set_seq(body.seq());
 
-  // A registration carries the person's home; remember it for people new here.
-  absl::flat_hash_map<std::string, std::string> home_hints;
+  // A registration carries the person's home; remember it for people new here. Views into
+  // the body, which outlives this call.
+  absl::flat_hash_map<std::string_view, std::string_view> home_hints;
   for (const v1::Event& e : body.events()) {
     if (e.group() == v1::HOME) home_hints[e.pid()] = e.value().home();
   }
@@ -508,7 +508,9 @@ absl::Status Writer::PlanRemote(const v1::DeltaBody& body, const std::string& bo
     if (verdict.ok()) {
       record = overlay.Get(e.pid());
       if (!record.ok()) return record.status();
-      verdict = planner_.CheckRemote(e, **record, home_hints[e.pid()]);
+      auto hint = home_hints.find(e.pid());
+      verdict = planner_.CheckRemote(e, **record,
+                                     hint == home_hints.end() ? std::string_view() : hint->second);
     }
     if (!verdict.ok()) {
       batch.quarantine.push_back({stream, body.seq(), i, model::IsValidPid(e.pid()) ? e.pid() : "",
@@ -621,7 +623,9 @@ absl::Status Writer::MergeRepair(const v1::DeltaBody& body, internal::Overlay* o
     if (verdict.ok()) {
       record = overlay->Get(e.pid());
       if (!record.ok()) return record.status();
-      verdict = planner_.CheckRemote(e, **record, home_hints[e.pid()]);
+      auto hint = home_hints.find(e.pid());
+      verdict = planner_.CheckRemote(e, **record,
+                                     hint == home_hints.end() ? std::string_view() : hint->second);
     }
     if (!verdict.ok()) {
       refused->emplace_back(e.pid(), std::string(verdict.message()));

@@ -96,6 +96,10 @@ struct Writer::Job {
     // into signed_delta. Empty when the envelope does not parse; the writer then does both.
     std::string body_hash;
     CheckedSignature checked;
+    // The body, parsed there too (every event), on `arena`; null when the envelope or the
+    // body does not parse (the writer then parses it again, to report why).
+    std::unique_ptr<google::protobuf::Arena> arena;
+    v1::DeltaBody* body = nullptr;
   };
   // A repair's deltas, verified and read (wanted events only) before the job is queued.
   struct RepairDelta {

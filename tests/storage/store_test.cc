@@ -334,6 +334,17 @@ TEST_CASE("Sealer: values open with their key only, and damage is found", "[stor
   REQUIRE(sealer.Seal("phone 13812341234") != sealed);  // a fresh nonce each time
   REQUIRE(*sealer.Open(sealed, &buffer) == "phone 13812341234");
 
+  SECTION("nonces never repeat, within a sealer or across two with one key") {
+    Sealer twin(std::string(32, 'k'));
+    std::set<std::string> nonces;
+    std::string reused;
+    for (int i = 0; i < 1000; ++i) {
+      (i % 2 == 0 ? sealer : twin).SealTo(i % 3 == 0 ? "a longer plaintext" : "short", &reused);
+      REQUIRE(*sealer.Open(reused, &buffer) == (i % 3 == 0 ? "a longer plaintext" : "short"));
+      nonces.insert(reused.substr(3, 24));  // after the 3-byte marker
+    }
+    REQUIRE(nonces.size() == 1000);
+  }
   SECTION("another key") {
     Sealer other(std::string(32, 'x'));
     REQUIRE(other.Open(sealed, &buffer).status().code() == absl::StatusCode::kDataLoss);
