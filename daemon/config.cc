@@ -313,28 +313,32 @@ absl::Status CheckHostPort(std::string_view address) {
     return absl::InvalidArgumentError(base::StrCat("must be HOST:PORT: ", why));
   };
   if (address.empty()) return bad("it is empty");
+  if (address.find('/') != std::string_view::npos) {
+    return bad("no scheme or path (dns:///, http://): HOST:PORT only");
+  }
   size_t colon = address.rfind(':');
   if (colon == std::string_view::npos) return bad("no :PORT at the end");
   std::string_view host = address.substr(0, colon);
   std::string_view port = address.substr(colon + 1);
-  int value = 0;
-  bool digits = !port.empty() && port.size() <= 5;
-  for (char ch : port) {
-    digits = digits && ch >= '0' && ch <= '9';
-    if (digits) value = value * 10 + (ch - '0');
+  if (port.empty()) return bad("no port after the ':'");
+  if (!std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    return bad("the port is digits only, nothing before or after them");
   }
-  if (!digits || value < 1 || value > 65535) return bad("the port must be from 1 to 65535");
+  if (port.size() > 1 && port.front() == '0') return bad("the port has no leading zero");
+  if (port.size() > 5 || std::stoi(std::string(port)) < 1 || std::stoi(std::string(port)) > 65535) {
+    return bad("the port must be from 1 to 65535");
+  }
   if (host.empty()) return bad("no host before the port");
   if (host.front() == '[') {
+    if (host.find('%') != std::string_view::npos) {
+      return bad("an IPv6 zone id (%) is not supported: give a routable or loopback address");
+    }
     in6_addr parsed;
     if (host.size() < 3 || host.back() != ']' ||
         inet_pton(AF_INET6, std::string(host.substr(1, host.size() - 2)).c_str(), &parsed) != 1) {
       return bad("a bracketed host is one IPv6 address, as in [::1]:7401");
     }
     return absl::OkStatus();
-  }
-  if (host.find('/') != std::string_view::npos) {
-    return bad("no scheme or path (dns:///, http://): HOST:PORT only");
   }
   if (host.find(':') != std::string_view::npos) {
     return bad("an IPv6 address goes in brackets, as in [::1]:7401");
@@ -359,10 +363,17 @@ std::string CanonicalHostPort(std::string_view address) {
   }
   in6_addr parsed;
   char text[INET6_ADDRSTRLEN];
-  if (inet_pton(AF_INET6, std::string(address.substr(1, colon - 2)).c_str(), &parsed) != 1 ||
-      inet_ntop(AF_INET6, &parsed, text, sizeof(text)) == nullptr) {
+  if (inet_pton(AF_INET6, std::string(address.substr(1, colon - 2)).c_str(), &parsed) != 1) {
     return std::string(address);
   }
+  // An IPv4-mapped address is the IPv4 address it maps, and certificates name it so.
+  if (IN6_IS_ADDR_V4MAPPED(&parsed)) {
+    if (inet_ntop(AF_INET, &parsed.s6_addr[12], text, sizeof(text)) == nullptr) {
+      return std::string(address);
+    }
+    return base::StrCat(text, address.substr(colon));
+  }
+  if (inet_ntop(AF_INET6, &parsed, text, sizeof(text)) == nullptr) return std::string(address);
   return base::StrCat("[", text, "]", address.substr(colon));
 }
 

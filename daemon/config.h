@@ -111,7 +111,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view text, const std::string& ori
 absl::Status CheckHostPort(std::string_view address);
 bool IsValidHostPort(std::string_view address);
 // A valid HOST:PORT with an IPv6 address in its shortest form ([0:0:0:0:0:0:0:1]:P becomes
-// [::1]:P), which is how certificates name it; other addresses unchanged.
+// [::1]:P) and an IPv4-mapped one as the IPv4 address ([::ffff:127.0.0.1]:P becomes
+// 127.0.0.1:P), which is how certificates name them; other addresses unchanged.
 std::string CanonicalHostPort(std::string_view address);
 
 // HOST:PORT for the metrics listener: an IPv4 address or a host name ([A-Za-z0-9.-]+),

@@ -177,7 +177,8 @@ TEST_CASE("Config: an IPv6 peer address is kept in its shortest form", "[daemon]
 
   CHECK(CanonicalHostPort("[0:0:0:0:0:0:0:1]:7401") == "[::1]:7401");
   CHECK(CanonicalHostPort("[FE80:0:0::0001]:1") == "[fe80::1]:1");
-  CHECK(CanonicalHostPort("[::ffff:127.0.0.1]:9") == "[::ffff:127.0.0.1]:9");
+  CHECK(CanonicalHostPort("[::ffff:127.0.0.1]:9") == "127.0.0.1:9");
+  CHECK(CanonicalHostPort("[::FFFF:7F00:1]:9") == "127.0.0.1:9");
   for (const char* unchanged : {"[::1]:7401", "127.0.0.1:7401", "node-a.example:7401"}) {
     CHECK(CanonicalHostPort(unchanged) == unchanged);
   }
