@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "base/strings.h"
@@ -306,6 +307,16 @@ absl::Status ReadPeers(const toml::table& root, const std::string& origin,
   return absl::OkStatus();
 }
 
+// The IPv6 address of a bracketed host ("[::1]"); nullopt for any other host.
+std::optional<in6_addr> BracketedIpv6(std::string_view host) {
+  in6_addr parsed;
+  if (host.size() < 3 || host.front() != '[' || host.back() != ']' ||
+      inet_pton(AF_INET6, std::string(host.substr(1, host.size() - 2)).c_str(), &parsed) != 1) {
+    return std::nullopt;
+  }
+  return parsed;
+}
+
 }  // namespace
 
 absl::Status CheckHostPort(std::string_view address) {
@@ -325,19 +336,14 @@ absl::Status CheckHostPort(std::string_view address) {
     return bad("the port is digits only, nothing before or after them");
   }
   if (port.size() > 1 && port.front() == '0') return bad("the port has no leading zero");
-  if (port.size() > 5 || std::stoi(std::string(port)) < 1 || std::stoi(std::string(port)) > 65535) {
-    return bad("the port must be from 1 to 65535");
-  }
+  const int value = port.size() > 5 ? 0 : std::stoi(std::string(port));
+  if (value < 1 || value > 65535) return bad("the port must be from 1 to 65535");
   if (host.empty()) return bad("no host before the port");
   if (host.front() == '[') {
     if (host.find('%') != std::string_view::npos) {
       return bad("an IPv6 zone id (%) is not supported: give a routable or loopback address");
     }
-    in6_addr parsed;
-    if (host.size() < 3 || host.back() != ']' ||
-        inet_pton(AF_INET6, std::string(host.substr(1, host.size() - 2)).c_str(), &parsed) != 1) {
-      return bad("a bracketed host is one IPv6 address, as in [::1]:7401");
-    }
+    if (!BracketedIpv6(host)) return bad("a bracketed host is one IPv6 address, as in [::1]:7401");
     return absl::OkStatus();
   }
   if (host.find(':') != std::string_view::npos) {
@@ -357,23 +363,18 @@ bool IsValidHostPort(std::string_view address) { return CheckHostPort(address).o
 
 std::string CanonicalHostPort(std::string_view address) {
   size_t colon = address.rfind(':');
-  if (address.empty() || address.front() != '[' || colon == std::string_view::npos || colon < 2 ||
-      address[colon - 1] != ']') {
-    return std::string(address);
-  }
-  in6_addr parsed;
+  std::optional<in6_addr> ip =
+      colon == std::string_view::npos ? std::nullopt : BracketedIpv6(address.substr(0, colon));
+  if (!ip) return std::string(address);
   char text[INET6_ADDRSTRLEN];
-  if (inet_pton(AF_INET6, std::string(address.substr(1, colon - 2)).c_str(), &parsed) != 1) {
-    return std::string(address);
-  }
   // An IPv4-mapped address is the IPv4 address it maps, and certificates name it so.
-  if (IN6_IS_ADDR_V4MAPPED(&parsed)) {
-    if (inet_ntop(AF_INET, &parsed.s6_addr[12], text, sizeof(text)) == nullptr) {
+  if (IN6_IS_ADDR_V4MAPPED(&*ip)) {
+    if (inet_ntop(AF_INET, &ip->s6_addr[12], text, sizeof(text)) == nullptr) {
       return std::string(address);
     }
     return base::StrCat(text, address.substr(colon));
   }
-  if (inet_ntop(AF_INET6, &parsed, text, sizeof(text)) == nullptr) return std::string(address);
+  if (inet_ntop(AF_INET6, &*ip, text, sizeof(text)) == nullptr) return std::string(address);
   return base::StrCat("[", text, "]", address.substr(colon));
 }
 

@@ -190,7 +190,6 @@ void Puller::PullOnce() {
   } else {
     finish_all();  // the stream ended: the next connection starts from the cursors
   }
-  pending.clear();
   grpc::Status status = reader->Finish();
 
   std::lock_guard<std::mutex> lock(mu_);
