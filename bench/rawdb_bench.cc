@@ -11,14 +11,20 @@
 // verbatim), the stream cursor and the three meta keys. Column-family options copy those
 // of storage/store.cc (LZ4, 32 MiB write buffers, bloom filter on records).
 //
+// With --index 1 it also writes each person's secondary index keys (storage::Indexer, the
+// node's seven keys a person), sorted per batch, into an "index" column family with the
+// node's options for it: a diagnostic baseline that shows what the index costs RocksDB.
+//
 // Prints one line of key=value figures; see bench/import_bench.sh and docs/benchmarks.md.
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -32,6 +38,7 @@
 #include "model/merge.h"
 #include "model/pid.h"
 #include "model/validate.h"
+#include "storage/index.h"
 #include "wlsync/v1/delta.pb.h"
 
 namespace wlsync::bench {
@@ -44,6 +51,7 @@ struct Args {
   std::string db;
   int batch_rows = 256;
   bool sync = true;
+  bool index = false;
 };
 
 struct Totals {
@@ -73,9 +81,22 @@ rocksdb::ColumnFamilyOptions CfOptions(const std::shared_ptr<rocksdb::Cache>& ca
   return cf;
 }
 
+// The index column family's options in storage/store.cc: keys land all over the key space
+// (L0 compactions start at 8 files) and are put in key order with an insert hint per first
+// byte.
+rocksdb::ColumnFamilyOptions IndexCfOptions(const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions cf = CfOptions(cache, false);
+  cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
+  cf.level0_file_num_compaction_trigger = 8;
+  cf.level0_slowdown_writes_trigger = 40;
+  cf.level0_stop_writes_trigger = 60;
+  return cf;
+}
+
 struct Db {
   std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs;  // default, records, log, cursors, meta
+  // default, records, log, cursors, meta, and with --index 1 index
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs;
 
   ~Db() {
     for (auto* cf : cfs) db->DestroyColumnFamilyHandle(cf);
@@ -83,7 +104,7 @@ struct Db {
   }
 };
 
-bool OpenDb(const std::string& dir, Db* out) {
+bool OpenDb(const std::string& dir, bool index, Db* out) {
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -99,6 +120,7 @@ bool OpenDb(const std::string& dir, Db* out) {
       {"cursors", CfOptions(cache, true)},
       {"meta", CfOptions(cache, true)},
   };
+  if (index) cfs.push_back({"index", IndexCfOptions(cache)});
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, dir, cfs, &out->cfs, &raw);
   if (!s.ok()) {
@@ -139,8 +161,12 @@ v1::Record AddPerson(const v1::PersonFields& fields, const std::string& pid, uin
 // Finishes and writes one WriteBatch that already holds the batch's records: adds the log
 // entry, the cursor and the meta keys.
 bool Flush(Db& db, const Args& args, const v1::DeltaBody& header, const std::string& events,
-           uint64_t rows, uint64_t event_count, rocksdb::WriteBatch* wb, Totals* totals) {
+           uint64_t rows, uint64_t event_count, std::vector<std::string>* index_keys,
+           rocksdb::WriteBatch* wb, Totals* totals) {
   if (rows == 0) return true;
+  std::sort(index_keys->begin(), index_keys->end());
+  for (const std::string& k : *index_keys) wb->Put(db.cfs[5], k, "");
+  index_keys->clear();
   std::string stream_key = header.origin() + std::string(1, '\0') + header.origin_epoch();
 
   // A DeltaBody's bytes are its scalar fields followed by its events; the events were
@@ -185,7 +211,7 @@ void SetHeader(const v1::DeltaRef& ref, uint64_t hlc, v1::DeltaBody* header) {
 int Run(const Args& args) {
   std::filesystem::remove_all(args.db);
   Db db;
-  if (!OpenDb(args.db, &db)) return 1;
+  if (!OpenDb(args.db, args.index, &db)) return 1;
   auto reader = model::CsvReader::Open(args.csv, model::Encoding::kUtf8);
   if (!reader.ok()) {
     std::fprintf(stderr, "wlsync-bench-rawdb: %s\n", std::string(reader.status().message()).c_str());
@@ -199,6 +225,8 @@ int Run(const Args& args) {
   }
 
   model::FederationKey key = model::FederationKey::Generate();
+  const storage::Indexer indexer(key.DeriveKey("index"));
+  std::vector<std::string> index_keys;  // of the batch so far
   v1::DeltaRef ref;
   ref.set_origin("rawdb");
   ref.set_epoch(std::string(16, 'e'));
@@ -232,18 +260,23 @@ int Run(const Args& args) {
     std::string value = model::SerializeDeterministic(record);
     totals.record_bytes += value.size();
     wb.Put(db.cfs[1], record.pid(), value);
+    if (args.index) {
+      for (std::string& k : indexer.Keys(record)) index_keys.push_back(std::move(k));
+    }
     events += model::SerializeDeterministic(row_body);
     event_count += row_body.events_size();
 
     if (++rows >= static_cast<uint64_t>(args.batch_rows)) {
       SetHeader(ref, hlc, &header);
-      if (!Flush(db, args, header, events, rows, event_count, &wb, &totals)) return 1;
+      if (!Flush(db, args, header, events, rows, event_count, &index_keys, &wb, &totals)) {
+        return 1;
+      }
       events.clear();
       rows = event_count = 0;
     }
   }
   SetHeader(ref, hlc, &header);
-  if (!Flush(db, args, header, events, rows, event_count, &wb, &totals)) return 1;
+  if (!Flush(db, args, header, events, rows, event_count, &index_keys, &wb, &totals)) return 1;
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);  // every thread, RocksDB's flushes and compactions included
@@ -254,13 +287,13 @@ int Run(const Args& args) {
       "rows=%llu events=%llu batches=%llu seconds=%.3f cpu_seconds=%.3f write_seconds=%.3f "
       "rows_per_s=%.0f "
       "events_per_s=%.0f record_bytes_per_row=%.0f log_bytes_per_row=%.0f batch_rows=%d "
-      "sync=%d\n",
+      "sync=%d index=%d\n",
       static_cast<unsigned long long>(totals.rows), static_cast<unsigned long long>(totals.events),
       static_cast<unsigned long long>(totals.batches), seconds, cpu, totals.write_seconds,
       totals.rows / seconds, totals.events / seconds,
       static_cast<double>(totals.record_bytes) / std::max<uint64_t>(totals.rows, 1),
-      static_cast<double>(totals.log_bytes) / std::max<uint64_t>(totals.rows, 1),
-      args.batch_rows, args.sync ? 1 : 0);
+      static_cast<double>(totals.log_bytes) / std::max<uint64_t>(totals.rows, 1), args.batch_rows,
+      args.sync ? 1 : 0, args.index ? 1 : 0);
   return 0;
 }
 
@@ -274,6 +307,7 @@ int main(int argc, char** argv) {
   app.add_option("--db", args.db, "RocksDB directory (wiped first)")->required();
   app.add_option("--batch-rows", args.batch_rows, "rows per WriteBatch")->check(CLI::PositiveNumber);
   app.add_option("--sync", args.sync, "sync the WAL on every batch (1) or not (0)");
+  app.add_option("--index", args.index, "also write the node's index keys (1) or not (0)");
   CLI11_PARSE(app, argc, argv);
   return wlsync::bench::Run(args);
 }

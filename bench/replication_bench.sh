@@ -13,7 +13,9 @@
 #   live      A and B both running; the import at A and the wait at B start together.
 #             Time from the import start to B holding everything.
 # Baseline: wlsync-bench-rawdb over the same file with --batch-rows 256 (A's delta size)
-# and --sync 0 (B commits remote deltas without a WAL sync) and --sync 1.
+# and --sync 0 (B commits remote deltas without a WAL sync) and --sync 1. A third run,
+# --sync 0 --index 1, also writes the node's seven index keys a person: a diagnostic, to
+# show how much of the gap the index is (catchup_ratio_vs_index_nosync).
 # With --perf FILE, B is profiled (perf record, 2 kHz) during the catch-up of run 1 into
 # FILE: self time by thread, by library and by symbol.
 # Per-run lines go to stderr, the summary to stdout.
@@ -132,14 +134,16 @@ live_once() {
     'BEGIN { printf "events_per_s=%.0f seconds=%.3f import_seconds=%.3f\n", ev / s, s, t1 - t0 }'
 }
 
+# raw_once SYNC [INDEX]
 raw_once() {
-  "$BIN/wlsync-bench-rawdb" --csv "$FILE" --db "$WORK/rawdb" --batch-rows 256 --sync "$1"
+  "$BIN/wlsync-bench-rawdb" --csv "$FILE" --db "$WORK/rawdb" --batch-rows 256 --sync "$1" \
+    --index "${2:-0}"
   rm -rf "$WORK/rawdb"
 }
 
 machine_line
 echo "file=$(basename "$FILE") rows=$ROWS events=$EVENTS (9 per new person)"
-catchup=(); live=(); raw0=(); raw1=(); rss=()
+catchup=(); live=(); raw0=(); raw1=(); rawi=(); rss=()
 for r in $(seq 1 "$RUNS"); do
   line=$(catchup_once "$([[ -n "$PERF_OUT" && $r == 1 ]] && echo 1)"); echo "run=$r catch-up: $line" >&2
   catchup+=("$(field events_per_s "$line")"); rss+=("$(field b_rss_mb "$line")")
@@ -149,11 +153,14 @@ for r in $(seq 1 "$RUNS"); do
   raw0+=("$(field events_per_s "$line")")
   line=$(raw_once 1); echo "run=$r rawdb: $line" >&2
   raw1+=("$(field events_per_s "$line")")
+  line=$(raw_once 0 1); echo "run=$r rawdb: $line" >&2
+  rawi+=("$(field events_per_s "$line")")
 done
 m_c=$(median "${catchup[@]}"); m_l=$(median "${live[@]}")
-m_0=$(median "${raw0[@]}"); m_1=$(median "${raw1[@]}")
+m_0=$(median "${raw0[@]}"); m_1=$(median "${raw1[@]}"); m_i=$(median "${rawi[@]}")
 echo "runs=$RUNS catchup_events_per_s=$m_c live_events_per_s=$m_l b_peak_rss_mb=$(median "${rss[@]}")" \
   "rawdb_nosync_events_per_s=$m_0 rawdb_sync_events_per_s=$m_1" \
   "catchup_ratio_vs_nosync=$(ratio "$m_c" "$m_0") catchup_ratio_vs_sync=$(ratio "$m_c" "$m_1")" \
   "live_ratio_vs_nosync=$(ratio "$m_l" "$m_0") live_ratio_vs_sync=$(ratio "$m_l" "$m_1")" \
+  "rawdb_index_nosync_events_per_s=$m_i catchup_ratio_vs_index_nosync=$(ratio "$m_c" "$m_i")" \
   "all_catchup=$(join "${catchup[@]}") all_live=$(join "${live[@]}")"
