@@ -63,8 +63,9 @@ struct Totals {
   double write_seconds = 0;  // inside DB::Write only
 };
 
-// The column-family options of storage/store.cc, repeated here so the baseline does not
-// depend on the product's storage library.
+// The column-family options of storage/store.cc, repeated here so that the baseline does not
+// open its database through the product's storage library (it uses only its Indexer, for
+// --index 1).
 rocksdb::ColumnFamilyOptions CfOptions(const std::shared_ptr<rocksdb::Cache>& cache,
                                        bool point_lookups) {
   rocksdb::ColumnFamilyOptions cf;
