@@ -52,6 +52,12 @@ bool MergeEvent(const v1::Event& event, const v1::DeltaRef& writer, v1::Record* 
   if (group < 1 || group > kGroupCount) return false;
   EnsureGroups(record);
   v1::GroupState* current = record->mutable_groups(group - 1);
+  // The group state the event makes, written into `out` (on out's arena, if any).
+  auto fill = [&](v1::GroupState* out) {
+    *out->mutable_stamp() = event.stamp();
+    ProjectGroupInto(event.value(), static_cast<v1::Group>(group), out->mutable_value());
+    *out->mutable_writer() = writer;
+  };
 
   // Different stamps decide alone (Supersedes' first rule): an older event changes nothing,
   // a newer one is written over the group in place, with no state built to compare.
@@ -59,9 +65,7 @@ bool MergeEvent(const v1::Event& event, const v1::DeltaRef& writer, v1::Record* 
     return false;
   } else if (c > 0) {
     current->Clear();
-    *current->mutable_stamp() = event.stamp();
-    ProjectGroupInto(event.value(), static_cast<v1::Group>(group), current->mutable_value());
-    *current->mutable_writer() = writer;
+    fill(current);
     return true;
   }
 
@@ -70,9 +74,7 @@ bool MergeEvent(const v1::Event& event, const v1::DeltaRef& writer, v1::Record* 
   google::protobuf::Arena* arena = record->GetArena();
   v1::GroupState* incoming = google::protobuf::Arena::CreateMessage<v1::GroupState>(arena);
   std::unique_ptr<v1::GroupState> owned(arena == nullptr ? incoming : nullptr);
-  *incoming->mutable_stamp() = event.stamp();
-  *incoming->mutable_value() = ProjectGroup(event.value(), event.group());
-  *incoming->mutable_writer() = writer;
+  fill(incoming);
   if (!Supersedes(*incoming, *current)) return false;
   *current = std::move(*incoming);
   return true;
