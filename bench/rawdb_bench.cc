@@ -87,7 +87,7 @@ rocksdb::ColumnFamilyOptions CfOptions(const std::shared_ptr<rocksdb::Cache>& ca
 // byte.
 rocksdb::ColumnFamilyOptions IndexCfOptions(const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::ColumnFamilyOptions cf = CfOptions(cache, false);
-  cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
+  cf.memtable_insert_with_hint_prefix_extractor = storage::IndexInsertHints();
   cf.level0_file_num_compaction_trigger = 8;
   cf.level0_slowdown_writes_trigger = 40;
   cf.level0_stop_writes_trigger = 60;

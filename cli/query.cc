@@ -1,5 +1,7 @@
 // `wlsync query`: flow-tracing searches, printed as an aligned table or JSON lines.
 #include <cstdio>
+#include <string>
+#include <unordered_map>
 
 #include "base/strings.h"
 #include "cli/client.h"
@@ -63,8 +65,11 @@ int RunQuery(const std::string& node, const QueryArgs& args) {
   request.set_page_token(args.page_token);
   auto stub = v1::Query::NewStub(ChannelTo(node));
 
-  // Pages are fetched until `limit` people are printed or the results end.
+  // Pages are fetched until `limit` people are printed or the results end. A person edited
+  // while the pages are fetched can come again on a later page (an edit moves their index
+  // key to the end of its term): they are printed once, as last returned.
   std::vector<v1::Person> people;
+  std::unordered_map<std::string, size_t> position;  // pid -> index in people
   std::string next;
   bool masked = false;
   std::string index;
@@ -74,7 +79,14 @@ int RunQuery(const std::string& node, const QueryArgs& args) {
     grpc::ClientContext context;
     grpc::Status status = stub->Search(&context, request, &response);
     if (!status.ok()) return ReportRpcError("query", status);
-    for (v1::Person& p : *response.mutable_people()) people.push_back(std::move(p));
+    for (v1::Person& p : *response.mutable_people()) {
+      auto [at, added] = position.try_emplace(p.pid(), people.size());
+      if (added) {
+        people.push_back(std::move(p));
+      } else {
+        people[at->second] = std::move(p);
+      }
+    }
     next = response.next_page_token();
     masked = response.masked();
     index = response.index();

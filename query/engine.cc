@@ -17,7 +17,9 @@ using storage::IndexKind;
 using storage::Indexer;
 
 constexpr size_t kMaxTermBytes = 256;
-constexpr std::string_view kTokenVersion = "q1.";
+// q2: tokens hold keys of the index-v3 layout (a stamp before the pid); a q1 token's key
+// would resume at the wrong place.
+constexpr std::string_view kTokenVersion = "q2.";
 
 // One index scan: keys that start with `prefix`, from `start`, up to `last` inclusive
 // (no bound when empty). `membership`: a scan of the membership index, which jumps over
@@ -212,6 +214,10 @@ absl::StatusOr<std::string> DecodeToken(const v1::QueryFilter& f, std::string_vi
   std::string fp = FilterFingerprint(f);
   std::string_view head = token.substr(0, kTokenVersion.size() + fp.size() + 1);
   if (head != base::StrCat(kTokenVersion, fp, ".")) {
+    if (token.starts_with("q1.")) {
+      return absl::InvalidArgumentError(
+          "page_token: made before an upgrade changed the index layout: start the query again");
+    }
     return absl::InvalidArgumentError("page_token: does not belong to this filter");
   }
   std::string_view hex = token.substr(head.size());

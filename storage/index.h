@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,10 @@
 
 #include "model/pid.h"
 #include "wlsync/v1/records.pb.h"
+
+namespace rocksdb {
+class SliceTransform;
+}  // namespace rocksdb
 
 namespace wlsync::storage {
 
@@ -29,9 +34,16 @@ enum class IndexKind : char {
   kUpdated = 'u',  // 8-byte big-endian highest HLC of the record
 };
 
-// Computes index keys. A key is kind, term, '\0' and the 26-character pid (the updated
-// index has no separator: its term is 8 bytes). The value of an index entry is empty.
-// Immutable after construction; thread safe.
+// Length of the stamp in an index key: the 8-byte big-endian HLC of the group(s) the term
+// comes from (for kMembership the highest of status, list and category).
+inline constexpr size_t kIndexStampLength = 8;
+
+// Computes index keys. A key is kind, term, '\0', the stamp and the 26-character pid; the
+// updated index has neither separator nor stamp (its term is the 8-byte HLC). Within a
+// term, keys are in stamp order, so a new or edited person's key lands after the term's
+// last key rather than at a random pid: RocksDB's memtable then appends it from the
+// term's insert hint (IndexInsertHints) instead of searching its skip list. The value of
+// an index entry is empty. Immutable after construction; thread safe.
 class Indexer {
  public:
   // `tag_key` keys the phone tags: 32 bytes derived from the federation key, so that every
@@ -61,6 +73,9 @@ class Indexer {
   // kind + term + '\0': every key of one term starts with it. For kUpdated, term is the
   // 8-byte HLC and no separator follows.
   static std::string TermPrefix(IndexKind kind, std::string_view term);
+  // The part of an index key before its stamp and pid (kind + term + '\0'); for kUpdated
+  // and for a key too short to hold a term, its first byte.
+  static std::string_view HintPrefixOf(std::string_view key);
   // The pid at the end of an index key (empty for a key too short to hold one).
   static std::string_view PidOf(std::string_view key);
   // A check value that changes whenever the key layout or tag key changes, so that a
@@ -74,6 +89,13 @@ class Indexer {
  private:
   const model::HmacKey tag_key_;
 };
+
+// The memtable insert hint extractor of the index column family: one hint per term (
+// HintPrefixOf) for the kinds with few terms (grids, workplace, membership, test), one per
+// kind for the phone (a term a person) and updated indexes. RocksDB keeps a hint of about
+// 250 bytes a prefix in the memtable's arena. The empty key, where the index rebuild's
+// DeleteRange starts, is outside its domain.
+std::shared_ptr<const rocksdb::SliceTransform> IndexInsertHints();
 
 // Keys in `after` but not `before`, and in `before` but not `after` (both sorted).
 void DiffKeys(const std::vector<std::string>& before, const std::vector<std::string>& after,

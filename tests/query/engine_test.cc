@@ -232,8 +232,30 @@ TEST_CASE("Query: pages are stable, complete and never repeat", "[query]") {
   std::vector<std::string> pids = fx.All(f, limit);
   REQUIRE(pids.size() == 57);
   REQUIRE(std::set<std::string>(pids.begin(), pids.end()).size() == 57);
-  REQUIRE(std::is_sorted(pids.begin(), pids.end()));  // one term: pid order
+  // One term: in the order its people's residence group was last written, then by pid.
+  auto order = [&](const std::vector<std::string>& found) {
+    std::vector<std::pair<uint64_t, std::string>> out;
+    for (const std::string& pid : found) {
+      v1::Record r;
+      REQUIRE(*fx.node.store().ReadRecord(pid, &r));
+      out.emplace_back(model::GroupOf(r, v1::RESIDENCE).stamp().hlc(), pid);
+    }
+    return out;
+  };
+  std::vector<std::pair<uint64_t, std::string>> pids_order = order(pids);
+  REQUIRE(std::is_sorted(pids_order.begin(), pids_order.end()));
   REQUIRE(fx.All(f, limit) == pids);
+
+  // A new address in the same grid moves its person to the end of the grid's term.
+  const std::string moved = pids[pids.size() / 2];
+  REQUIRE(fx.node.Set(moved, "residence_address", "测试村99号")[0].outcome ==
+          model::WriteOutcome::kUpdated);
+  std::vector<std::string> after = fx.All(f, limit);
+  REQUIRE(after.size() == 57);
+  REQUIRE(after.back() == moved);
+  std::vector<std::pair<uint64_t, std::string>> after_order = order(after);
+  REQUIRE(std::is_sorted(after_order.begin(), after_order.end()));
+  RequireIndexMatchesRecords(fx.node.store());
 }
 
 TEST_CASE("Query: bad filters, limits and page tokens are refused by name", "[query]") {
@@ -271,7 +293,12 @@ TEST_CASE("Query: bad filters, limits and page tokens are refused by name", "[qu
   v1::QueryFilter other = Filter([](auto* f) { f->set_list("WHITE"); });
   REQUIRE(error(other, 1, first->next_page_token).find("page_token") == 0);
   REQUIRE(error(grid, 1, first->next_page_token + "zz").find("page_token") == 0);
-  REQUIRE(error(grid, 1, "q1.nonsense").find("page_token") == 0);
+  REQUIRE(error(grid, 1, "q2.nonsense").find("page_token") == 0);
+  // A token of the layout before the stamps (q1) asks for a new query.
+  std::string old = first->next_page_token;
+  REQUIRE(old.starts_with("q2."));
+  old[1] = '1';
+  REQUIRE(error(grid, 1, old).find("start the query again") != std::string::npos);
 }
 
 TEST_CASE("Query: indexes follow every edit and deregistration", "[query]") {
