@@ -73,8 +73,9 @@ class Indexer {
   // kind + term + '\0': every key of one term starts with it. For kUpdated, term is the
   // 8-byte HLC and no separator follows.
   static std::string TermPrefix(IndexKind kind, std::string_view term);
-  // The part of an index key before its stamp and pid (kind + term + '\0'); for kUpdated
-  // and for a key too short to hold a term, its first byte.
+  // The prefix IndexInsertHints keeps a hint for: for the kinds with few terms, the part of
+  // the key before its stamp and pid (kind + term + '\0'); for the phone and updated kinds
+  // and for a key of another shape, its first byte; for the empty key, nothing.
   static std::string_view HintPrefixOf(std::string_view key);
   // The pid at the end of an index key (empty for a key too short to hold one).
   static std::string_view PidOf(std::string_view key);
@@ -90,9 +91,9 @@ class Indexer {
   const model::HmacKey tag_key_;
 };
 
-// The memtable insert hint extractor of the index column family: one hint per term (
-// HintPrefixOf) for the kinds with few terms (grids, workplace, membership, test), one per
-// kind for the phone (a term a person) and updated indexes. RocksDB keeps a hint of about
+// The memtable insert hint extractor of the index column family (Indexer::HintPrefixOf):
+// one hint per term for the kinds with few terms (grids, workplace, membership, test), one
+// per kind for the phone (a term a person) and updated indexes. RocksDB keeps a hint of about
 // 250 bytes a prefix in the memtable's arena. The empty key, where the index rebuild's
 // DeleteRange starts, is outside its domain.
 std::shared_ptr<const rocksdb::SliceTransform> IndexInsertHints();

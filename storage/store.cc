@@ -59,9 +59,10 @@ rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o,
                                        const std::shared_ptr<rocksdb::Cache>& cache, CfUse use) {
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = o.write_buffer_bytes;
-  // Commits put their keys in key order (Store::Prepare); a hint per first byte lets each
-  // memtable insert start from the previous insert of its prefix. Never on a column family
-  // that gets a DeleteRange with a non-empty start key (see RebuildIndexes).
+  // Commits put their keys in key order (Store::Prepare); a hint per first byte (per term
+  // for most of the index's keys, IndexInsertHints) lets each memtable insert start from the
+  // previous insert of its prefix. Never on a column family that gets a DeleteRange with a
+  // non-empty start key (see RebuildIndexes).
   if (use.hinted) {
     cf.memtable_insert_with_hint_prefix_extractor =
         use.hints
