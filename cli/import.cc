@@ -137,7 +137,7 @@ int RunImport(const ImportArgs& args) {
     progress.Finish();
   }
   grpc::Status status = stream->Finish();
-  if (!status.ok()) return ReportRpcError("import", status);
+  if (!status.ok()) return ReportRpcError(args.changes ? "apply" : "import", status);
 
   uint64_t rejected = summary.rejected() + tally.local_rejected;
   std::printf("imported=%llu updated=%llu unchanged=%llu rejected=%llu\n",

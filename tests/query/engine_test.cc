@@ -258,6 +258,32 @@ TEST_CASE("Query: pages are stable, complete and never repeat", "[query]") {
   RequireIndexMatchesRecords(fx.node.store());
 }
 
+TEST_CASE("Query: spaces around a filter's values are ignored, as writes ignore them", "[query]") {
+  Fixture fx;
+  std::vector<v1::PersonFields> people;
+  for (int n = 1; n <= 12; ++n) people.push_back(Person(n, "waihai"));
+  fx.node.Register(people);
+  const std::string workplace = people[0].workplace();
+  REQUIRE_FALSE(workplace.empty());
+  v1::QueryFilter plain = Filter([&](auto* f) {
+    f->set_workplace(workplace);
+    f->set_list("WHITE");
+  });
+  v1::QueryFilter spaced = Filter([&](auto* f) {
+    f->set_workplace(" " + workplace + " \t");
+    f->set_list(" WHITE ");
+  });
+  std::vector<std::string> expected = fx.All(plain);
+  REQUIRE_FALSE(expected.empty());
+  REQUIRE(fx.All(spaced) == expected);
+  REQUIRE(fx.All(spaced, 1) == expected);  // its page tokens resume it, too
+  // Only spaces is no condition at all.
+  absl::StatusOr<Page> blank =
+      fx.engine.Search(Filter([](auto* f) { f->set_residence_grid("   "); }), 0, "");
+  REQUIRE(blank.status().code() == absl::StatusCode::kInvalidArgument);
+  REQUIRE(blank.status().message().find("at least one condition") != std::string::npos);
+}
+
 TEST_CASE("Query: bad filters, limits and page tokens are refused by name", "[query]") {
   Fixture fx;
   fx.node.Register({Person(1, "waihai"), Person(2, "waihai")});
