@@ -23,6 +23,14 @@ struct Fixture {
 
   Fixture() { node.Start(); }
 
+  // Registers people 1..count of waihai and returns their fields.
+  std::vector<v1::PersonFields> RegisterWaihai(int count) {
+    std::vector<v1::PersonFields> people;
+    for (int n = 1; n <= count; ++n) people.push_back(Person(n, "waihai"));
+    node.Register(people);
+    return people;
+  }
+
   std::string PidOf(int n, const std::string& home = "waihai") {
     return node.planner().PidOf(Person(n, home).id_doc()).value();
   }
@@ -223,9 +231,7 @@ TEST_CASE("Query: status, list and category in every combination find exactly th
 
 TEST_CASE("Query: pages are stable, complete and never repeat", "[query]") {
   Fixture fx;
-  std::vector<v1::PersonFields> people;
-  for (int n = 1; n <= 57; ++n) people.push_back(Person(n, "waihai"));
-  fx.node.Register(people);
+  fx.RegisterWaihai(57);
   v1::QueryFilter f = Filter([](auto* x) { x->set_residence_grid("WH-MAYI-01"); });
 
   int limit = GENERATE(1, 7, 56, 57, 100);
@@ -260,9 +266,7 @@ TEST_CASE("Query: pages are stable, complete and never repeat", "[query]") {
 
 TEST_CASE("Query: spaces around a filter's values are ignored, as writes ignore them", "[query]") {
   Fixture fx;
-  std::vector<v1::PersonFields> people;
-  for (int n = 1; n <= 12; ++n) people.push_back(Person(n, "waihai"));
-  fx.node.Register(people);
+  std::vector<v1::PersonFields> people = fx.RegisterWaihai(12);
   const std::string workplace = people[0].workplace();
   REQUIRE_FALSE(workplace.empty());
   v1::QueryFilter plain = Filter([&](auto* f) {
@@ -351,9 +355,7 @@ TEST_CASE("Query: indexes follow every edit and deregistration", "[query]") {
 
 TEST_CASE("Query: random edits keep the indexes equal to the records", "[query]") {
   Fixture fx;
-  std::vector<v1::PersonFields> people;
-  for (int n = 1; n <= 40; ++n) people.push_back(Person(n, "waihai"));
-  fx.node.Register(people);
+  fx.RegisterWaihai(40);
   std::mt19937 rng(7);
   const char* fields[] = {"phone", "residence_grid", "list", "workplace", "last_test_result"};
   for (int i = 0; i < 200; ++i) {
