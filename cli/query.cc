@@ -65,9 +65,9 @@ int RunQuery(const std::string& node, const QueryArgs& args) {
   request.set_page_token(args.page_token);
   auto stub = v1::Query::NewStub(ChannelTo(node));
 
-  // Pages are fetched until `limit` people are printed or the results end. A person edited
-  // while the pages are fetched can come again on a later page (an edit moves their index
-  // key to the end of its term): they are printed once, as last returned.
+  // Pages are fetched until `limit` people are printed or the results end. They read one
+  // view of the records, unless the node dropped it (query::ViewLimits): then a person edited
+  // meanwhile can come again on a later page, and is printed once, as last returned.
   std::vector<v1::Person> people;
   std::unordered_map<std::string, size_t> position;  // pid -> index in people
   std::string next;

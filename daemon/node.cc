@@ -468,6 +468,7 @@ void Node::Shutdown() {
       }
     }
     n.server.reset();
+    if (n.query) n.query->ReleaseViews();  // their snapshots, before RocksDB closes
     n.store.reset();  // closes RocksDB
     log->info("node={} stopped", n.config.name);
   });

@@ -2,6 +2,9 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "base/strings.h"
 #include "model/fields.h"
@@ -18,8 +21,8 @@ using storage::IndexKind;
 using storage::Indexer;
 
 constexpr size_t kMaxTermBytes = 256;
-// q2: tokens hold keys of the index-v3 layout (a stamp before the pid); a q1 token's key
-// would resume at the wrong place.
+// q2: tokens hold a key of the index-v3 layout (a stamp before the pid) and the id of the
+// query's kept view; a q1 token's key would resume at the wrong place.
 constexpr std::string_view kTokenVersion = "q2.";
 
 // One index scan: keys that start with `prefix`, from `start`, up to `last` inclusive
@@ -221,12 +224,22 @@ std::string FilterFingerprint(const v1::QueryFilter& f) {
   return model::HexEncode(std::string_view(reinterpret_cast<const char*>(digest), 8));
 }
 
-std::string EncodeToken(const v1::QueryFilter& f, std::string_view last_key) {
-  return base::StrCat(kTokenVersion, FilterFingerprint(f), ".", model::HexEncode(last_key));
+// A page token: version, filter fingerprint, the id of the query's kept view (16 hex
+// digits) and the last key read, each after a '.'.
+std::string EncodeToken(const v1::QueryFilter& f, uint64_t view_id, std::string_view last_key) {
+  std::string id;
+  storage::keys::PutFixed64(&id, view_id);
+  return base::StrCat(kTokenVersion, FilterFingerprint(f), ".", model::HexEncode(id), ".",
+                      model::HexEncode(last_key));
 }
 
-// The key to resume after; INVALID_ARGUMENT for a token of another filter or a damaged one.
-absl::StatusOr<std::string> DecodeToken(const v1::QueryFilter& f, std::string_view token) {
+struct Token {
+  uint64_t view_id = 0;
+  std::string after;  // the key to resume after
+};
+
+// INVALID_ARGUMENT for a token of another filter or a damaged one.
+absl::StatusOr<Token> DecodeToken(const v1::QueryFilter& f, std::string_view token) {
   std::string fp = FilterFingerprint(f);
   std::string_view head = token.substr(0, kTokenVersion.size() + fp.size() + 1);
   if (head != base::StrCat(kTokenVersion, fp, ".")) {
@@ -236,26 +249,65 @@ absl::StatusOr<std::string> DecodeToken(const v1::QueryFilter& f, std::string_vi
     }
     return absl::InvalidArgumentError("page_token: does not belong to this filter");
   }
-  std::string_view hex = token.substr(head.size());
-  std::string key;
-  if (hex.size() % 2 != 0 || hex.empty()) {
+  std::string_view rest = token.substr(head.size());
+  constexpr size_t kIdHex = 16;
+  if (rest.size() < kIdHex + 3 || rest[kIdHex] != '.') {
     return absl::InvalidArgumentError("page_token: damaged");
   }
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    unsigned value = 0;
-    if (std::sscanf(std::string(hex.substr(i, 2)).c_str(), "%2x", &value) != 1) {
-      return absl::InvalidArgumentError("page_token: damaged");
-    }
-    key.push_back(static_cast<char>(value));
+  absl::StatusOr<std::string> id = model::HexDecode(rest.substr(0, kIdHex));
+  absl::StatusOr<std::string> key = model::HexDecode(rest.substr(kIdHex + 1));
+  if (!id.ok() || !key.ok() || key->empty()) {
+    return absl::InvalidArgumentError("page_token: damaged");
   }
-  return key;
+  Token out;
+  for (char c : *id) out.view_id = out.view_id << 8 | static_cast<uint8_t>(c);
+  out.after = *std::move(key);
+  return out;
 }
 
 }  // namespace
 
 QueryEngine::QueryEngine(const storage::Store& store,
-                         std::function<absl::StatusOr<std::string>(std::string_view)> pid_of)
-    : store_(store), pid_of_(std::move(pid_of)) {}
+                         std::function<absl::StatusOr<std::string>(std::string_view)> pid_of,
+                         ViewLimits limits)
+    : store_(store), pid_of_(std::move(pid_of)), limits_(limits) {}
+
+std::shared_ptr<const storage::ReadView> QueryEngine::FindView(uint64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = views_.find(id);
+  if (it == views_.end()) return nullptr;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - it->second.used > limits_.idle || now - it->second.opened > limits_.max_age) {
+    views_.erase(it);
+    return nullptr;
+  }
+  it->second.used = now;
+  return it->second.view;
+}
+
+uint64_t QueryEngine::KeepView(std::shared_ptr<const storage::ReadView> view) const {
+  const auto now = std::chrono::steady_clock::now();
+  uint64_t id = 0;
+  while (id == 0) randombytes_buf(&id, sizeof(id));  // 0 is "no view"
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::erase_if(views_, [&](const auto& entry) {
+    return now - entry.second.used > limits_.idle || now - entry.second.opened > limits_.max_age;
+  });
+  if (limits_.max_views == 0) return 0;
+  if (views_.size() >= limits_.max_views) {
+    auto idlest = std::min_element(views_.begin(), views_.end(), [](const auto& a, const auto& b) {
+      return a.second.used < b.second.used;
+    });
+    views_.erase(idlest);
+  }
+  views_[id] = Kept{std::move(view), now, now};
+  return id;
+}
+
+void QueryEngine::ReleaseViews() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  views_.clear();
+}
 
 absl::StatusOr<Page> QueryEngine::Search(const v1::QueryFilter& given, int limit,
                                          const std::string& page_token) const {
@@ -289,21 +341,28 @@ absl::StatusOr<Page> QueryEngine::Search(const v1::QueryFilter& given, int limit
   Plan plan = Choose(filter, store_.indexer());
   page.index = plan.index;
   std::string start = plan.start;
-  // LIMITATION: each page reads the live index from the key after the token's. Within one
-  // term an edit moves its person's key to the term's end (docs/storage.md), so nobody is
-  // missed; a scan over several terms (membership without all three values, a workplace
-  // prefix, test results) misses a person whose edit moved their key into a term already
-  // passed. Complete answers across pages would need a snapshot kept for the token.
+  // The pages of one query read one view of the store, kept between pages: an edit between
+  // them neither hides anyone (it could move a key into a term already read) nor repeats
+  // them. A first page opens a view; so does a page whose view was dropped (ViewLimits),
+  // which then sees the store as it is from there on.
+  std::shared_ptr<const storage::ReadView> view;
+  uint64_t view_id = 0;
   if (!page_token.empty()) {
-    absl::StatusOr<std::string> after = DecodeToken(filter, page_token);
-    if (!after.ok()) return after.status();
-    if (after->compare(0, plan.prefix.size(), plan.prefix) != 0) {
+    absl::StatusOr<Token> token = DecodeToken(filter, page_token);
+    if (!token.ok()) return token.status();
+    if (token->after.compare(0, plan.prefix.size(), plan.prefix) != 0) {
       return absl::InvalidArgumentError(
           "page_token: does not belong to this filter (or to an older index layout: start "
           "the query again)");
     }
-    start = *after + std::string(1, '\0');  // the first key after it
+    start = token->after + std::string(1, '\0');  // the first key after it
+    // LIMITATION: a page asked for after its view was dropped (ViewLimits: idle 60 s, 10
+    // minutes old, more than 64 queries paging at once) opens a new view: an edit made in
+    // between can hide a person from a scan over several terms, as without views.
+    view = FindView(token->view_id);
+    if (view != nullptr) view_id = token->view_id;
   }
+  if (view == nullptr) view = store_.OpenView();
 
   size_t examined = 0;
   std::string last_key;
@@ -326,17 +385,21 @@ absl::StatusOr<Page> QueryEngine::Search(const v1::QueryFilter& given, int limit
         }
         ++page.records_read;
         v1::Record record;
-        absl::StatusOr<bool> found = store_.ReadRecord(Indexer::PidOf(key), &record);
+        absl::StatusOr<bool> found = store_.ReadRecord(Indexer::PidOf(key), &record, view.get());
         if (!found.ok()) {
           read_error = found.status();
           return false;
         }
         if (*found && Matches(record, filter)) page.records.push_back(std::move(record));
         return true;
-      });
+      },
+      view.get());
   if (!s.ok()) return s;
   if (!read_error.ok()) return read_error;
-  if (more) page.next_page_token = EncodeToken(filter, last_key);
+  if (more) {
+    if (view_id == 0) view_id = KeepView(std::move(view));
+    page.next_page_token = EncodeToken(filter, view_id, last_key);
+  }
   return page;
 }
 

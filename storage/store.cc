@@ -333,13 +333,18 @@ absl::StatusOr<std::optional<v1::Record>> Store::GetRecord(std::string_view pid)
   return record;
 }
 
-absl::StatusOr<bool> Store::ReadRecord(std::string_view pid, v1::Record* out) const {
+absl::StatusOr<bool> Store::ReadRecord(std::string_view pid, v1::Record* out,
+                                       const ReadView* view) const {
   rocksdb::PinnableSlice value;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(kRecords), pid, &value);
+  rocksdb::Status s = impl_->db->Get(SnapshotView::Options(view), impl_->cf(kRecords), pid, &value);
   if (s.IsNotFound()) return false;
   if (!s.ok()) return ToStatus(s, "read");
   if (absl::Status st = ParseRecord(*impl_->sealer, View(value), pid, out); !st.ok()) return st;
   return true;
+}
+
+std::shared_ptr<const ReadView> Store::OpenView() const {
+  return std::make_shared<SnapshotView>(impl_->db.get());
 }
 
 std::unique_ptr<RecordCursor> Store::ScanRecords(std::string_view prefix) const {

@@ -171,6 +171,13 @@ class PreparedCommit {
   std::unique_ptr<Writes> writes_;
 };
 
+// A moment of the store, kept for reads across calls (Store::OpenView). It holds a RocksDB
+// snapshot, which keeps the versions it sees from being compacted away: keep few, briefly.
+class ReadView {
+ public:
+  virtual ~ReadView() = default;
+};
+
 // Owns the RocksDB instance. Thread safe: reads from any thread; Commit may be called from
 // any thread (the node calls it from its commit and writer threads, one at a time). After
 // any write failure the store is poisoned: every later Commit returns the first error
@@ -194,8 +201,13 @@ class Store {
 
   // nullopt when the pid is unknown.
   absl::StatusOr<std::optional<v1::Record>> GetRecord(std::string_view pid) const;
-  // Parses the record into *out (which may live on an arena); false when unknown.
-  absl::StatusOr<bool> ReadRecord(std::string_view pid, v1::Record* out) const;
+  // Parses the record into *out (which may live on an arena); false when unknown. With a
+  // view, the record as it was when the view was opened.
+  absl::StatusOr<bool> ReadRecord(std::string_view pid, v1::Record* out,
+                                  const ReadView* view = nullptr) const;
+  // A consistent view of the store as it is now, for reads that span calls (the pages of
+  // one query). Every copy must be dropped before the store.
+  std::shared_ptr<const ReadView> OpenView() const;
   // Records in pid order; the cursor sees a consistent snapshot. With a prefix, only the
   // records whose pid starts with it.
   std::unique_ptr<RecordCursor> ScanRecords(std::string_view prefix = "") const;
@@ -257,7 +269,7 @@ class Store {
   using JumpingVisitor =
       std::function<bool(std::string_view key, std::string_view value, std::string* jump)>;
   absl::Status ScanJumping(Table table, std::string_view prefix, std::string_view start,
-                           const JumpingVisitor& visit) const;
+                           const JumpingVisitor& visit, const ReadView* view = nullptr) const;
   // The last entry of `table` (nullopt when empty), as (key, value).
   absl::StatusOr<std::optional<std::pair<std::string, std::string>>> Last(Table table) const;
   absl::StatusOr<std::optional<std::string>> Get(Table table, std::string_view key) const;

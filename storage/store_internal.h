@@ -39,6 +39,26 @@ enum CfIndex {
 // The column family of a node-local table.
 CfIndex CfOf(Table table);
 
+// Store::OpenView's view: a snapshot, released with the last copy.
+class SnapshotView final : public ReadView {
+ public:
+  explicit SnapshotView(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {}
+  ~SnapshotView() override { db_->ReleaseSnapshot(snapshot_); }
+  SnapshotView(const SnapshotView&) = delete;
+  SnapshotView& operator=(const SnapshotView&) = delete;
+
+  // Read options that read at `view` (the latest state for nullptr).
+  static rocksdb::ReadOptions Options(const ReadView* view) {
+    rocksdb::ReadOptions ro;
+    if (view != nullptr) ro.snapshot = static_cast<const SnapshotView*>(view)->snapshot_;
+    return ro;
+  }
+
+ private:
+  rocksdb::DB* const db_;
+  const rocksdb::Snapshot* const snapshot_;
+};
+
 inline absl::Status ToStatus(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = base::StrCat("storage: ", what, ": ", s.ToString());

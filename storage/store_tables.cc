@@ -13,6 +13,7 @@ namespace {
 
 using internal::CfIndex;
 using internal::CfOf;
+using internal::SnapshotView;
 using internal::ToStatus;
 using internal::View;
 
@@ -48,9 +49,9 @@ absl::Status Store::Scan(
 }
 
 absl::Status Store::ScanJumping(Table table, std::string_view prefix, std::string_view start,
-                                const JumpingVisitor& visit) const {
-  rocksdb::ReadOptions ro;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(CfOf(table))));
+                                const JumpingVisitor& visit, const ReadView* view) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(SnapshotView::Options(view), impl_->cf(CfOf(table))));
   std::string_view from = start.empty() || start < prefix ? prefix : start;
   std::string jump;
   it->Seek(rocksdb::Slice(from.data(), from.size()));

@@ -1,10 +1,12 @@
-#include <catch2/catch.hpp>
+#include "query/engine.h"
 
+#include <catch2/catch.hpp>
+#include <functional>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "model/merge.h"
-#include "query/engine.h"
 #include "storage/index.h"
 #include "tests/sync/fixture.h"
 
@@ -286,6 +288,84 @@ TEST_CASE("Query: spaces around a filter's values are ignored, as writes ignore 
       fx.engine.Search(Filter([](auto* f) { f->set_residence_grid("   "); }), 0, "");
   REQUIRE(blank.status().code() == absl::StatusCode::kInvalidArgument);
   REQUIRE(blank.status().message().find("at least one condition") != std::string::npos);
+}
+
+// The pids of every page of `limit`, calling `between(n)` after the n-th page (from 1).
+std::vector<std::string> PagedPids(const QueryEngine& engine, const v1::QueryFilter& f, int limit,
+                                   const std::function<void(int)>& between) {
+  std::vector<std::string> out;
+  std::string token;
+  for (int page = 1; page < 10000; ++page) {
+    absl::StatusOr<Page> p = engine.Search(f, limit, token);
+    REQUIRE(p.ok());
+    for (const v1::Record& r : p->records) out.push_back(r.pid());
+    token = p->next_page_token;
+    if (token.empty()) break;
+    between(page);
+  }
+  return out;
+}
+
+TEST_CASE("Query: the pages of one query read one view, so edits between them hide no one",
+          "[query]") {
+  Fixture fx;
+  fx.RegisterWaihai(40);
+  std::set<std::string> everyone;
+  // Two categories that sort after COMMUTER, half the people in each.
+  auto spread = [&] {
+    for (int n = 1; n <= 40; ++n) {
+      REQUIRE(fx.node
+                  .Set(fx.PidOf(n), "category",
+                       n % 2 == 1 ? "ENTERPRISE_EMPLOYEE" : "VILLAGE_RESIDENT")[0]
+                  .status.ok());
+      everyone.insert(fx.PidOf(n));
+    }
+  };
+  spread();
+  // A list scans every membership term: COMMUTER, then ENTERPRISE_EMPLOYEE, then VILLAGE_...
+  const v1::QueryFilter white = Filter([](auto* f) { f->set_list("WHITE"); });
+  // After the first page, everyone moves to COMMUTER, a term the scan has passed.
+  auto query_while_moving = [&](const QueryEngine& engine) {
+    return PagedPids(engine, white, 5, [&](int page) {
+      if (page != 1) return;
+      for (int n = 1; n <= 40; ++n) fx.node.Set(fx.PidOf(n), "category", "COMMUTER");
+    });
+  };
+
+  std::vector<std::string> found = query_while_moving(fx.engine);
+  REQUIRE(found.size() == 40);
+  REQUIRE(std::set<std::string>(found.begin(), found.end()) == everyone);
+
+  SECTION("without kept views, later pages read the live index and miss the people moved") {
+    QueryEngine live(
+        fx.node.store(), [&](std::string_view id) { return fx.node.planner().PidOf(id); },
+        ViewLimits{.max_views = 0});
+    spread();
+    std::vector<std::string> live_found = query_while_moving(live);
+    REQUIRE(live_found.size() < 40);
+  }
+  SECTION("a dropped view makes the next page read the store as it is, without an error") {
+    QueryEngine idle(
+        fx.node.store(), [&](std::string_view id) { return fx.node.planner().PidOf(id); },
+        ViewLimits{.idle = std::chrono::milliseconds(0)});
+    std::vector<std::string> pages = PagedPids(
+        idle, white, 5, [](int) { std::this_thread::sleep_for(std::chrono::milliseconds(2)); });
+    REQUIRE(std::set<std::string>(pages.begin(), pages.end()) == everyone);
+    REQUIRE(pages.size() == 40);
+  }
+  SECTION("views beyond max_views and released views do the same") {
+    QueryEngine few(
+        fx.node.store(), [&](std::string_view id) { return fx.node.planner().PidOf(id); },
+        ViewLimits{.max_views = 1});
+    absl::StatusOr<Page> a = few.Search(white, 5, "");
+    absl::StatusOr<Page> b = few.Search(white, 5, "");  // takes the only place
+    REQUIRE((a.ok() && b.ok() && !a->next_page_token.empty()));
+    REQUIRE(few.Search(white, 5, a->next_page_token).ok());
+    few.ReleaseViews();
+    absl::StatusOr<Page> after_release = few.Search(white, 5, b->next_page_token);
+    REQUIRE(after_release.ok());
+    REQUIRE(after_release->records.size() == 5);
+  }
 }
 
 TEST_CASE("Query: bad filters, limits and page tokens are refused by name", "[query]") {
