@@ -28,12 +28,15 @@ constexpr std::string_view kTokenVersion = "q2.";
 // One index scan: keys that start with `prefix`, from `start`, up to `last` inclusive
 // (no bound when empty). `membership`: a scan of the membership index, which jumps over
 // the keys whose status, list or category differ from the filter's (NextMembership).
+// `several_terms`: the scan crosses terms, so an edit can move a key behind it: its pages
+// read one kept view. Within one term (or the updated index) an edit moves the key ahead.
 struct Plan {
   std::string index;
   std::string prefix;
   std::string start;
   std::string last;
   bool membership = false;
+  bool several_terms = true;
 };
 
 absl::Status Bad(std::string_view field, std::string_view why) {
@@ -147,6 +150,7 @@ bool Matches(const v1::Record& r, const v1::QueryFilter& f) {
 
 Plan Term(std::string index, IndexKind kind, std::string_view term) {
   Plan p{std::move(index), Indexer::TermPrefix(kind, term), "", ""};
+  p.several_terms = false;
   return p;
 }
 
@@ -160,6 +164,7 @@ Plan Choose(const v1::QueryFilter& f, const Indexer& indexer) {
   if (!f.workplace().empty()) return Term("workplace", IndexKind::kWorkplace, f.workplace());
   if (!f.test_result().empty()) {
     Plan p = Term("test_result", IndexKind::kTest, f.test_result());
+    p.several_terms = true;  // one term a date
     if (!f.tested_from().empty()) p.start = p.prefix + f.tested_from();
     if (!f.tested_to().empty()) p.last = p.prefix + f.tested_to() + std::string(1, '\x01');
     return p;
@@ -173,17 +178,21 @@ Plan Choose(const v1::QueryFilter& f, const Indexer& indexer) {
     Plan p{"changed_since", std::string(1, static_cast<char>(IndexKind::kUpdated)), "", ""};
     p.start = p.prefix;
     storage::keys::PutFixed64(&p.start, SinceHlc(f.changed_since_unix_ms()));
+    p.several_terms = false;  // an edit's new key has the newest HLC: ahead of the scan
     return p;
   }
   if (!f.status().empty() || !f.list().empty() || !f.category().empty()) {
     // The values given from the first on make the prefix; the others are jumped over.
     Plan p{"membership", std::string(1, static_cast<char>(IndexKind::kMembership)), "", ""};
     p.membership = true;
+    int given = 0;
     for (const std::string* value : {&f.status(), &f.list(), &f.category()}) {
       if (value->empty()) break;
       p.prefix.append(*value);
       p.prefix.push_back('\0');
+      ++given;
     }
+    p.several_terms = given < 3;
     return p;
   }
   return Plan{"test_date", std::string(1, static_cast<char>(IndexKind::kTest)), "", ""};
@@ -341,10 +350,12 @@ absl::StatusOr<Page> QueryEngine::Search(const v1::QueryFilter& given, int limit
   Plan plan = Choose(filter, store_.indexer());
   page.index = plan.index;
   std::string start = plan.start;
-  // The pages of one query read one view of the store, kept between pages: an edit between
-  // them neither hides anyone (it could move a key into a term already read) nor repeats
-  // them. A first page opens a view; so does a page whose view was dropped (ViewLimits),
-  // which then sees the store as it is from there on.
+  // The pages of a scan over several terms read one view of the store, kept between pages:
+  // an edit between them neither hides anyone (it could move a key into a term already
+  // read) nor repeats them. A first page opens a view; so does a page whose view was dropped
+  // (ViewLimits), which then sees the store as it is from there on. A scan of one term reads
+  // the store as it is: an edit moves its key ahead of the scan, so nobody is missed, and
+  // no snapshot is taken for the most frequent queries (phone, grid).
   std::shared_ptr<const storage::ReadView> view;
   uint64_t view_id = 0;
   if (!page_token.empty()) {
@@ -362,7 +373,7 @@ absl::StatusOr<Page> QueryEngine::Search(const v1::QueryFilter& given, int limit
     view = FindView(token->view_id);
     if (view != nullptr) view_id = token->view_id;
   }
-  if (view == nullptr) view = store_.OpenView();
+  if (view == nullptr && plan.several_terms) view = store_.OpenView();
 
   size_t examined = 0;
   std::string last_key;
@@ -397,7 +408,7 @@ absl::StatusOr<Page> QueryEngine::Search(const v1::QueryFilter& given, int limit
   if (!s.ok()) return s;
   if (!read_error.ok()) return read_error;
   if (more) {
-    if (view_id == 0) view_id = KeepView(std::move(view));
+    if (view_id == 0 && view != nullptr) view_id = KeepView(std::move(view));
     page.next_page_token = EncodeToken(filter, view_id, last_key);
   }
   return page;

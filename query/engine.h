@@ -50,9 +50,10 @@ class QueryEngine {
               std::function<absl::StatusOr<std::string>(std::string_view)> pid_of,
               ViewLimits limits = {});
 
-  // INVALID_ARGUMENT names the bad condition, limit or token. The pages of one query read
-  // one view of the store (Store::OpenView), kept between pages within `limits`: an edit
-  // between pages neither hides nor repeats anyone.
+  // INVALID_ARGUMENT names the bad condition, limit or token. The pages of a scan over
+  // several index terms read one view of the store (Store::OpenView), kept between pages
+  // within `limits`: an edit between pages neither hides nor repeats anyone. A scan of one
+  // term reads the store as it is: an edited person can come again, never missed.
   absl::StatusOr<Page> Search(const v1::QueryFilter& filter, int limit,
                               const std::string& page_token) const;
 
