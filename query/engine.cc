@@ -269,7 +269,7 @@ absl::StatusOr<Token> DecodeToken(const v1::QueryFilter& f, std::string_view tok
     return absl::InvalidArgumentError("page_token: damaged");
   }
   Token out;
-  for (char c : *id) out.view_id = out.view_id << 8 | static_cast<uint8_t>(c);
+  out.view_id = storage::keys::GetFixed64(*id);  // 16 hex digits: 8 bytes
   out.after = *std::move(key);
   return out;
 }
