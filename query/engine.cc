@@ -286,7 +286,7 @@ std::shared_ptr<const storage::ReadView> QueryEngine::FindView(uint64_t id) cons
   auto it = views_.find(id);
   if (it == views_.end()) return nullptr;
   const auto now = std::chrono::steady_clock::now();
-  if (now - it->second.used > limits_.idle || now - it->second.opened > limits_.max_age) {
+  if (Expired(it->second, now)) {
     views_.erase(it);
     return nullptr;
   }
@@ -294,15 +294,17 @@ std::shared_ptr<const storage::ReadView> QueryEngine::FindView(uint64_t id) cons
   return it->second.view;
 }
 
+bool QueryEngine::Expired(const Kept& kept, std::chrono::steady_clock::time_point now) const {
+  return now - kept.used > limits_.idle || now - kept.opened > limits_.max_age;
+}
+
 uint64_t QueryEngine::KeepView(std::shared_ptr<const storage::ReadView> view) const {
+  if (limits_.max_views == 0) return 0;
   const auto now = std::chrono::steady_clock::now();
   uint64_t id = 0;
   while (id == 0) randombytes_buf(&id, sizeof(id));  // 0 is "no view"
   std::lock_guard<std::mutex> lock(mu_);
-  absl::erase_if(views_, [&](const auto& entry) {
-    return now - entry.second.used > limits_.idle || now - entry.second.opened > limits_.max_age;
-  });
-  if (limits_.max_views == 0) return 0;
+  absl::erase_if(views_, [&](const auto& entry) { return Expired(entry.second, now); });
   if (views_.size() >= limits_.max_views) {
     auto idlest = std::min_element(views_.begin(), views_.end(), [](const auto& a, const auto& b) {
       return a.second.used < b.second.used;

@@ -66,6 +66,8 @@ class QueryEngine {
     std::chrono::steady_clock::time_point opened;
     std::chrono::steady_clock::time_point used;
   };
+  // True when `kept` is past ViewLimits' idle time or age.
+  bool Expired(const Kept& kept, std::chrono::steady_clock::time_point now) const;
   // The kept view of a token (refreshing its idle time); null when gone.
   std::shared_ptr<const storage::ReadView> FindView(uint64_t id) const;
   // Keeps `view` for later pages; returns its id.

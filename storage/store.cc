@@ -44,8 +44,8 @@ struct CfUse {
   // only cost flushes and compactions CPU (measured in docs/benchmarks.md, "Import: commits
   // overlap planning; sealed values uncompressed").
   bool sealed = false;
-  bool hinted = false;  // written in key order by commits: memtable insert hints
-  // The hints' prefixes: the first key byte, or these (the index's IndexInsertHints).
+  bool hinted = false;  // written in key order by commits: a memtable insert hint per first byte
+  // Other hint prefixes instead (the index's IndexInsertHints); implies `hinted`.
   std::shared_ptr<const rocksdb::SliceTransform> hints = nullptr;
   // New keys land all over the key space (pids are HMACs), so every L0 file overlaps all of
   // L1 and each L0->L1 compaction rewrites L1: start one at 8 files instead of 4, half as
@@ -63,11 +63,10 @@ rocksdb::ColumnFamilyOptions CfOptions(const StoreOptions& o,
   // for most of the index's keys, IndexInsertHints) lets each memtable insert start from the
   // previous insert of its prefix. Never on a column family that gets a DeleteRange with a
   // non-empty start key (see RebuildIndexes).
-  if (use.hinted) {
-    cf.memtable_insert_with_hint_prefix_extractor =
-        use.hints
-            ? use.hints
-            : std::shared_ptr<const rocksdb::SliceTransform>(rocksdb::NewFixedPrefixTransform(1));
+  if (use.hints) {
+    cf.memtable_insert_with_hint_prefix_extractor = use.hints;
+  } else if (use.hinted) {
+    cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
   }
   cf.max_write_buffer_number = 3;
   if (use.random_keys) {
@@ -217,8 +216,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir,
       {std::string(keys::kDigestsCf), CfOptions(options, cache, {.hinted = true})},
       {std::string(keys::kReportsCf), CfOptions(options, cache, {})},
       {std::string(keys::kIndexCf),
-       CfOptions(options, cache,
-                 {.hinted = true, .hints = IndexInsertHints(), .random_keys = true})},
+       CfOptions(options, cache, {.hints = IndexInsertHints(), .random_keys = true})},
       {std::string(keys::kTokensCf), CfOptions(options, cache, {.point_lookups = true})},
       {std::string(keys::kAuditCf), CfOptions(options, cache, {})},
       {std::string(keys::kAuditIndexCf), CfOptions(options, cache, {})},

@@ -16,6 +16,22 @@ namespace {
 using sync::testing::Person;
 using sync::testing::TestNode;
 
+// The pids of every page of `limit`, calling `between(n)` after the n-th page (from 1).
+std::vector<std::string> PagedPids(const QueryEngine& engine, const v1::QueryFilter& f, int limit,
+                                   const std::function<void(int)>& between) {
+  std::vector<std::string> out;
+  std::string token;
+  for (int page = 1; page < 10000; ++page) {
+    absl::StatusOr<Page> p = engine.Search(f, limit, token);
+    REQUIRE(p.ok());
+    for (const v1::Record& r : p->records) out.push_back(r.pid());
+    token = p->next_page_token;
+    if (token.empty()) break;
+    between(page);
+  }
+  return out;
+}
+
 struct Fixture {
   model::FederationKey federation = model::FederationKey::Generate();
   model::Grids grids = sync::testing::TestGrids();
@@ -39,16 +55,7 @@ struct Fixture {
 
   // Every pid the filter finds, following page tokens with pages of `limit`.
   std::vector<std::string> All(const v1::QueryFilter& f, int limit = 100) {
-    std::vector<std::string> out;
-    std::string token;
-    for (int pages = 0; pages < 10000; ++pages) {
-      absl::StatusOr<Page> page = engine.Search(f, limit, token);
-      REQUIRE(page.ok());
-      for (const v1::Record& r : page->records) out.push_back(r.pid());
-      token = page->next_page_token;
-      if (token.empty()) break;
-    }
-    return out;
+    return PagedPids(engine, f, limit, [](int) {});
   }
 };
 
@@ -288,22 +295,6 @@ TEST_CASE("Query: spaces around a filter's values are ignored, as writes ignore 
       fx.engine.Search(Filter([](auto* f) { f->set_residence_grid("   "); }), 0, "");
   REQUIRE(blank.status().code() == absl::StatusCode::kInvalidArgument);
   REQUIRE(blank.status().message().find("at least one condition") != std::string::npos);
-}
-
-// The pids of every page of `limit`, calling `between(n)` after the n-th page (from 1).
-std::vector<std::string> PagedPids(const QueryEngine& engine, const v1::QueryFilter& f, int limit,
-                                   const std::function<void(int)>& between) {
-  std::vector<std::string> out;
-  std::string token;
-  for (int page = 1; page < 10000; ++page) {
-    absl::StatusOr<Page> p = engine.Search(f, limit, token);
-    REQUIRE(p.ok());
-    for (const v1::Record& r : p->records) out.push_back(r.pid());
-    token = p->next_page_token;
-    if (token.empty()) break;
-    between(page);
-  }
-  return out;
 }
 
 TEST_CASE("Query: the pages of one query read one view, so edits between them hide no one",
